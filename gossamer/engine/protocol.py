@@ -1,0 +1,93 @@
+"""The engine interface the server depends on (no torch import here).
+
+A server, the CLI and tests talk to any object with this shape: the real engine over a model,
+or a scripted engine that replays token ids for API-layer tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    # The model card's recommendation: sample at temperature 1.0, top_p 1.0.
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int | None = None
+    min_p: float = 0.0
+    seed: int | None = None
+    max_tokens: int | None = None  # None: up to the context limit
+    stop_token_ids: tuple[int, ...] = ()
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    logit_bias: dict[int, float] = field(default_factory=dict)
+    logprobs: int | None = None  # None: none; k >= 0: the sampled token's plus the top k
+    n: int = 1
+    ignore_eos: bool = False
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    token_id: int
+    logprob: float
+    top: tuple[tuple[int, float], ...] = ()  # (token_id, logprob), best first
+
+
+@dataclass(frozen=True)
+class RequestOutput:
+    """One step's news for one sequence of a request: tokens since the last delta."""
+
+    request_id: str
+    index: int  # which of the n sequences
+    token_ids: tuple[int, ...]
+    logprobs: tuple[TokenLogprob, ...] | None = None
+    finished: bool = False
+    finish_reason: str | None = None  # "stop", "length", "abort", or None while running
+    stop_token_id: int | None = None  # the stop token that ended it, if any
+    num_prompt_tokens: int = 0
+    num_cached_tokens: int = 0  # prompt tokens served from the prefix cache
+
+
+@dataclass(frozen=True)
+class EngineStats:
+    num_running: int
+    num_waiting: int
+    kv_usage: float  # fraction of KV blocks in use, 0..1
+    num_free_blocks: int
+    num_total_blocks: int
+    prefix_hit_rate: float  # cached prompt tokens / prompt tokens, since start
+    num_aborted: int
+    num_finished: int
+
+
+class RequestRejected(Exception):
+    """The request can never run (too long for the context or the cache); the message names the limit."""
+
+    def __init__(self, message: str, *, param: str | None = None, limit: int | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+        self.limit = limit
+
+
+class QueueFull(Exception):
+    """More requests are waiting than the engine accepts; retry later (HTTP 429)."""
+
+
+class Engine(Protocol):
+    @property
+    def max_context_length(self) -> int: ...
+
+    def generate(
+        self, request_id: str, prompt_ids: list[int], params: SamplingParams
+    ) -> AsyncIterator[RequestOutput]:
+        """Add a request and stream its outputs; raises RequestRejected or QueueFull at once."""
+        ...
+
+    async def abort(self, request_id: str) -> None: ...
+
+    def stats(self) -> EngineStats: ...
+
+    async def shutdown(self) -> None: ...

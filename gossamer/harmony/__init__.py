@@ -1,0 +1,1 @@
+"""Harmony: tokenizer resolution, rendering API conversations to tokens, parsing tokens to events."""

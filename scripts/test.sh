@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Installs everything the suite needs, checks style, and runs the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+python3 -m ruff check gossamer tests benchmarks
+python3 -m pytest -q -p no:cacheprovider "$@"
