@@ -1,0 +1,64 @@
+"""An API-neutral conversation: what Chat Completions, Responses and Ollama requests convert into.
+
+Each API converts its request once into these dataclasses; `render.render_conversation` turns them
+into harmony token ids. Nothing here knows about any HTTP API or about harmony's token format.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "developer", "user", "assistant", "tool"]
+ReasoningEffort = Literal["low", "medium", "high"]
+BuiltinTool = Literal["browser", "python"]
+# "auto" | "none" | "required" | {"name": "get_weather"} (a named function must be called)
+ToolChoice = Literal["auto", "none", "required"] | dict[str, str]
+
+
+def new_call_id() -> str:
+    """A fresh tool-call id in OpenAI's shape (`call_` + random)."""
+    return "call_" + secrets.token_hex(12)
+
+
+@dataclass
+class ToolCallItem:
+    """A call the assistant made: a function (`get_weather`) or a built-in (`browser.search`, `python`)."""
+
+    call_id: str
+    name: str
+    arguments: str  # JSON text for functions, raw input (code) for python
+
+
+@dataclass
+class Message:
+    role: Role
+    content: str = ""
+    reasoning: str | None = None  # assistant chain of thought (harmony `analysis` channel)
+    tool_calls: list[ToolCallItem] = field(default_factory=list)
+    tool_call_id: str | None = None  # tool results: the call answered
+    name: str | None = None  # tool results: the function name (found from tool_call_id when absent)
+
+
+@dataclass
+class FunctionTool:
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] | None = None  # JSON schema of the arguments object
+
+
+@dataclass
+class Conversation:
+    messages: list[Message] = field(default_factory=list)
+    tools: list[FunctionTool] = field(default_factory=list)
+    builtin_tools: list[BuiltinTool] = field(default_factory=list)
+    reasoning_effort: ReasoningEffort = "medium"
+    instructions: str | None = None  # developer instructions besides any system/developer messages
+    tool_choice: ToolChoice = "auto"
+    # {"type": "json_schema", "json_schema": {"name", "schema", "description"?}} (Chat Completions) or
+    # {"type": "json_schema", "name", "schema", ...} (Responses) or {"type": "json_object"}
+    response_format: dict[str, Any] | None = None
+    current_date: str | None = None  # "YYYY-MM-DD"
+    knowledge_cutoff: str = "2024-06"
+    model_identity: str = "You are ChatGPT, a large language model trained by OpenAI."
