@@ -36,7 +36,9 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         if not self.layer_types:
-            kinds = tuple("sliding_attention" if i % 2 == 0 else "full_attention" for i in range(self.num_layers))
+            kinds = tuple(
+                "sliding_attention" if i % 2 == 0 else "full_attention" for i in range(self.num_layers)
+            )
             object.__setattr__(self, "layer_types", kinds)
 
     @property
@@ -60,10 +62,11 @@ class ModelConfig:
         def bad(field: str, why: str) -> CheckpointError:
             return CheckpointError(f"{source}: field '{field}' {why}")
 
-        positive = (
-            "num_layers num_experts experts_per_token vocab_size hidden_size intermediate_size "
-            "head_dim num_heads num_kv_heads sliding_window initial_context_length"
-        ).split()
+        positive = [
+            "num_layers", "num_experts", "experts_per_token", "vocab_size", "hidden_size",
+            "intermediate_size", "head_dim", "num_heads", "num_kv_heads", "sliding_window",
+            "initial_context_length",
+        ]
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -73,7 +76,9 @@ class ModelConfig:
             if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
                 raise bad(name, f"must be a positive number, got {value!r}")
         if self.experts_per_token > self.num_experts:
-            raise bad("experts_per_token", f"({self.experts_per_token}) exceeds num_experts ({self.num_experts})")
+            raise bad(
+                "experts_per_token", f"({self.experts_per_token}) exceeds num_experts ({self.num_experts})"
+            )
         if self.num_heads % self.num_kv_heads:
             raise bad("num_attention_heads", f"({self.num_heads}) is not a multiple of num_key_value_heads")
         if self.head_dim % 2:
@@ -115,8 +120,6 @@ class ModelConfig:
             "model_type": "gpt_oss",
             "attention_bias": True,
             "attention_dropout": 0.0,
-            "eos_token_id": 200002,
-            "pad_token_id": 199999,
             "head_dim": self.head_dim,
             "hidden_act": "silu",
             "hidden_size": self.hidden_size,
@@ -148,6 +151,9 @@ class ModelConfig:
             "use_cache": True,
             "vocab_size": self.vocab_size,
         }
+        if self.vocab_size > 200002:  # o200k_harmony's <|return|> and <|endoftext|>; absent in toy vocabularies
+            out["eos_token_id"] = 200002
+            out["pad_token_id"] = 199999
         if quantized:
             out["quantization_config"] = {
                 "quant_method": "mxfp4",

@@ -14,7 +14,9 @@ BLOCK_SIZE = 32
 FP4_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0)
 
 
-def dequantize(blocks: torch.Tensor, scales: torch.Tensor, dtype: torch.dtype = torch.bfloat16) -> torch.Tensor:
+def dequantize(
+    blocks: torch.Tensor, scales: torch.Tensor, dtype: torch.dtype = torch.bfloat16
+) -> torch.Tensor:
     """Expand packed MXFP4 to `dtype`: blocks [..., R, C/32, 16], scales [..., R, C/32] -> [..., R, C]."""
     assert blocks.dtype == torch.uint8 and scales.dtype == torch.uint8, (blocks.dtype, scales.dtype)
     assert blocks.shape[:-1] == scales.shape and blocks.shape[-1] == BLOCK_SIZE // 2, (

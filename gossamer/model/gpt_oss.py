@@ -1,0 +1,99 @@
+"""The gpt-oss transformer: embedding, alternating sliding/full attention blocks with sinks, MoE.
+
+    x = embedding(ids)
+    for each block:  x += attn(rmsnorm(x));  x += moe(rmsnorm(x))
+    hidden = rmsnorm(x);  logits = unembedding(hidden)   (untied, no bias, no soft-cap)
+
+Tokens are a flat [N] batch with explicit positions; where keys and values live is the
+AttentionBackend's business (full sequence, a contiguous cache, or the engine's paged cache).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gossamer.model.backend import AttentionBackend
+from gossamer.model.config import ModelConfig
+from gossamer.model.moe import MLPBlock
+from gossamer.model.norm import RMSNorm
+from gossamer.model.rope import RotaryEmbedding
+
+
+class AttentionBlock(nn.Module):
+    """Pre-norm attention with one fused qkv projection; returns the residual update."""
+
+    def __init__(self, config: ModelConfig, layer: int) -> None:
+        super().__init__()
+        self.layer = layer
+        self.num_heads, self.num_kv_heads = config.num_heads, config.num_kv_heads
+        self.head_dim = config.head_dim
+        # Sliding window on every other layer (config.layer_types says which).
+        self.sliding_window = config.sliding_window if config.is_sliding(layer) else None
+        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.qkv = nn.Linear(config.hidden_size, config.q_size + 2 * config.kv_size)
+        self.register_buffer("sinks", torch.empty(config.num_heads, dtype=torch.float32))
+        self.out = nn.Linear(config.q_size, config.hidden_size)
+
+    def forward(
+        self, x: torch.Tensor, positions: torch.Tensor, rope: RotaryEmbedding, backend: AttentionBackend
+    ) -> torch.Tensor:  # x: [N, hidden]
+        num_tokens = x.shape[0]
+        qkv = self.qkv(self.norm(x))  # [N, q_size + 2 * kv_size]
+        q_size, kv_size = self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim
+        q = qkv[:, :q_size].view(num_tokens, self.num_heads, self.head_dim)  # [N, H, D]
+        k = qkv[:, q_size : q_size + kv_size].view(num_tokens, self.num_kv_heads, self.head_dim)  # [N, KV, D]
+        v = qkv[:, q_size + kv_size :].reshape(num_tokens, self.num_kv_heads, self.head_dim)  # [N, KV, D]
+        q, k = rope(q, k, positions)
+        o = backend.attend(self.layer, q, k, v.contiguous(), self.sinks, self.sliding_window)  # [N, H, D]
+        return self.out(o.reshape(num_tokens, q_size))  # [N, hidden]
+
+
+class TransformerBlock(nn.Module):
+    def __init__(self, config: ModelConfig, layer: int, packed_experts: bool = True) -> None:
+        super().__init__()
+        self.attn = AttentionBlock(config, layer)
+        self.mlp = MLPBlock(config, packed_experts)
+
+    def forward(
+        self, x: torch.Tensor, positions: torch.Tensor, rope: RotaryEmbedding, backend: AttentionBackend
+    ) -> torch.Tensor:
+        x = x + self.attn(x, positions, rope, backend)
+        return x + self.mlp(x)
+
+
+class GptOss(nn.Module):
+    def __init__(self, config: ModelConfig, packed_experts: bool = True) -> None:
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.rope = RotaryEmbedding(config)
+        self.blocks = nn.ModuleList(
+            TransformerBlock(config, i, packed_experts) for i in range(config.num_layers)
+        )
+        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.unembedding = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.requires_grad_(False)  # inference only
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.embedding.weight.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.embedding.weight.device
+
+    def forward(
+        self, input_ids: torch.Tensor, positions: torch.Tensor, backend: AttentionBackend
+    ) -> torch.Tensor:
+        """input_ids [N], positions [N] -> final-normed hidden states [N, hidden]."""
+        assert input_ids.dim() == 1 and positions.shape == input_ids.shape, (input_ids.shape, positions.shape)
+        x = self.embedding(input_ids)  # [N, hidden]
+        for block in self.blocks:
+            x = block(x, positions, self.rope, backend)
+        return self.norm(x)  # [N, hidden]
+
+    def compute_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """hidden [M, hidden] -> float32 logits [M, vocab]; call it only where tokens are sampled."""
+        return F.linear(hidden, self.unembedding.weight).float()  # [M, vocab]

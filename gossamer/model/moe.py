@@ -1,0 +1,81 @@
+"""The mixture-of-experts MLP: top-k router, clamped SwiGLU experts, MXFP4 weights kept packed.
+
+Packed, a 20b model's experts take ~12 GB; expanded to bf16 they would take ~40 GB. So the
+expert weights stay as MXFP4 blocks/scales and only the experts a token batch selects are
+dequantized, one at a time, right before their matmuls.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gossamer.model import mxfp4
+from gossamer.model.config import ModelConfig
+from gossamer.model.norm import RMSNorm
+
+SWIGLU_ALPHA = 1.702
+
+
+def swiglu(x: torch.Tensor, limit: float) -> torch.Tensor:
+    """x [T, 2I] with gate on even and linear on odd columns -> [T, I]."""
+    gate, linear = x[..., ::2], x[..., 1::2]  # [T, I] each
+    gate = gate.clamp(max=limit)
+    linear = linear.clamp(min=-limit, max=limit)
+    # The "+1" on the linear half is gpt-oss's own (extra bias of 1).
+    return gate * torch.sigmoid(SWIGLU_ALPHA * gate) * (linear + 1)
+
+
+class MLPBlock(nn.Module):
+    """Pre-norm MoE block; returns the residual update (the caller adds it)."""
+
+    def __init__(self, config: ModelConfig, packed_experts: bool = True) -> None:
+        super().__init__()
+        self.num_experts = config.num_experts
+        self.experts_per_token = config.experts_per_token
+        self.swiglu_limit = config.swiglu_limit
+        self.packed_experts = packed_experts
+        hidden, inter, num_experts = config.hidden_size, config.intermediate_size, config.num_experts
+        e = num_experts
+        self.norm = RMSNorm(hidden, config.rms_norm_eps)
+        self.gate = nn.Linear(hidden, num_experts)  # the router
+        # mlp1 rows interleave gate (even) and linear (odd) outputs, as the original checkpoint does.
+        if packed_experts:
+            u8 = torch.uint8
+            self.register_buffer("mlp1_blocks", torch.empty(e, 2 * inter, hidden // 32, 16, dtype=u8))
+            self.register_buffer("mlp1_scales", torch.empty(num_experts, 2 * inter, hidden // 32, dtype=u8))
+            self.register_buffer("mlp2_blocks", torch.empty(num_experts, hidden, inter // 32, 16, dtype=u8))
+            self.register_buffer("mlp2_scales", torch.empty(num_experts, hidden, inter // 32, dtype=u8))
+        else:
+            self.register_buffer("mlp1_weight", torch.empty(num_experts, 2 * inter, hidden))
+            self.register_buffer("mlp2_weight", torch.empty(num_experts, hidden, inter))
+        self.register_buffer("mlp1_bias", torch.empty(num_experts, 2 * inter))
+        self.register_buffer("mlp2_bias", torch.empty(num_experts, hidden))
+
+    def expert_weights(self, expert: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """Expert's mlp1 [2I, hidden] and mlp2 [hidden, I] weights in `dtype`."""
+        if self.packed_experts:
+            w1 = mxfp4.dequantize(self.mlp1_blocks[expert], self.mlp1_scales[expert], dtype)
+            w2 = mxfp4.dequantize(self.mlp2_blocks[expert], self.mlp2_scales[expert], dtype)
+            return w1, w2
+        return self.mlp1_weight[expert].to(dtype), self.mlp2_weight[expert].to(dtype)
+
+    def route(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """t [N, hidden] -> expert ids [N, k] and their weights [N, k] (softmax over the k chosen)."""
+        logits = self.gate(t)  # [N, E]
+        top = torch.topk(logits, self.experts_per_token, dim=-1)  # sorted, like both references
+        return top.indices, torch.softmax(top.values.float(), dim=-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [N, hidden]
+        t = self.norm(x)  # [N, hidden]
+        expert_ids, expert_weights = self.route(t)  # [N, k], [N, k]
+        out = torch.zeros_like(t, dtype=torch.float32)  # [N, hidden]
+        for expert in torch.unique(expert_ids).tolist():
+            token_idx, slot = torch.nonzero(expert_ids == expert, as_tuple=True)  # [T], [T]
+            w1, w2 = self.expert_weights(expert, t.dtype)
+            h = F.linear(t[token_idx], w1, self.mlp1_bias[expert])  # [T, 2I]
+            h = swiglu(h, self.swiglu_limit)  # [T, I]
+            y = F.linear(h, w2, self.mlp2_bias[expert])  # [T, hidden]
+            out.index_add_(0, token_idx, y.float() * expert_weights[token_idx, slot, None])
+        return out.to(x.dtype)

@@ -1,0 +1,72 @@
+"""Rotary position embedding with YaRN scaling and its attention "concentration".
+
+gpt-oss extends a 4096-token RoPE (theta 150000) 32x with YaRN (Peng et al. 2023, arXiv 2309.00071):
+dimensions that rotate fast keep their frequency (extrapolation), slow ones are divided by the
+factor (interpolation), with a linear ramp between. The concentration 0.1*ln(factor)+1 multiplies
+cos and sin, so it scales both q and k. The numbers follow transformers' `_compute_yarn_parameters`
+with `truncate=False` (the published config), which equals the reference implementation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from gossamer.model.config import ModelConfig
+
+
+def yarn_inv_freq(config: ModelConfig) -> tuple[torch.Tensor, float]:
+    """Inverse frequencies [head_dim/2] (float32) and the concentration factor."""
+    dim = config.head_dim
+    base = config.rope_theta
+    factor = config.rope_scaling_factor
+    # Explicit device: the model may be built under `torch.device("meta")` before loading.
+    pos_freqs = base ** (torch.arange(0, dim, 2, dtype=torch.float32, device="cpu") / dim)  # [D/2]
+    if factor <= 1.0:
+        return 1.0 / pos_freqs, 1.0
+    concentration = 0.1 * math.log(factor) + 1.0
+
+    def correction_dim(num_rotations: float) -> float:
+        # The dimension whose wavelength fits `num_rotations` times into the original context.
+        wavelengths = config.initial_context_length / (num_rotations * 2 * math.pi)
+        return dim * math.log(wavelengths) / (2 * math.log(base))
+
+    low = max(correction_dim(config.rope_ntk_beta), 0.0)
+    high = min(correction_dim(config.rope_ntk_alpha), dim - 1.0)
+    if low == high:
+        high += 0.001  # avoid dividing by zero, as transformers does
+    index = torch.arange(dim // 2, dtype=torch.float32, device="cpu")  # [D/2]
+    ramp = ((index - low) / (high - low)).clamp(0, 1)  # [D/2]
+    extrapolation_weight = 1 - ramp
+    inv_freq = (1.0 / (factor * pos_freqs)) * ramp + (1.0 / pos_freqs) * extrapolation_weight
+    return inv_freq, concentration
+
+
+class RotaryEmbedding(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        inv_freq, self.concentration = yarn_inv_freq(config)
+        self.register_buffer("inv_freq", inv_freq, persistent=False)  # [D/2] float32
+
+    def cos_sin(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """positions [N] -> cos, sin [N, D/2] float32, concentration applied."""
+        freqs = positions.float()[:, None] * self.inv_freq.to(positions.device)[None, :]  # [N, D/2]
+        return freqs.cos() * self.concentration, freqs.sin() * self.concentration
+
+    def forward(
+        self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """q [N, H, D], k [N, KV, D] -> rotated, same shapes and dtypes."""
+        cos, sin = self.cos_sin(positions)
+        cos, sin = cos[:, None, :], sin[:, None, :]  # [N, 1, D/2]
+        return _rotate(q, cos, sin), _rotate(k, cos, sin)
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    # NeoX style: the first half of each head pairs with the second half. Done in float32 so a
+    # bf16 model only rounds once, at the end.
+    first, second = x.float().chunk(2, dim=-1)  # [N, H, D/2] each
+    out = torch.cat((first * cos - second * sin, second * cos + first * sin), dim=-1)  # [N, H, D]
+    return out.to(x.dtype)
