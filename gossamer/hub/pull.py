@@ -1,0 +1,290 @@
+"""Download a gpt-oss checkpoint from the hub into the standard Hugging Face cache, then verify it.
+
+`huggingface_hub.snapshot_download` does the transfer (so the files land where transformers and vLLM
+look for them, and a download cut mid-file is resumed with a Range request). It checks sizes but
+not contents, so every file is then hashed and compared with the hub's own record: the LFS sha256
+for weights, the git blob sha1 for small files. A file that does not match is deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from gossamer.errors import GossamerError
+from gossamer.hub.inspect import check_complete
+from gossamer.hub.store import manual_models_dir, pull_record, set_pull_record
+
+logger = logging.getLogger(__name__)
+
+# The files gossamer reads in each layout; the repos also hold `original/` and `metal/` copies
+# of the weights that would double or triple the download.
+HF_LAYOUT_FILES = (
+    "config.json", "*.safetensors", "model.safetensors.index.json", "generation_config.json",
+    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+)
+ORIGINAL_LAYOUT_FILES = (
+    "original/config.json", "original/*.safetensors", "original/dtypes.json", "tokenizer.json",
+)
+
+
+class OfflineError(GossamerError):
+    pass
+
+
+class ChecksumError(GossamerError):
+    pass
+
+
+@dataclass(frozen=True)
+class PullProgress:
+    status: str  # "pulling manifest" | "downloading" | "verifying" | "success"
+    completed: int = 0  # bytes
+    total: int = 0
+    file: str | None = None
+
+
+@dataclass(frozen=True)
+class _RemoteFile:
+    path: str
+    size: int
+    sha256: str | None  # LFS files
+    blob_id: str | None  # git sha1 of the contents
+
+
+def hub_endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+
+
+def hub_cache_dir() -> Path:
+    # Read at call time (huggingface_hub reads its constants once, at import).
+    if env := os.environ.get("HF_HUB_CACHE"):
+        return Path(env).expanduser()
+    home = os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface"
+    return Path(home).expanduser() / "hub"
+
+
+def repo_storage_dir(repo_id: str) -> Path:
+    return hub_cache_dir() / ("models--" + repo_id.replace("/", "--"))
+
+
+def _offline_message(repo_id: str, reason: str) -> str:
+    manual = manual_models_dir() / repo_id
+    return (
+        f"cannot download {repo_id}: {reason}.\n"
+        f"  - If a mirror of the Hugging Face hub is reachable, set HF_ENDPOINT=<its URL> and pull again.\n"
+        f"  - Or copy the model files (config.json, *.safetensors, model.safetensors.index.json,\n"
+        f"    tokenizer.json)"
+        f" from a machine that has them into {manual}\n"
+                f"    (or any directory, then `gossamer pull /that/directory` to register it)."
+    )
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """Connection failures of whichever HTTP library this huggingface_hub uses (httpx2 from 2.x on)."""
+    errors: list[type[BaseException]] = []
+    for module_name in ("httpx2", "httpx", "requests"):
+        try:
+            module = __import__(module_name)
+        except ImportError:
+            continue
+        if module_name == "requests":
+            errors += [module.ConnectionError, module.Timeout]
+        else:
+            errors += [module.ConnectError, module.TimeoutException, module.RemoteProtocolError]
+    return tuple(errors)
+
+
+def _is_offline_env() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def _select(files: list[_RemoteFile], layout: str) -> list[_RemoteFile]:
+    patterns = ORIGINAL_LAYOUT_FILES if layout == "original" else HF_LAYOUT_FILES
+    # Root files only for the HF layout ("*" would otherwise match "original/..." too).
+    chosen = []
+    for f in files:
+        if layout != "original" and "/" in f.path:
+            continue
+        if any(fnmatch.fnmatchcase(f.path, p) for p in patterns):
+            chosen.append(f)
+    return chosen
+
+
+def _fetch_file_list(repo_id: str, revision: str) -> tuple[str, list[_RemoteFile]]:
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    endpoint = hub_endpoint()
+    try:
+        api = HfApi(endpoint=endpoint)
+        info = api.model_info(repo_id, revision=revision, files_metadata=True, timeout=15)
+    except GatedRepoError as exc:
+        raise GossamerError(
+            f"{repo_id} is gated on {endpoint}: accept its terms there and log in (`hf auth login`)"
+        ) from exc
+    except RepositoryNotFoundError as exc:
+        raise GossamerError(f"no model repository '{repo_id}' on {endpoint}") from exc
+    except RevisionNotFoundError as exc:
+        raise GossamerError(f"{repo_id} has no revision '{revision}' on {endpoint}") from exc
+    except _network_errors() as exc:
+        reason = f"the hub at {endpoint} is unreachable ({exc})"
+        raise OfflineError(_offline_message(repo_id, reason)) from exc
+    except HfHubHTTPError as exc:
+        raise GossamerError(f"the hub at {endpoint} refused the request for {repo_id}: {exc}") from exc
+    files = [
+        _RemoteFile(s.rfilename, s.lfs.size, s.lfs.sha256, s.blob_id) if s.lfs
+        else _RemoteFile(s.rfilename, s.size or 0, None, s.blob_id)
+        for s in info.siblings or []
+    ]
+    if not info.sha:
+        raise GossamerError(f"the hub at {endpoint} gave no commit for {repo_id}@{revision}")
+    return info.sha, files
+
+
+def _file_digest_ok(path: Path, remote: _RemoteFile) -> tuple[bool, str]:
+    if remote.sha256:
+        digest = hashlib.sha256()
+        expected = remote.sha256
+    elif remote.blob_id:
+        digest = hashlib.sha1(b"blob %d\0" % path.stat().st_size)
+        expected = remote.blob_id
+    else:
+        return True, ""
+    with path.open("rb") as f:
+        while chunk := f.read(8 << 20):
+            digest.update(chunk)
+    actual = digest.hexdigest()
+    return actual == expected, actual
+
+
+def _verify(snapshot: Path, files: list[_RemoteFile], verified: dict[str, list[int]],
+            report: Callable[[PullProgress], None]) -> dict[str, list[int]]:
+    """Hash each file not yet verified; delete and raise on a mismatch. Returns {path: [size, mtime_ns]}."""
+    total = sum(f.size for f in files)
+    done = 0
+    out: dict[str, list[int]] = {}
+    for remote in files:
+        local = snapshot / remote.path
+        blob = local.resolve()
+        stat = blob.stat()
+        key = [stat.st_size, stat.st_mtime_ns]
+        report(PullProgress("verifying", done, total, remote.path))
+        if verified.get(remote.path) != key:
+            ok, actual = _file_digest_ok(blob, remote)
+            if not ok:
+                blob.unlink(missing_ok=True)
+                local.unlink(missing_ok=True)
+                expected = remote.sha256 or remote.blob_id
+                raise ChecksumError(
+                    f"{remote.path} is corrupt: its checksum is {actual}, the hub says {expected}. "
+                    "The file was deleted; run the pull again to fetch it anew."
+                )
+        out[remote.path] = key
+        done += remote.size
+    report(PullProgress("verifying", total, total))
+    return out
+
+
+class _ProgressWatcher:
+    """Reports bytes on disk (finished files plus `.incomplete` temporaries) every `interval_s`."""
+
+    def __init__(self, storage: Path, snapshot: Path, files: list[_RemoteFile],
+                 report: Callable[[PullProgress], None], interval_s: float = 0.25) -> None:
+        self.storage, self.snapshot, self.files, self.report = storage, snapshot, files, report
+        self.total = sum(f.size for f in files)
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pull-progress", daemon=True)
+
+    def bytes_on_disk(self) -> int:
+        done = sum(f.size for f in self.files if (self.snapshot / f.path).is_file())
+        partial = 0
+        for tmp in (self.storage / "blobs").glob("*.incomplete"):
+            with contextlib.suppress(FileNotFoundError):  # finished and renamed meanwhile
+                partial += tmp.stat().st_size
+        return min(done + partial, self.total)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.report(PullProgress("downloading", self.bytes_on_disk(), self.total))
+
+    def __enter__(self) -> _ProgressWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def pull_repo(repo_id: str, *, revision: str = "main", layout: str = "hf",
+              on_progress: Callable[[PullProgress], None] | None = None) -> Path:
+    """Download the files of `layout` from `repo_id` into the HF cache; return the model directory."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError
+    from huggingface_hub.utils import disable_progress_bars
+
+    if layout not in ("hf", "original"):
+        raise GossamerError(f"unknown layout '{layout}': use 'hf' or 'original'")
+    report = on_progress or (lambda p: None)
+    if _is_offline_env():
+        raise OfflineError(_offline_message(repo_id, "HF_HUB_OFFLINE is set"))
+    report(PullProgress("pulling manifest"))
+    commit, remote_files = _fetch_file_list(repo_id, revision)
+    files = _select(remote_files, layout)
+    names = {f.path for f in files}
+    config_name = "original/config.json" if layout == "original" else "config.json"
+    if config_name not in names:
+        hint = ""
+        if layout == "hf" and any(f.path == "original/config.json" for f in remote_files):
+            hint = " (it has the original layout: pull with --layout original)"
+        raise GossamerError(f"{repo_id} does not look like a gpt-oss checkpoint: no {config_name}{hint}")
+    if not any(n.endswith(".safetensors") for n in names):
+        raise GossamerError(f"{repo_id} has no *.safetensors weights in the {layout} layout")
+
+    storage = repo_storage_dir(repo_id)
+    snapshot = storage / "snapshots" / commit
+    previous = pull_record(repo_id) or {}
+    verified = previous.get("verified", {}) if previous.get("commit") == commit else {}
+    set_pull_record(repo_id, {"commit": commit, "layout": layout, "complete": False, "verified": verified})
+    # Our own progress reporting replaces huggingface_hub's tqdm bars (which also print to a server's log).
+    disable_progress_bars()
+    try:
+        with _ProgressWatcher(storage, snapshot, files, report):
+            snapshot_download(
+                repo_id, revision=commit, allow_patterns=sorted(names), cache_dir=str(hub_cache_dir()),
+                endpoint=hub_endpoint(),
+            )
+    except (*_network_errors(), OSError) as exc:
+        raise OfflineError(
+            f"the download of {repo_id} was interrupted ({exc}). Files already finished are kept: "
+            f"run `gossamer pull {repo_id}` again to resume."
+        ) from exc
+    except HfHubHTTPError as exc:
+        raise GossamerError(f"the hub at {hub_endpoint()} failed while sending {repo_id}: {exc}") from exc
+    total = sum(f.size for f in files)
+    report(PullProgress("downloading", total, total))
+    try:
+        verified = _verify(snapshot, files, verified, report)
+    except ChecksumError:
+        set_pull_record(repo_id, {"commit": commit, "layout": layout, "complete": False, "verified": {}})
+        raise
+    model_dir = snapshot / "original" if layout == "original" else snapshot
+    check_complete(model_dir)
+    set_pull_record(repo_id, {"commit": commit, "layout": layout, "complete": True, "verified": verified})
+    report(PullProgress("success", total, total))
+    logger.info("pulled %s@%s into %s", repo_id, commit[:12], model_dir)
+    return model_dir
