@@ -1,0 +1,27 @@
+"""CPU kernels for the decode hot paths: MXFP4 expert products and bf16 matrix-vector products.
+
+Compiled from the C++ in `csrc/` on first use (see build.py); when that is impossible the model
+keeps its pure-torch path, which is also the oracle the kernels are tested against.
+Environment: GOSSAMER_KERNELS=0 disables them, GOSSAMER_KERNELS_ISA=avx512|avx2|scalar forces
+an instruction set.
+"""
+
+from gossamer.kernels.ops import (
+    available,
+    current_isa,
+    linear,
+    mxfp4_experts,
+    set_isa,
+    supported_isas,
+    unavailable_reason,
+)
+
+__all__ = [
+    "available",
+    "current_isa",
+    "linear",
+    "mxfp4_experts",
+    "set_isa",
+    "supported_isas",
+    "unavailable_reason",
+]

@@ -1,0 +1,143 @@
+// Exported C entry points: instruction-set choice (cpuid, or forced) and OpenMP threading.
+//
+// Threads split the output rows (and, for experts, the selected experts) into tiles; every
+// tile reads a disjoint slice of the weights, which is what makes decode bandwidth bound.
+// OpenMP here links against libgomp.so.1, the same soname torch loads first, so torch and
+// these kernels share one thread pool instead of fighting over the cores.
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <vector>
+
+#include "kernels.h"
+
+extern "C" float gk_scale_lut[256];
+float gk_scale_lut[256];
+
+namespace {
+
+enum Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+
+bool cpu_has(int isa) {
+    __builtin_cpu_init();
+    switch (isa) {
+        case kAvx512:
+            return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                   __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
+        case kAvx2:
+            return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        default:
+            return true;
+    }
+}
+
+struct State {
+    int isa;
+    IsaKernels k;
+    State() {
+        for (int s = 0; s < 256; ++s) gk_scale_lut[s] = ldexpf(1.0f, s - 127);
+        isa = cpu_has(kAvx512) ? kAvx512 : cpu_has(kAvx2) ? kAvx2 : kScalar;
+        select(isa);
+    }
+    void select(int which) {
+        isa = which;
+        k = which == kAvx512 ? gk_kernels_avx512() : which == kAvx2 ? gk_kernels_avx2() : gk_kernels_scalar();
+    }
+};
+
+State& state() {
+    static State s;
+    return s;
+}
+
+float load_scalar(const void* p, int dtype, int64_t i) {
+    // dtype: 1 = float32, 2 = bf16 bits.
+    if (dtype == 1) return ((const float*)p)[i];
+    const uint32_t bits = (uint32_t)((const uint16_t*)p)[i] << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+// Reorder each 32-value block as [16 even elements, 16 odd elements], matching the order in
+// which the kernels unpack low and high nibbles.
+void deinterleave_blocks(const float* x, float* xs, int64_t rows, int64_t C) {
+    for (int64_t n = 0; n < rows; ++n)
+        for (int64_t b = 0; b < C; b += 32)
+            for (int j = 0; j < 16; ++j) {
+                xs[n * C + b + j] = x[n * C + b + 2 * j];
+                xs[n * C + b + 16 + j] = x[n * C + b + 2 * j + 1];
+            }
+}
+
+constexpr int64_t kExpertTileRows = 32;
+constexpr int64_t kDenseTileRows = 64;
+
+}  // namespace
+
+extern "C" {
+
+int gk_isa_supported(int isa) { return isa >= kScalar && isa <= kAvx512 && cpu_has(isa); }
+int gk_get_isa(void) { return state().isa; }
+int gk_set_isa(int isa) {
+    if (!gk_isa_supported(isa)) return -1;
+    state().select(isa);
+    return 0;
+}
+
+// y[k, n, :] = W[expert_ids[k]] @ x[k or 0, n, :] + bias[expert_ids[k]]
+//   blocks [E, R, C/32, 16] u8, scales [E, R, C/32] u8, bias [E, R] (dtype 0 none/1 f32/2 bf16)
+//   x [K or 1, N, C] f32 (x_per_expert selects which), y [K, N, R] f32
+int gk_mxfp4_experts(const uint8_t* blocks, const uint8_t* scales, const void* bias, int bias_dtype,
+                     int64_t E, int64_t R, int64_t C, const int64_t* expert_ids, int64_t K,
+                     const float* x, int x_per_expert, int64_t N, float* y, int num_threads) {
+    if (C % 32 != 0 || R <= 0 || K <= 0 || N <= 0) return -1;
+    for (int64_t kk = 0; kk < K; ++kk)
+        if (expert_ids[kk] < 0 || expert_ids[kk] >= E) return -2;
+    const IsaKernels k = state().k;
+    const int64_t nb = C / 32;
+    const int64_t num_x = x_per_expert ? K : 1;
+    std::vector<float> xs((size_t)(num_x * N * C));
+    deinterleave_blocks(x, xs.data(), num_x * N, C);
+    const int64_t tiles_per_expert = (R + kExpertTileRows - 1) / kExpertTileRows;
+    const int64_t num_items = K * tiles_per_expert;
+#pragma omp parallel for schedule(static) num_threads(num_threads) if (num_threads > 1)
+    for (int64_t item = 0; item < num_items; ++item) {
+        const int64_t kk = item / tiles_per_expert;
+        const int64_t r0 = (item % tiles_per_expert) * kExpertTileRows;
+        const int64_t r1 = r0 + kExpertTileRows < R ? r0 + kExpertTileRows : R;
+        const int64_t e = expert_ids[kk];
+        const float* xk = xs.data() + (x_per_expert ? kk : 0) * N * C;
+        float* yk = y + kk * N * R;
+        k.mxfp4_tile(blocks + e * R * nb * 16, scales + e * R * nb, nb, xk, C, N, yk, R, r0, r1);
+        if (bias_dtype != 0)
+            for (int64_t n = 0; n < N; ++n)
+                for (int64_t r = r0; r < r1; ++r) yk[n * R + r] += load_scalar(bias, bias_dtype, e * R + r);
+    }
+    return 0;
+}
+
+// y [N, R] f32 = x [N, C] f32 @ w[R, C]^T + bias; w dtype 1 = f32, 2 = bf16; bias dtype 0/1/2.
+int gk_linear(const void* w, int w_dtype, const void* bias, int bias_dtype, int64_t R, int64_t C,
+              const float* x, int64_t N, float* y, int num_threads) {
+    if (R <= 0 || C <= 0 || N <= 0 || (w_dtype != 1 && w_dtype != 2)) return -1;
+    const IsaKernels k = state().k;
+    const int64_t num_tiles = (R + kDenseTileRows - 1) / kDenseTileRows;
+#pragma omp parallel for schedule(static) num_threads(num_threads) if (num_threads > 1)
+    for (int64_t t = 0; t < num_tiles; ++t) {
+        const int64_t r0 = t * kDenseTileRows;
+        const int64_t r1 = r0 + kDenseTileRows < R ? r0 + kDenseTileRows : R;
+        if (w_dtype == 2)
+            k.bf16_tile((const uint16_t*)w, C, x, C, N, y, R, r0, r1);
+        else
+            k.f32_tile((const float*)w, C, x, C, N, y, R, r0, r1);
+        if (bias_dtype != 0)
+            for (int64_t n = 0; n < N; ++n)
+                for (int64_t r = r0; r < r1; ++r) y[n * R + r] += load_scalar(bias, bias_dtype, r);
+    }
+    return 0;
+}
+
+}  // extern "C"

@@ -1,0 +1,40 @@
+// Gossamer CPU kernels: shared declarations.
+//
+// isa_kernels.cpp is compiled once per instruction set (-DGK_ISA=avx512|avx2|scalar with the
+// matching -m flags), so each copy may use its intrinsics freely; dispatch.cpp, compiled for the
+// baseline x86-64, picks one copy at run time from cpuid and owns the threading. A "tile" is a
+// range of output rows computed by one thread for all N tokens.
+#pragma once
+
+#include <stdint.h>
+
+// 2**(s - 127) for every E8M0 scale byte s (filled once in dispatch.cpp).
+extern "C" float gk_scale_lut[256];
+
+// E2M1 code -> value: codes 8..15 are the negatives of 0..7.
+static const float kFp4Values[16] = {0.0f,  0.5f,  1.0f,  1.5f,  2.0f,  3.0f,  4.0f,  6.0f,
+                                     -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
+
+// MXFP4 rows [r0, r1) of one weight matrix times N activation rows.
+//   blocks: [R, C/32, 16] codes, scales: [R, C/32], C = 32 * num_blocks
+//   xs:     [N, ldx] activations, de-interleaved per 32-block (see deinterleave_blocks)
+//   y:      y[n * ldy + r] = sum_c W[r, c] * x[n, c]   (no bias)
+typedef void (*Mxfp4TileFn)(const uint8_t* blocks, const uint8_t* scales, int64_t num_blocks,
+                            const float* xs, int64_t ldx, int64_t num_tokens, float* y,
+                            int64_t ldy, int64_t r0, int64_t r1);
+
+// Dense rows [r0, r1) of W [R, C] (bf16 bits or float32) times N float32 rows x [N, ldx].
+typedef void (*Bf16TileFn)(const uint16_t* w, int64_t C, const float* x, int64_t ldx,
+                           int64_t num_tokens, float* y, int64_t ldy, int64_t r0, int64_t r1);
+typedef void (*F32TileFn)(const float* w, int64_t C, const float* x, int64_t ldx,
+                          int64_t num_tokens, float* y, int64_t ldy, int64_t r0, int64_t r1);
+
+struct IsaKernels {
+    Mxfp4TileFn mxfp4_tile;
+    Bf16TileFn bf16_tile;
+    F32TileFn f32_tile;
+};
+
+extern "C" IsaKernels gk_kernels_avx512(void);
+extern "C" IsaKernels gk_kernels_avx2(void);
+extern "C" IsaKernels gk_kernels_scalar(void);

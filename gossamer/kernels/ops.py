@@ -1,0 +1,183 @@
+"""Tensor-level entry points of the C++ kernels (loaded through ctypes).
+
+ctypes releases the GIL during each call, so the engine's model thread does not block the event
+loop. Every function validates shapes and dtypes here, because a wrong pointer in C is a crash,
+not an exception.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import threading
+from pathlib import Path
+
+import torch
+
+from gossamer.kernels.build import KernelBuildError, build_library
+
+logger = logging.getLogger(__name__)
+
+ISAS = ("scalar", "avx2", "avx512")  # index = the C enum
+_DTYPE_CODES = {torch.float32: 1, torch.bfloat16: 2}
+
+_lock = threading.Lock()
+_library: ctypes.CDLL | None = None
+_load_error: str | None = None
+
+_i64 = ctypes.c_int64
+_ptr = ctypes.c_void_p
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    lib.gk_isa_supported.argtypes = [ctypes.c_int]
+    lib.gk_get_isa.argtypes = []
+    lib.gk_set_isa.argtypes = [ctypes.c_int]
+    lib.gk_mxfp4_experts.argtypes = [_ptr, _ptr, _ptr, ctypes.c_int, _i64, _i64, _i64, _ptr, _i64,
+                                     _ptr, ctypes.c_int, _i64, _ptr, ctypes.c_int]
+    lib.gk_linear.argtypes = [_ptr, ctypes.c_int, _ptr, ctypes.c_int, _i64, _i64, _ptr, _i64, _ptr,
+                              ctypes.c_int]
+    for fn in (lib.gk_isa_supported, lib.gk_get_isa, lib.gk_set_isa, lib.gk_mxfp4_experts, lib.gk_linear):
+        fn.restype = ctypes.c_int
+
+
+def _load() -> ctypes.CDLL | None:
+    global _library, _load_error
+    if _library is not None or _load_error is not None:
+        return _library
+    with _lock:
+        if _library is not None or _load_error is not None:
+            return _library
+        if os.environ.get("GOSSAMER_KERNELS", "1") == "0":
+            _load_error = "disabled by GOSSAMER_KERNELS=0"
+            return None
+        try:
+            path: Path = build_library()
+            lib = ctypes.CDLL(str(path))
+            _declare(lib)
+        except (KernelBuildError, OSError) as exc:
+            _load_error = str(exc)
+            logger.warning("CPU kernels unavailable, using the pure-torch path: %s", exc)
+            return None
+        forced = os.environ.get("GOSSAMER_KERNELS_ISA")
+        if forced and (forced not in ISAS or lib.gk_set_isa(ISAS.index(forced)) != 0):
+            logger.warning("GOSSAMER_KERNELS_ISA=%s is not supported on this CPU; using %s",
+                           forced, ISAS[lib.gk_get_isa()])
+        _library = lib
+        logger.info("CPU kernels loaded (%s)", ISAS[lib.gk_get_isa()])
+        return _library
+
+
+def available() -> bool:
+    """True when the compiled kernels can be used in this process (compiles them on first call)."""
+    return _load() is not None
+
+
+def unavailable_reason() -> str | None:
+    _load()
+    return _load_error
+
+
+def current_isa() -> str:
+    lib = _require()
+    return ISAS[lib.gk_get_isa()]
+
+
+def supported_isas() -> list[str]:
+    lib = _require()
+    return [name for i, name in enumerate(ISAS) if lib.gk_isa_supported(i)]
+
+
+def set_isa(name: str) -> None:
+    """Force one instruction set (tests and benchmarks); raises ValueError if the CPU lacks it."""
+    lib = _require()
+    if name not in ISAS or lib.gk_set_isa(ISAS.index(name)) != 0:
+        raise ValueError(f"instruction set {name!r} is not supported here (have {supported_isas()})")
+
+
+def _require() -> ctypes.CDLL:
+    lib = _load()
+    if lib is None:
+        raise RuntimeError(f"CPU kernels unavailable: {_load_error}")
+    return lib
+
+
+def _check_cpu_contiguous(name: str, t: torch.Tensor) -> None:
+    if t.device.type != "cpu" or not t.is_contiguous():
+        raise ValueError(f"{name} must be a contiguous CPU tensor")
+
+
+def _bias_args(bias: torch.Tensor | None) -> tuple[int | None, int]:
+    if bias is None:
+        return None, 0
+    _check_cpu_contiguous("bias", bias)
+    if bias.dtype not in _DTYPE_CODES:
+        raise ValueError(f"bias dtype must be float32 or bfloat16, got {bias.dtype}")
+    return bias.data_ptr(), _DTYPE_CODES[bias.dtype]
+
+
+def mxfp4_experts(
+    x: torch.Tensor,  # [N, C] shared by every expert, or [K, N, C] one activation set per expert
+    blocks: torch.Tensor,  # [E, R, C/32, 16] uint8
+    scales: torch.Tensor,  # [E, R, C/32] uint8
+    bias: torch.Tensor | None,  # [E, R]
+    expert_ids: torch.Tensor,  # [K] int64
+) -> torch.Tensor:  # [K, N, R] float32
+    """Products of K selected MXFP4 experts with their tokens, decoding nibbles on the fly."""
+    lib = _require()
+    num_experts, rows, num_blocks, block_bytes = blocks.shape
+    cols = num_blocks * 32
+    if block_bytes != 16 or blocks.dtype != torch.uint8 or scales.dtype != torch.uint8:
+        raise ValueError(f"blocks must be uint8 [E, R, C/32, 16], got {blocks.dtype} {tuple(blocks.shape)}")
+    if tuple(scales.shape) != (num_experts, rows, num_blocks):
+        raise ValueError(f"scales shape {tuple(scales.shape)} does not match blocks {tuple(blocks.shape)}")
+    if bias is not None and tuple(bias.shape) != (num_experts, rows):
+        raise ValueError(f"bias shape {tuple(bias.shape)} should be {(num_experts, rows)}")
+    _check_cpu_contiguous("blocks", blocks)
+    _check_cpu_contiguous("scales", scales)
+    expert_ids = expert_ids.to(torch.int64).contiguous()
+    if expert_ids.dim() != 1:
+        raise ValueError(f"expert_ids must be 1-D, got shape {tuple(expert_ids.shape)}")
+    num_selected = expert_ids.shape[0]
+    per_expert = x.dim() == 3
+    if x.shape[-1] != cols or (per_expert and x.shape[0] != num_selected) or x.dim() not in (2, 3):
+        raise ValueError(f"x shape {tuple(x.shape)} does not fit {num_selected} experts of {rows}x{cols}")
+    x32 = x.to(torch.float32).contiguous()
+    num_tokens = x.shape[-2]
+    y = torch.empty(num_selected, num_tokens, rows, dtype=torch.float32)  # [K, N, R]
+    bias_ptr, bias_code = _bias_args(bias)
+    rc = lib.gk_mxfp4_experts(blocks.data_ptr(), scales.data_ptr(), bias_ptr, bias_code, num_experts, rows,
+                              cols, expert_ids.data_ptr(), num_selected, x32.data_ptr(), int(per_expert),
+                              num_tokens, y.data_ptr(), torch.get_num_threads())
+    if rc == -2:
+        raise ValueError(f"expert_ids {expert_ids.tolist()} out of range for {num_experts} experts")
+    if rc != 0:
+        raise ValueError(f"gk_mxfp4_experts rejected its arguments (code {rc})")
+    return y
+
+
+def linear(
+    x: torch.Tensor,  # [N, C]
+    weight: torch.Tensor,  # [R, C] bfloat16 or float32
+    bias: torch.Tensor | None = None,  # [R]
+) -> torch.Tensor:  # [N, R] float32
+    """x @ weight.T + bias accumulated in float32; built for few rows of x (decode, sampled logits)."""
+    lib = _require()
+    rows, cols = weight.shape
+    if weight.dtype not in _DTYPE_CODES:
+        raise ValueError(f"weight dtype must be float32 or bfloat16, got {weight.dtype}")
+    _check_cpu_contiguous("weight", weight)
+    if x.dim() != 2 or x.shape[1] != cols:
+        raise ValueError(f"x shape {tuple(x.shape)} does not fit weight {tuple(weight.shape)}")
+    if bias is not None and tuple(bias.shape) != (rows,):
+        raise ValueError(f"bias shape {tuple(bias.shape)} should be {(rows,)}")
+    x32 = x.to(torch.float32).contiguous()
+    num_tokens = x.shape[0]
+    y = torch.empty(num_tokens, rows, dtype=torch.float32)  # [N, R]
+    bias_ptr, bias_code = _bias_args(bias)
+    rc = lib.gk_linear(weight.data_ptr(), _DTYPE_CODES[weight.dtype], bias_ptr, bias_code, rows, cols,
+                       x32.data_ptr(), num_tokens, y.data_ptr(), torch.get_num_threads())
+    if rc != 0:
+        raise ValueError(f"gk_linear rejected its arguments (code {rc})")
+    return y

@@ -1,0 +1,52 @@
+"""The dense matrix-vector kernel against torch's float32 matmul.
+
+bf16 weights widen to float32 exactly and products are computed in float32, so the kernel and
+the oracle (`x.float() @ w.float().T`) differ only in summation order.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gossamer import kernels
+
+ISAS = ("avx512", "avx2", "scalar")
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("weight_dtype", [torch.bfloat16, torch.float32])
+@pytest.mark.parametrize(
+    ("rows", "cols", "num_tokens"),
+    [(1, 1, 1), (3, 7, 1), (65, 64, 2), (130, 2880, 1), (77, 100, 3), (129, 33, 4), (20, 48, 11)],
+)
+def test_linear_matches_oracle(use_isa, isa, weight_dtype, rows, cols, num_tokens):
+    use_isa(isa)
+    gen = torch.Generator().manual_seed(rows * 31 + cols)
+    weight = torch.randn(rows, cols, generator=gen).to(weight_dtype)  # [R, C]
+    bias = torch.randn(rows, generator=gen).to(weight_dtype)  # [R]
+    x = torch.randn(num_tokens, cols, generator=gen)  # [N, C]
+    got = kernels.linear(x, weight, bias)
+    want = x @ weight.float().T + bias.float()  # [N, R]
+    assert got.shape == (num_tokens, rows) and got.dtype == torch.float32
+    assert (got - want).abs().max().item() <= 1e-3
+
+
+def test_linear_without_bias_and_bf16_input(isas):
+    gen = torch.Generator().manual_seed(0)
+    weight = torch.randn(50, 96, generator=gen).bfloat16()
+    x = torch.randn(2, 96, generator=gen).bfloat16()
+    got = kernels.linear(x, weight)
+    assert (got - x.float() @ weight.float().T).abs().max().item() <= 1e-3
+
+
+def test_linear_rejects_bad_arguments(isas):
+    weight = torch.randn(8, 16)
+    with pytest.raises(ValueError, match="does not fit"):
+        kernels.linear(torch.randn(1, 15), weight)
+    with pytest.raises(ValueError, match="contiguous"):
+        kernels.linear(torch.randn(1, 8), weight.T)
+    with pytest.raises(ValueError, match="dtype"):
+        kernels.linear(torch.randn(1, 16), weight.half())
+    with pytest.raises(ValueError, match="bias shape"):
+        kernels.linear(torch.randn(1, 16), weight, torch.zeros(9))
