@@ -1,0 +1,126 @@
+"""Run one engine step through the model: a batch of sequences packed as one flat token list.
+
+The model is called once per step with every scheduled token (prefill chunks and decode tokens
+together, "varlen"); only the attention differs per sequence, and that goes through
+`PagedBackend`, which writes each layer's new K/V into the sequence's blocks and attends each
+sequence's queries over the keys its block table points at. The unembedding runs only on the
+rows whose next token is sampled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from gossamer.engine.kv_cache import KVCache
+from gossamer.engine.scheduler import ScheduledSeq
+from gossamer.model.attention import attention_with_sinks, causal_mask
+
+
+@dataclass(frozen=True)
+class _SeqView:
+    """Where one sequence's queries sit in the flat batch and which cache slots hold its keys."""
+
+    query_start: int  # row of its first query token in the flat batch
+    query_stop: int
+    full_key_slots: torch.Tensor | None  # [M_full] slots of positions 0 .. last query
+    full_mask: torch.Tensor | None  # [N_seq, M_full] bool
+    sliding_key_slots: torch.Tensor | None  # [M_win] slots of the positions the window can reach
+    sliding_mask: torch.Tensor | None  # [N_seq, M_win] bool
+
+
+def _slots(block_table: list[int | None], start: int, stop: int, block_size: int) -> torch.Tensor:
+    """Cache slots of positions start .. stop - 1 through a block table: [stop - start] long."""
+    first_block, last_block = start // block_size, (stop - 1) // block_size
+    block_ids = block_table[first_block : last_block + 1]
+    assert None not in block_ids, f"positions {start}..{stop - 1} reach a released block"
+    positions = torch.arange(start, stop)  # [n]
+    table = torch.tensor(block_ids, dtype=torch.long)  # [blocks]
+    return table[positions // block_size - first_block] * block_size + positions % block_size  # [n]
+
+
+class PagedBackend:
+    """AttentionBackend over the paged KV cache for one step's batch (see gossamer/model/backend.py)."""
+
+    def __init__(self, cache: KVCache, batch: list[ScheduledSeq], sliding_window: int | None) -> None:
+        self.cache = cache
+        block_size = cache.block_size
+        device = cache.full_k.device
+        layout = cache.layout
+        has_full, has_sliding = bool(layout.full_layers), bool(layout.sliding_layers)
+        full_write: list[torch.Tensor] = []
+        sliding_write: list[torch.Tensor] = []
+        self.views: list[_SeqView] = []
+        row = 0
+        for item in batch:
+            seq, start, stop = item.seq, item.start, item.start + item.num_tokens
+            query_positions = torch.arange(start, stop, device=device)  # [N_seq]
+            full_slots = full_mask = sliding_slots = sliding_mask = None
+            if has_full:
+                full_write.append(_slots(seq.full_block_table, start, stop, block_size))
+                full_slots = _slots(seq.full_block_table, 0, stop, block_size).to(device)
+                full_mask = causal_mask(query_positions, torch.arange(0, stop, device=device), None)
+            if has_sliding:
+                assert sliding_window is not None
+                sliding_write.append(_slots(seq.sliding_block_table, start, stop, block_size))
+                first = max(0, start - sliding_window + 1)  # the earliest key the first query sees
+                sliding_slots = _slots(seq.sliding_block_table, first, stop, block_size).to(device)
+                sliding_mask = causal_mask(query_positions, torch.arange(first, stop, device=device),
+                                           sliding_window)
+            self.views.append(_SeqView(row, row + item.num_tokens, full_slots, full_mask,
+                                       sliding_slots, sliding_mask))
+            row += item.num_tokens
+        empty = torch.empty(0, dtype=torch.long)
+        self.full_write = torch.cat(full_write or [empty]).to(device)  # [N]
+        self.sliding_write = torch.cat(sliding_write or [empty]).to(device)  # [N]
+
+    def attend(
+        self,
+        layer: int,
+        q: torch.Tensor,  # [N, H, D]
+        k: torch.Tensor,  # [N, KV, D]
+        v: torch.Tensor,  # [N, KV, D]
+        sinks: torch.Tensor,  # [H]
+        sliding_window: int | None,
+    ) -> torch.Tensor:  # [N, H, D]
+        is_sliding, cache_k, cache_v = self.cache.layer_tensors(layer)  # [num_slots, KV, D] each
+        assert is_sliding == (sliding_window is not None), f"layer {layer}: cache group mismatch"
+        write = self.sliding_write if is_sliding else self.full_write
+        cache_k.index_copy_(0, write, k.to(cache_k.dtype))
+        cache_v.index_copy_(0, write, v.to(cache_v.dtype))
+        out = torch.empty_like(q)
+        for view in self.views:
+            slots = view.sliding_key_slots if is_sliding else view.full_key_slots
+            mask = view.sliding_mask if is_sliding else view.full_mask
+            a, b = view.query_start, view.query_stop
+            # TODO(speed): decode rows of many sequences could share one padded batched call.
+            out[a:b] = attention_with_sinks(q[a:b], cache_k[slots], cache_v[slots], sinks, mask)
+        return out
+
+
+class ModelRunner:
+    def __init__(self, model: torch.nn.Module, cache: KVCache) -> None:
+        self.model = model
+        self.cache = cache
+        self.device = cache.full_k.device
+        self.sliding_window = cache.layout.sliding_window
+
+    @torch.inference_mode()
+    def run(self, batch: list[ScheduledSeq]) -> torch.Tensor:
+        """Compute every scheduled token; return float32 logits [M, vocab] for the sampling rows,
+        in batch order of the items whose `samples` is true."""
+        input_ids: list[int] = []
+        positions: list[int] = []
+        sample_rows: list[int] = []
+        for item in batch:
+            input_ids += item.seq.token_ids[item.start : item.start + item.num_tokens]
+            positions += range(item.start, item.start + item.num_tokens)
+            if item.samples:
+                sample_rows.append(len(input_ids) - 1)
+        backend = PagedBackend(self.cache, batch, self.sliding_window)
+        ids = torch.tensor(input_ids, dtype=torch.long, device=self.device)  # [N]
+        pos = torch.tensor(positions, dtype=torch.long, device=self.device)  # [N]
+        hidden = self.model(ids, pos, backend)  # [N, hidden]
+        rows = torch.tensor(sample_rows, dtype=torch.long, device=self.device)  # [M]
+        return self.model.compute_logits(hidden[rows])  # [M, vocab] float32
