@@ -1,0 +1,5 @@
+import sys
+
+from gossamer.cli import main
+
+sys.exit(main())

@@ -1,0 +1,63 @@
+"""`gossamer serve [MODEL]`: check the flags and the model up front, then hand over to the server."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import socket
+
+from gossamer.errors import GossamerError
+
+_DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|mps)$")
+DTYPES = ("bfloat16", "float32", "float16")
+
+
+def check_settings(settings) -> None:  # ServerSettings
+    if not 0 < settings.port < 65536:
+        raise GossamerError(f"port {settings.port} is out of range (1-65535)")
+    if not _DEVICE.match(settings.device):
+        raise GossamerError(f"unknown device '{settings.device}': use cpu, cuda, cuda:N or mps")
+    if settings.dtype not in DTYPES:
+        raise GossamerError(f"unknown dtype '{settings.dtype}': use one of {', '.join(DTYPES)}")
+    for name in ("max_context_length", "kv_cache_memory_bytes", "max_concurrent_requests", "max_queue"):
+        value = getattr(settings, name)
+        if value is not None and value <= 0:
+            raise GossamerError(f"--{name.replace('_', '-')} must be positive, got {value}")
+
+
+def check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise GossamerError(
+                f"cannot listen on {host}:{port} ({exc.strerror}): another program (a gossamer server?) "
+                "holds the port; pick another with --port or GOSSAMER_PORT"
+            ) from exc
+
+
+def prepare_settings(args: argparse.Namespace):
+    from gossamer.hub import model_display_name, resolve_model
+    from gossamer.server.settings import settings_from_args
+
+    try:
+        settings = settings_from_args(args)
+    except ValueError as exc:  # a GOSSAMER_* variable that does not parse
+        raise GossamerError(str(exc)) from exc
+    check_settings(settings)
+    name = settings.model or "gossamer-tiny"
+    path = resolve_model(name)
+    settings.model = str(path)
+    if settings.served_model_name is None:
+        settings.served_model_name = model_display_name(name)
+    return settings
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = prepare_settings(args)
+    check_port_free(settings.host, settings.port)
+    from gossamer.server.main import serve
+
+    serve(settings)
+    return 0
