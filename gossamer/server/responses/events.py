@@ -1,0 +1,305 @@
+"""Harmony decoder events -> Responses output items and stream events (OpenAI's sequence).
+
+One `ResponseEventBuilder` follows one response: it owns the response object, appends output
+items as the model writes them, and returns the stream events each step produces, numbered by
+`sequence_number`. The non-streamed response is the builder's final response object, which is
+exactly what the terminal event carries.
+
+Per output item the order is OpenAI's: output_item.added, content_part.added, *.delta...,
+*.done, content_part.done, output_item.done (function calls have no content part).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from gossamer.harmony.events import (
+    BuiltinToolCall,
+    ContentDelta,
+    Event,
+    Finished,
+    PreambleDelta,
+    ReasoningDelta,
+    ToolCallArgumentsDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+)
+from gossamer.server.responses.items import new_id
+
+StreamEvent = dict[str, Any]
+ItemKind = Literal["reasoning", "final", "preamble", "function_call"]
+TerminalStatus = Literal["completed", "incomplete", "failed", "cancelled"]
+
+
+@dataclass
+class _OpenItem:
+    kind: ItemKind
+    output_index: int
+    text: str = ""
+    tool_index: int | None = None  # the decoder's index for function calls
+
+    def item(self, output: list[dict[str, Any]]) -> dict[str, Any]:
+        return output[self.output_index]
+
+
+class ResponseEventBuilder:
+    def __init__(self, response: dict[str, Any]) -> None:
+        self.response = response  # the response object, updated in place
+        self.output: list[dict[str, Any]] = response["output"]
+        self.num_events = 0
+        self._open: _OpenItem | None = None
+        self._finished = False
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    def _event(self, type: str, **fields: Any) -> StreamEvent:
+        event = {"type": type, "sequence_number": self.num_events, **fields}
+        self.num_events += 1
+        return event
+
+    def _snapshot(self) -> dict[str, Any]:
+        return copy.deepcopy(self.response)
+
+    def start(self) -> list[StreamEvent]:
+        self.response["status"] = "in_progress"
+        return [
+            self._event("response.created", response=self._snapshot()),
+            self._event("response.in_progress", response=self._snapshot()),
+        ]
+
+    def queued(self) -> list[StreamEvent]:
+        return [self._event("response.queued", response=self._snapshot())]
+
+    def feed(self, events: list[Event]) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        for event in events:
+            match event:
+                case ReasoningDelta(text=text):
+                    out += self._text_delta("reasoning", text)
+                case ContentDelta(text=text):
+                    out += self._text_delta("final", text)
+                case PreambleDelta(text=text):
+                    out += self._text_delta("preamble", text)
+                case ToolCallStarted(index=index, call_id=call_id, name=name):
+                    out += self._close("completed")
+                    out += self._open_function_call(index, call_id, name)
+                case ToolCallArgumentsDelta(index=index, text=text):
+                    out += self._arguments_delta(index, text)
+                case ToolCallFinished(index=index, arguments=arguments):
+                    out += self._finish_function_call(index, arguments)
+                case BuiltinToolCall():
+                    # Built-in tools (browser, python) are not offered over this API, so the model
+                    # was not told about them; a stray call is dropped like unrecognized text.
+                    pass
+                case Finished():
+                    pass  # the caller decides the terminal status (it knows about aborts and errors)
+        return out
+
+    # -- text items (reasoning, answer, preamble) --------------------------------------------
+
+    def _text_delta(self, kind: ItemKind, text: str) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        if self._open is None or self._open.kind != kind:
+            out += self._close("completed")
+            out += self._open_text_item(kind)
+        if not text:
+            return out
+        assert self._open is not None
+        self._open.text += text
+        item_id = self._open.item(self.output)["id"]
+        if kind == "reasoning":
+            out.append(
+                self._event(
+                    "response.reasoning_text.delta",
+                    item_id=item_id,
+                    output_index=self._open.output_index,
+                    content_index=0,
+                    delta=text,
+                )
+            )
+        else:
+            out.append(
+                self._event(
+                    "response.output_text.delta",
+                    item_id=item_id,
+                    output_index=self._open.output_index,
+                    content_index=0,
+                    delta=text,
+                    logprobs=[],
+                )
+            )
+        return out
+
+    def _open_text_item(self, kind: ItemKind) -> list[StreamEvent]:
+        if kind == "reasoning":
+            item = {
+                "type": "reasoning",
+                "id": new_id("rs"),
+                "summary": [],
+                "content": [],
+                "encrypted_content": None,
+                "status": "in_progress",
+            }
+            part = {"type": "reasoning_text", "text": ""}
+        else:
+            item = {
+                "type": "message",
+                "id": new_id("msg"),
+                "role": "assistant",
+                "status": "in_progress",
+                "content": [],
+            }
+            part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+        self.output.append(item)
+        self._open = _OpenItem(kind=kind, output_index=len(self.output) - 1)
+        return [
+            self._event(
+                "response.output_item.added", output_index=self._open.output_index, item=copy.deepcopy(item)
+            ),
+            self._event(
+                "response.content_part.added",
+                item_id=item["id"],
+                output_index=self._open.output_index,
+                content_index=0,
+                part=part,
+            ),
+        ]
+
+    def _close_text_item(self, status: str) -> list[StreamEvent]:
+        assert self._open is not None
+        item, index, text = self._open.item(self.output), self._open.output_index, self._open.text
+        if self._open.kind == "reasoning":
+            part = {"type": "reasoning_text", "text": text}
+            done = self._event(
+                "response.reasoning_text.done",
+                item_id=item["id"],
+                output_index=index,
+                content_index=0,
+                text=text,
+            )
+        else:
+            part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+            done = self._event(
+                "response.output_text.done",
+                item_id=item["id"],
+                output_index=index,
+                content_index=0,
+                text=text,
+                logprobs=[],
+            )
+        item["content"] = [part]
+        item["status"] = status
+        return [
+            done,
+            self._event(
+                "response.content_part.done",
+                item_id=item["id"],
+                output_index=index,
+                content_index=0,
+                part=part,
+            ),
+            self._event("response.output_item.done", output_index=index, item=copy.deepcopy(item)),
+        ]
+
+    # -- function calls -----------------------------------------------------------------------
+
+    def _open_function_call(self, tool_index: int, call_id: str, name: str) -> list[StreamEvent]:
+        item = {
+            "type": "function_call",
+            "id": new_id("fc"),
+            "call_id": call_id,
+            "name": name,
+            "arguments": "",
+            "status": "in_progress",
+        }
+        self.output.append(item)
+        self._open = _OpenItem(kind="function_call", output_index=len(self.output) - 1, tool_index=tool_index)
+        return [
+            self._event("response.output_item.added", output_index=self._open.output_index, item=dict(item))
+        ]
+
+    def _arguments_delta(self, tool_index: int, text: str) -> list[StreamEvent]:
+        if not text or self._open is None or self._open.tool_index != tool_index:
+            return []
+        self._open.text += text
+        item = self._open.item(self.output)
+        item["arguments"] = self._open.text
+        return [
+            self._event(
+                "response.function_call_arguments.delta",
+                item_id=item["id"],
+                output_index=self._open.output_index,
+                delta=text,
+            )
+        ]
+
+    def _finish_function_call(self, tool_index: int, arguments: str) -> list[StreamEvent]:
+        if self._open is None or self._open.tool_index != tool_index:
+            return []
+        self._open.text = arguments
+        return self._close("completed")
+
+    def _close_function_call(self, status: str) -> list[StreamEvent]:
+        assert self._open is not None
+        item, index = self._open.item(self.output), self._open.output_index
+        item["arguments"] = self._open.text
+        item["status"] = status
+        return [
+            self._event(
+                "response.function_call_arguments.done",
+                item_id=item["id"],
+                output_index=index,
+                name=item["name"],
+                arguments=item["arguments"],
+            ),
+            self._event("response.output_item.done", output_index=index, item=dict(item)),
+        ]
+
+    def _close(self, status: str) -> list[StreamEvent]:
+        if self._open is None:
+            return []
+        out = (
+            self._close_function_call(status)
+            if self._open.kind == "function_call"
+            else self._close_text_item(status)
+        )
+        self._open = None
+        return out
+
+    # -- the end ------------------------------------------------------------------------------
+
+    def finish(
+        self,
+        status: TerminalStatus,
+        *,
+        usage: dict[str, Any] | None,
+        incomplete_reason: str | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> list[StreamEvent]:
+        """Close the open item and emit the one terminal event."""
+        assert not self._finished, "a response has exactly one terminal event"
+        self._finished = True
+        out = self._close("completed" if status == "completed" else "incomplete")
+        self.response["status"] = status
+        self.response["usage"] = usage
+        if status == "completed":
+            self.response["completed_at"] = int(time.time())
+        if status == "incomplete":
+            self.response["incomplete_details"] = {"reason": incomplete_reason or "max_output_tokens"}
+        if error is not None:
+            self.response["error"] = error
+        terminal = {
+            "completed": "response.completed",
+            "incomplete": "response.incomplete",
+            "failed": "response.failed",
+            # The stream protocol has no cancelled event; a cancelled stream ends as a failure
+            # whose response says `cancelled`, so that clients stop waiting.
+            "cancelled": "response.failed",
+        }[status]
+        out.append(self._event(terminal, response=self._snapshot()))
+        return out

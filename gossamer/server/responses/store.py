@@ -1,0 +1,216 @@
+"""Durable response store: SQLite in gossamer's data directory, one lock, WAL journal.
+
+Each response keeps its object (JSON) and its items in order: the request's input items and
+the model's output items. A `previous_response_id` chain is rebuilt from the items of every
+ancestor, so function calls, their outputs and reasoning come back exactly as they were.
+
+SQLite work here is short (one row per response, a few per item) and runs under one lock on a
+single connection, which keeps concurrent requests safe without a pool; WAL lets a second
+process (a restarted server) read while the first still holds the file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+MEMORY = ":memory:"
+STORE_FILENAME = "responses.sqlite3"
+MAX_CHAIN_DEPTH = 10_000  # a guard against a cycle; real chains are far shorter
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    previous_response_id TEXT,
+    status TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS items (
+    response_id TEXT NOT NULL REFERENCES responses(id) ON DELETE CASCADE,
+    role TEXT NOT NULL CHECK (role IN ('input', 'output')),
+    position INTEGER NOT NULL,
+    item_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (response_id, role, position)
+);
+CREATE INDEX IF NOT EXISTS items_by_item_id ON items(item_id);
+"""
+
+
+def data_dir() -> Path:
+    """Gossamer's state: $GOSSAMER_HOME, else $XDG_DATA_HOME/gossamer, else ~/.local/share/gossamer."""
+    if home := os.environ.get("GOSSAMER_HOME"):
+        return Path(home)
+    xdg = os.environ.get("XDG_DATA_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "gossamer"
+
+
+def default_store_path() -> Path:
+    return data_dir() / STORE_FILENAME
+
+
+class ChainBroken(KeyError):
+    """A response of a previous_response_id chain is missing (never stored, or deleted)."""
+
+    def __init__(self, response_id: str) -> None:
+        super().__init__(response_id)
+        self.response_id = response_id
+
+
+class ResponseStore:
+    def __init__(self, path: str | Path | None = None) -> None:
+        path = default_store_path() if path is None else path
+        self.path = str(path)
+        if self.path != MEMORY:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        # One connection shared under the lock; check_same_thread=False because FastAPI may call
+        # from the event loop thread or a worker thread.
+        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        with self._lock:
+            if self.path != MEMORY:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.execute("PRAGMA busy_timeout=5000")
+            self._conn.executescript(_SCHEMA)
+        logger.info("response store: %s", self.path)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def _write(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, args in statements:
+                    self._conn.execute(sql, args)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._conn.execute(sql, args).fetchall()
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def save(self, response: dict[str, Any], input_items: list[dict[str, Any]] | None = None) -> None:
+        """Insert or update a response with its output items (and its input items when given)."""
+        statements: list[tuple[str, tuple[Any, ...]]] = [
+            (
+                "INSERT INTO responses (id, created_at, previous_response_id, status, body) "
+                "VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET status = excluded.status, body = excluded.body",
+                (
+                    response["id"],
+                    response["created_at"],
+                    response.get("previous_response_id"),
+                    response["status"],
+                    json.dumps(response),
+                ),
+            ),
+            ("DELETE FROM items WHERE response_id = ? AND role = 'output'", (response["id"],)),
+        ]
+        statements += _item_rows(response["id"], "output", response["output"])
+        if input_items is not None:
+            statements.append(
+                ("DELETE FROM items WHERE response_id = ? AND role = 'input'", (response["id"],))
+            )
+            statements += _item_rows(response["id"], "input", input_items)
+        self._write(statements)
+
+    def delete(self, response_id: str) -> bool:
+        with self._lock:
+            cursor = self._conn.execute("DELETE FROM responses WHERE id = ?", (response_id,))
+            return cursor.rowcount > 0
+
+    def fail_interrupted(self) -> int:
+        """Mark responses a previous server process left queued or in progress as failed."""
+        rows = self._read("SELECT body FROM responses WHERE status IN ('queued', 'in_progress')")
+        for (body,) in rows:
+            response = json.loads(body)
+            response["status"] = "failed"
+            response["error"] = {
+                "code": "server_error",
+                "message": "The server restarted before it finished.",
+            }
+            self.save(response)
+        return len(rows)
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def get(self, response_id: str) -> dict[str, Any] | None:
+        rows = self._read("SELECT body FROM responses WHERE id = ?", (response_id,))
+        return json.loads(rows[0][0]) if rows else None
+
+    def get_item(self, item_id: str) -> dict[str, Any] | None:
+        rows = self._read("SELECT body FROM items WHERE item_id = ? LIMIT 1", (item_id,))
+        return json.loads(rows[0][0]) if rows else None
+
+    def conversation(self, response_id: str) -> list[dict[str, Any]]:
+        """Input and output items of `response_id` and all its ancestors, oldest first."""
+        chain: list[str] = []
+        current: str | None = response_id
+        while current is not None:
+            rows = self._read("SELECT previous_response_id FROM responses WHERE id = ?", (current,))
+            if not rows:
+                raise ChainBroken(current)
+            chain.append(current)
+            if len(chain) > MAX_CHAIN_DEPTH or rows[0][0] in chain:
+                raise ValueError(f"previous_response_id chain of {response_id} does not end")
+            current = rows[0][0]
+        items: list[dict[str, Any]] = []
+        for rid in reversed(chain):
+            rows = self._read(
+                "SELECT body FROM items WHERE response_id = ? ORDER BY role = 'output', position", (rid,)
+            )
+            items += [json.loads(body) for (body,) in rows]
+        return items
+
+    def input_items(
+        self,
+        response_id: str,
+        *,
+        limit: int = 20,
+        order: str = "desc",
+        after: str | None = None,
+        before: str | None = None,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """A page of a response's input items and whether more follow (OpenAI's cursor rules)."""
+        rows = self._read(
+            "SELECT item_id, body FROM items WHERE response_id = ? AND role = 'input' ORDER BY position",
+            (response_id,),
+        )
+        ids = [item_id for item_id, _ in rows]
+        bodies = [body for _, body in rows]
+        if order == "desc":
+            ids.reverse()
+            bodies.reverse()
+        start, stop = 0, len(ids)
+        if after is not None and after in ids:
+            start = ids.index(after) + 1
+        if before is not None and before in ids:
+            stop = ids.index(before)
+        page = bodies[start:stop]
+        return [json.loads(body) for body in page[:limit]], len(page) > limit
+
+
+def _item_rows(response_id: str, role: str, items: list[dict[str, Any]]) -> list[tuple[str, tuple[Any, ...]]]:
+    return [
+        (
+            "INSERT INTO items (response_id, role, position, item_id, body) VALUES (?, ?, ?, ?, ?)",
+            (response_id, role, position, item["id"], json.dumps(item)),
+        )
+        for position, item in enumerate(items)
+    ]

@@ -1,0 +1,83 @@
+"""Canonical Responses items -> harmony Conversation messages (a pure function).
+
+An assistant turn in the Responses API is a run of reasoning, function_call and assistant
+message items; harmony wants one assistant message per turn step, carrying its chain of
+thought, its answer and its tool calls. The chain-of-thought rule of harmony is applied here:
+reasoning before the last final answer is dropped, reasoning of a tool chain still in progress
+goes back to the model (it needs it together with the tool results).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gossamer.harmony.conversation import Message, ToolCallItem
+from gossamer.server.responses.errors import bad_request
+from gossamer.server.responses.items import Item, message_text
+
+
+def items_to_messages(items: list[Item]) -> list[Message]:
+    messages: list[Message] = []
+    call_names: dict[str, str] = {}  # call_id -> function name, to answer tool results
+    turn: Message | None = None  # the assistant message being assembled
+
+    def assistant() -> Message:
+        nonlocal turn
+        if turn is None:
+            turn = Message(role="assistant", content="")
+            messages.append(turn)
+        return turn
+
+    for index, item in enumerate(items):
+        match item["type"]:
+            case "reasoning":
+                # Reasoning after an answer or a call starts the next step of the turn.
+                if turn is not None and (turn.content or turn.tool_calls or turn.reasoning):
+                    turn = None
+                assistant().reasoning = _text(item["content"])
+            case "function_call":
+                call_names[item["call_id"]] = item["name"]
+                assistant().tool_calls.append(
+                    ToolCallItem(call_id=item["call_id"], name=item["name"], arguments=item["arguments"])
+                )
+            case "message" if item["role"] == "assistant":
+                if turn is not None and (turn.content or turn.tool_calls):
+                    turn = None
+                assistant().content = _text(item["content"])
+            case "message":
+                turn = None
+                messages.append(Message(role=item["role"], content=_text(item["content"])))
+            case "function_call_output":
+                turn = None
+                name = call_names.get(item["call_id"])
+                if name is None:
+                    raise bad_request(
+                        f"No function_call with call_id '{item['call_id']}' precedes this "
+                        "function_call_output in the conversation.",
+                        param="input",
+                        code="function_call_output_without_call",
+                    )
+                messages.append(
+                    Message(role="tool", content=item["output"], tool_call_id=item["call_id"], name=name)
+                )
+            case other:
+                raise bad_request(f"Unsupported item type '{other}' at position {index}.", param="input")
+    drop_finished_reasoning(messages)
+    return messages
+
+
+def drop_finished_reasoning(messages: list[Message]) -> None:
+    """Harmony's rule: CoT of turns that ended on `final` never goes back to the model."""
+    last_final = None
+    for index, message in enumerate(messages):
+        if message.role == "assistant" and message.content and not message.tool_calls:
+            last_final = index
+    if last_final is None:
+        return
+    for message in messages[: last_final + 1]:
+        if message.role == "assistant":
+            message.reasoning = None
+
+
+def _text(content: Any) -> str:
+    return message_text(content, "content")
