@@ -151,7 +151,8 @@ class ModelConfig:
             "use_cache": True,
             "vocab_size": self.vocab_size,
         }
-        if self.vocab_size > 200002:  # o200k_harmony's <|return|> and <|endoftext|>; absent in toy vocabularies
+        # o200k_harmony's <|return|> and <|endoftext|>; toy vocabularies do not have them.
+        if self.vocab_size > 200002:
             out["eos_token_id"] = 200002
             out["pad_token_id"] = 199999
         if quantized:
