@@ -2,8 +2,8 @@
 
 Compiled from the C++ in `csrc/` on first use (see build.py); when that is impossible the model
 keeps its pure-torch path, which is also the oracle the kernels are tested against.
-Environment: GOSSAMER_KERNELS=0 disables them, GOSSAMER_KERNELS_ISA=avx512|avx2|scalar forces
-an instruction set.
+Environment: GOSSAMER_KERNELS=0 disables them, GOSSAMER_KERNELS_ISA=avx512bf16|avx512|avx2|scalar forces
+an instruction set (avx512bf16 adds a bf16 dot-product path for prefill).
 """
 
 from gossamer.kernels.ops import (

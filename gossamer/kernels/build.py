@@ -83,6 +83,10 @@ def build_library(force: bool = False) -> Path:
             _run([compiler, *_COMMON_FLAGS, *flags, f"-DGK_ISA={isa}", "-c",
                   str(CSRC_DIR / "isa_kernels.cpp"), "-o", str(obj)])
             objects.append(str(obj))
+        bf16_obj = Path(tmp) / "isa_avx512bf16.o"
+        _run([compiler, *_COMMON_FLAGS, *_ISA_FLAGS["avx512"], "-mavx512bf16", "-c",
+              str(CSRC_DIR / "isa_avx512bf16.cpp"), "-o", str(bf16_obj)])
+        objects.append(str(bf16_obj))
         dispatch_obj = Path(tmp) / "dispatch.o"
         _run([compiler, *_COMMON_FLAGS, "-c", str(CSRC_DIR / "dispatch.cpp"), "-o", str(dispatch_obj)])
         out = Path(tmp) / LIBRARY_NAME

@@ -19,7 +19,7 @@ from gossamer.kernels.build import KernelBuildError, build_library
 
 logger = logging.getLogger(__name__)
 
-ISAS = ("scalar", "avx2", "avx512")  # index = the C enum
+ISAS = ("scalar", "avx2", "avx512", "avx512bf16")  # index = the C enum
 _DTYPE_CODES = {torch.float32: 1, torch.bfloat16: 2}
 
 _lock = threading.Lock()
@@ -35,7 +35,7 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.gk_get_isa.argtypes = []
     lib.gk_set_isa.argtypes = [ctypes.c_int]
     lib.gk_mxfp4_experts.argtypes = [_ptr, _ptr, _ptr, ctypes.c_int, _i64, _i64, _i64, _ptr, _i64,
-                                     _ptr, ctypes.c_int, _i64, _ptr, ctypes.c_int]
+                                     _ptr, ctypes.c_int, ctypes.c_int, _i64, _ptr, ctypes.c_int]
     lib.gk_linear.argtypes = [_ptr, ctypes.c_int, _ptr, ctypes.c_int, _i64, _i64, _ptr, _i64, _ptr,
                               ctypes.c_int]
     for fn in (lib.gk_isa_supported, lib.gk_get_isa, lib.gk_set_isa, lib.gk_mxfp4_experts, lib.gk_linear):
@@ -143,13 +143,15 @@ def mxfp4_experts(
     per_expert = x.dim() == 3
     if x.shape[-1] != cols or (per_expert and x.shape[0] != num_selected) or x.dim() not in (2, 3):
         raise ValueError(f"x shape {tuple(x.shape)} does not fit {num_selected} experts of {rows}x{cols}")
-    x32 = x.to(torch.float32).contiguous()
+    # bf16 activations go in as they are: the avx512bf16 path multiplies them directly.
+    xc = (x if x.dtype in _DTYPE_CODES else x.to(torch.float32)).contiguous()
     num_tokens = x.shape[-2]
     y = torch.empty(num_selected, num_tokens, rows, dtype=torch.float32)  # [K, N, R]
     bias_ptr, bias_code = _bias_args(bias)
     rc = lib.gk_mxfp4_experts(blocks.data_ptr(), scales.data_ptr(), bias_ptr, bias_code, num_experts, rows,
-                              cols, expert_ids.data_ptr(), num_selected, x32.data_ptr(), int(per_expert),
-                              num_tokens, y.data_ptr(), torch.get_num_threads())
+                              cols, expert_ids.data_ptr(), num_selected, xc.data_ptr(),
+                              _DTYPE_CODES[xc.dtype], int(per_expert), num_tokens, y.data_ptr(),
+                              torch.get_num_threads())
     if rc == -2:
         raise ValueError(f"expert_ids {expert_ids.tolist()} out of range for {num_experts} experts")
     if rc != 0:

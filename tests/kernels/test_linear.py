@@ -11,7 +11,7 @@ import torch
 
 from gossamer import kernels
 
-ISAS = ("avx512", "avx2", "scalar")
+ISAS = ("avx512", "avx2", "scalar")  # avx512bf16 runs the same dense kernels as avx512
 
 
 @pytest.mark.parametrize("isa", ISAS)

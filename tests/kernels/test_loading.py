@@ -25,7 +25,7 @@ def _probe(**env: str) -> str:
     return result.stdout.strip()
 
 
-@pytest.mark.parametrize("isa", ["avx2", "scalar"])
+@pytest.mark.parametrize("isa", ["avx512", "avx2", "scalar"])
 def test_env_var_forces_isa(isas, isa):
     if isa not in isas:
         pytest.skip(f"this CPU lacks {isa}")

@@ -13,7 +13,7 @@ import torch
 from gossamer import kernels
 from gossamer.model.mxfp4 import dequantize, quantize
 
-ISAS = ("avx512", "avx2", "scalar")
+ISAS = ("avx512bf16", "avx512", "avx2", "scalar")
 
 
 def _experts(num_experts: int, rows: int, cols: int, seed: int):
@@ -64,11 +64,22 @@ def test_per_expert_activations_and_bf16_bias(use_isa, isa):
 
 
 @pytest.mark.parametrize("isa", ISAS)
-def test_bf16_activations_without_bias(use_isa, isa):
-    """bf16 inputs are widened exactly, so the oracle sees the same rounded activations."""
+@pytest.mark.parametrize("num_tokens", [1, 2, 4, 7, 33])
+def test_bf16_activations(use_isa, isa, num_tokens):
+    """bf16 inputs are multiplied exactly (widened to float32, or by vdpbf16ps from 4 tokens up
+    on avx512bf16), so the oracle sees the same rounded activations and only summation differs."""
     use_isa(isa)
+    blocks, scales, bias, gen = _experts(3, 41, 2880, seed=5)
+    x = torch.randn(2, num_tokens, 2880, generator=gen).bfloat16()  # [K, N, C]
+    expert_ids = torch.tensor([2, 1])
+    got = kernels.mxfp4_experts(x, blocks, scales, bias, expert_ids)
+    want = _oracle(x, blocks, scales, bias, expert_ids)
+    assert (got - want).abs().max().item() <= 1e-3
+
+
+def test_bf16_activations_without_bias(isas):
     blocks, scales, _, gen = _experts(2, 40, 128, seed=5)
-    x = torch.randn(2, 128, generator=gen).bfloat16()  # [N, C]
+    x = torch.randn(5, 128, generator=gen).bfloat16()  # [N, C]
     got = kernels.mxfp4_experts(x, blocks, scales, None, torch.tensor([1]))
     want = _oracle(x, blocks, scales, None, torch.tensor([1]))
     assert (got - want).abs().max().item() <= 1e-3

@@ -18,11 +18,13 @@ float gk_scale_lut[256];
 
 namespace {
 
-enum Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+enum Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2, kAvx512Bf16 = 3 };
 
 bool cpu_has(int isa) {
     __builtin_cpu_init();
     switch (isa) {
+        case kAvx512Bf16:
+            return cpu_has(kAvx512) && __builtin_cpu_supports("avx512bf16");
         case kAvx512:
             return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
@@ -38,12 +40,13 @@ struct State {
     IsaKernels k;
     State() {
         for (int s = 0; s < 256; ++s) gk_scale_lut[s] = ldexpf(1.0f, s - 127);
-        isa = cpu_has(kAvx512) ? kAvx512 : cpu_has(kAvx2) ? kAvx2 : kScalar;
+        isa = cpu_has(kAvx512Bf16) ? kAvx512Bf16 : cpu_has(kAvx512) ? kAvx512 : cpu_has(kAvx2) ? kAvx2 : kScalar;
         select(isa);
     }
     void select(int which) {
         isa = which;
-        k = which == kAvx512 ? gk_kernels_avx512() : which == kAvx2 ? gk_kernels_avx2() : gk_kernels_scalar();
+        // avx512bf16 runs the AVX-512 kernels plus the bf16 dot-product prefill path.
+        k = which >= kAvx512 ? gk_kernels_avx512() : which == kAvx2 ? gk_kernels_avx2() : gk_kernels_scalar();
     }
 };
 
@@ -62,15 +65,25 @@ float load_scalar(const void* p, int dtype, int64_t i) {
 }
 
 // Reorder each 32-value block as [16 even elements, 16 odd elements], matching the order in
-// which the kernels unpack low and high nibbles.
-void deinterleave_blocks(const float* x, float* xs, int64_t rows, int64_t C) {
+// which the kernels unpack low and high nibbles; OUT is float (widening bf16 exactly) or the
+// bf16 bits themselves.
+template <typename OUT>
+void deinterleave_blocks(const void* x, int x_dtype, OUT* xs, int64_t rows, int64_t C) {
     for (int64_t n = 0; n < rows; ++n)
         for (int64_t b = 0; b < C; b += 32)
-            for (int j = 0; j < 16; ++j) {
-                xs[n * C + b + j] = x[n * C + b + 2 * j];
-                xs[n * C + b + 16 + j] = x[n * C + b + 2 * j + 1];
+            for (int j = 0; j < 32; ++j) {
+                const int64_t src = n * C + b + j;
+                const int64_t dst = n * C + b + (j % 2) * 16 + j / 2;
+                if constexpr (sizeof(OUT) == 2)
+                    xs[dst] = ((const uint16_t*)x)[src];
+                else
+                    xs[dst] = load_scalar(x, x_dtype, src);
             }
 }
+
+// Below this many tokens per expert, decoding straight into float32 FMAs beats decoding a row
+// group to bf16 first.
+constexpr int64_t kBf16MinTokens = 4;
 
 constexpr int64_t kExpertTileRows = 32;
 constexpr int64_t kDenseTileRows = 64;
@@ -79,7 +92,7 @@ constexpr int64_t kDenseTileRows = 64;
 
 extern "C" {
 
-int gk_isa_supported(int isa) { return isa >= kScalar && isa <= kAvx512 && cpu_has(isa); }
+int gk_isa_supported(int isa) { return isa >= kScalar && isa <= kAvx512Bf16 && cpu_has(isa); }
 int gk_get_isa(void) { return state().isa; }
 int gk_set_isa(int isa) {
     if (!gk_isa_supported(isa)) return -1;
@@ -89,18 +102,26 @@ int gk_set_isa(int isa) {
 
 // y[k, n, :] = W[expert_ids[k]] @ x[k or 0, n, :] + bias[expert_ids[k]]
 //   blocks [E, R, C/32, 16] u8, scales [E, R, C/32] u8, bias [E, R] (dtype 0 none/1 f32/2 bf16)
-//   x [K or 1, N, C] f32 (x_per_expert selects which), y [K, N, R] f32
+//   x [K or 1, N, C] (x_dtype 1 f32/2 bf16; x_per_expert selects which), y [K, N, R] f32
 int gk_mxfp4_experts(const uint8_t* blocks, const uint8_t* scales, const void* bias, int bias_dtype,
                      int64_t E, int64_t R, int64_t C, const int64_t* expert_ids, int64_t K,
-                     const float* x, int x_per_expert, int64_t N, float* y, int num_threads) {
+                     const void* x, int x_dtype, int x_per_expert, int64_t N, float* y, int num_threads) {
     if (C % 32 != 0 || R <= 0 || K <= 0 || N <= 0) return -1;
     for (int64_t kk = 0; kk < K; ++kk)
         if (expert_ids[kk] < 0 || expert_ids[kk] >= E) return -2;
     const IsaKernels k = state().k;
     const int64_t nb = C / 32;
     const int64_t num_x = x_per_expert ? K : 1;
-    std::vector<float> xs((size_t)(num_x * N * C));
-    deinterleave_blocks(x, xs.data(), num_x * N, C);
+    const bool use_bf16 = state().isa == kAvx512Bf16 && x_dtype == 2 && N >= kBf16MinTokens;
+    std::vector<float> xs;
+    std::vector<uint16_t> xs_bf16;
+    if (use_bf16) {
+        xs_bf16.resize((size_t)(num_x * N * C));
+        deinterleave_blocks(x, x_dtype, xs_bf16.data(), num_x * N, C);
+    } else {
+        xs.resize((size_t)(num_x * N * C));
+        deinterleave_blocks(x, x_dtype, xs.data(), num_x * N, C);
+    }
     const int64_t tiles_per_expert = (R + kExpertTileRows - 1) / kExpertTileRows;
     const int64_t num_items = K * tiles_per_expert;
 #pragma omp parallel for schedule(static) num_threads(num_threads) if (num_threads > 1)
@@ -109,9 +130,14 @@ int gk_mxfp4_experts(const uint8_t* blocks, const uint8_t* scales, const void* b
         const int64_t r0 = (item % tiles_per_expert) * kExpertTileRows;
         const int64_t r1 = r0 + kExpertTileRows < R ? r0 + kExpertTileRows : R;
         const int64_t e = expert_ids[kk];
-        const float* xk = xs.data() + (x_per_expert ? kk : 0) * N * C;
+        const int64_t x_offset = (x_per_expert ? kk : 0) * N * C;
         float* yk = y + kk * N * R;
-        k.mxfp4_tile(blocks + e * R * nb * 16, scales + e * R * nb, nb, xk, C, N, yk, R, r0, r1);
+        if (use_bf16)
+            gk_mxfp4_tile_bf16(blocks + e * R * nb * 16, scales + e * R * nb, nb, xs_bf16.data() + x_offset, C, N,
+                               yk, R, r0, r1);
+        else
+            k.mxfp4_tile(blocks + e * R * nb * 16, scales + e * R * nb, nb, xs.data() + x_offset, C, N, yk, R,
+                         r0, r1);
         if (bias_dtype != 0)
             for (int64_t n = 0; n < N; ++n)
                 for (int64_t r = r0; r < r1; ++r) yk[n * R + r] += load_scalar(bias, bias_dtype, e * R + r);

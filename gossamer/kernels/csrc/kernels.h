@@ -36,5 +36,9 @@ struct IsaKernels {
 };
 
 extern "C" IsaKernels gk_kernels_avx512(void);
+// MXFP4 rows times bf16 activations (xs de-interleaved like the float32 path), AVX512-BF16 only.
+extern "C" void gk_mxfp4_tile_bf16(const uint8_t* blocks, const uint8_t* scales, int64_t num_blocks,
+                                   const uint16_t* xs, int64_t ldx, int64_t num_tokens, float* y,
+                                   int64_t ldy, int64_t r0, int64_t r1);
 extern "C" IsaKernels gk_kernels_avx2(void);
 extern "C" IsaKernels gk_kernels_scalar(void);
