@@ -29,7 +29,8 @@ def server_is_up(url: str, timeout_s: float = 0.5) -> bool:
 
 
 def served_models(url: str) -> list[str]:
-    response = httpx.get(f"{url}/api/tags", timeout=5)
+    """The models the server has loaded (`/api/ps`; `/api/tags` also lists models merely on disk)."""
+    response = httpx.get(f"{url}/api/ps", timeout=5)
     response.raise_for_status()
     return [m["name"] for m in response.json().get("models", [])]
 

@@ -35,50 +35,27 @@ def _free_port() -> int:
 
 
 def start_private_server(
-    model: str,
+    model: str | None,
     *,
-    served_model_name: str,
+    served_model_name: str | None,
     device: str = "cpu",
     dtype: str = "bfloat16",
     max_context_length: int | None = None,
 ) -> PrivateServer:
     import uvicorn
 
-    from gossamer.engine import build_engine
-    from gossamer.harmony.tokenizer import load_harmony_encoding
     from gossamer.server.app import create_app
+    from gossamer.server.main import build_state
     from gossamer.server.settings import ServerSettings
-    from gossamer.server.state import ServerState
 
     port = _free_port()
     settings = ServerSettings(
-        model=model,
-        served_model_name=served_model_name,
-        host="127.0.0.1",
-        port=port,
-        device=device,
-        dtype=dtype,
-        max_context_length=max_context_length,
-        max_concurrent_requests=4,
-        log_level="warning",
+        model=model, served_model_name=served_model_name, host="127.0.0.1", port=port, device=device,
+        dtype=dtype, max_context_length=max_context_length, max_concurrent_requests=4, log_level="warning",
     )
-    engine = build_engine(
-        model,
-        dtype=dtype,
-        device=device,
-        max_context_length=max_context_length,
-        max_num_seqs=settings.max_concurrent_requests,
-    )
-    state = ServerState(
-        engine=engine,
-        encoding=load_harmony_encoding(model),
-        model_name=served_model_name,
-        model_path=model,
-        settings=settings,
-    )
-    config = uvicorn.Config(
-        create_app(state), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
+    state = build_state(settings)
+    app = create_app(state)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="gossamer-private-server", daemon=True)
     thread.start()

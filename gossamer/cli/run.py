@@ -64,20 +64,20 @@ def cmd_run(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
     if served_name is None:
+        from gossamer.cli.private_server import start_private_server
         from gossamer.hub import model_display_name, resolve_model
 
-        name = model or "gossamer-tiny"
-        path = resolve_model(name)  # raises with what to do when missing or half-downloaded
-        served_name = model_display_name(name)
-        from gossamer.cli.private_server import start_private_server
-
+        path = None
+        if model is not None:
+            path = str(resolve_model(model))  # says what to do when missing or half-downloaded
         private = start_private_server(
-            str(path),
-            served_model_name=served_name,
+            path,
+            served_model_name=model_display_name(model) if model else None,
             device=os.environ.get("GOSSAMER_DEVICE", "cpu"),
             dtype=os.environ.get("GOSSAMER_DTYPE", "bfloat16"),
         )
         url = private.url
+        served_name = served_models(url)[0]
 
     client = ChatClient(url, served_name, api_key=os.environ.get("GOSSAMER_API_KEY"))
     session = ChatSession(client, effort=args.effort, show_thinking=not args.hide_thinking, options=options)

@@ -46,11 +46,12 @@ def prepare_settings(args: argparse.Namespace):
     except ValueError as exc:  # a GOSSAMER_* variable that does not parse
         raise GossamerError(str(exc)) from exc
     check_settings(settings)
-    name = settings.model or "gossamer-tiny"
-    path = resolve_model(name)
-    settings.model = str(path)
-    if settings.served_model_name is None:
-        settings.served_model_name = model_display_name(name)
+    if settings.model is not None:
+        # Resolve here so that a missing or half-downloaded model fails before anything loads.
+        name = settings.model
+        settings.model = str(resolve_model(name))
+        if settings.served_model_name is None:
+            settings.served_model_name = model_display_name(name)
     return settings
 
 

@@ -1,0 +1,158 @@
+"""HTTP routes of the Ollama-native API: parse, hand to serving/models, frame NDJSON. Nothing else.
+
+Errors use Ollama's shape, `{"error": "..."}`, which its clients turn into ResponseError; a failure
+after a stream started is sent as a last `{"error": ...}` line, as Ollama does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, ValidationError
+
+import gossamer
+from gossamer.server.ollama import models, serving
+from gossamer.server.ollama.convert import OllamaError
+from gossamer.server.ollama.protocol import ChatRequest, GenerateRequest, ModelRequest, PullRequest
+from gossamer.server.state import ServerState
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["ollama"])
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _state(request: Request) -> ServerState:
+    return request.app.state.server_state
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+async def _parse(request: Request, model: type[M]) -> M:
+    try:
+        raw = await request.body()
+        data = json.loads(raw) if raw.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise OllamaError(400, f"invalid JSON body: {exc.msg}") from exc
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise OllamaError(400, f"invalid request: {where}: {first['msg']}") from exc
+
+
+def _ndjson(line: dict[str, Any]) -> bytes:
+    return (json.dumps(line, ensure_ascii=False) + "\n").encode()
+
+
+async def _respond(
+    chunks: AsyncIterator[dict[str, Any]],
+    stream: bool,
+    fold: Callable[[list[dict[str, Any]]], dict[str, Any]],
+) -> Response:
+    # Pull the first chunk before answering so that errors found up front get a real status code.
+    try:
+        first = await anext(chunks)
+    except StopAsyncIteration:
+        return _error(500, "no output")
+    if not stream:
+        collected = [first]
+        async for chunk in chunks:
+            collected.append(chunk)
+        return JSONResponse(fold(collected))
+
+    async def lines() -> AsyncIterator[bytes]:
+        try:
+            yield _ndjson(first)
+            async for chunk in chunks:
+                yield _ndjson(chunk)
+        except OllamaError as exc:
+            yield _ndjson({"error": exc.message})
+        except Exception:
+            logger.exception("ollama stream failed")
+            yield _ndjson({"error": "internal server error"})
+        finally:
+            await chunks.aclose()
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+def _handled(route: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    async def wrapper(request: Request) -> Response:
+        try:
+            return await route(request)
+        except OllamaError as exc:
+            return _error(exc.status, exc.message)
+
+    wrapper.__name__ = route.__name__
+    wrapper.__doc__ = route.__doc__
+    return wrapper
+
+
+@router.post("/api/chat")
+@_handled
+async def chat(request: Request) -> Response:
+    body = await _parse(request, ChatRequest)
+    return await _respond(serving.chat(_state(request), body), body.stream, serving.fold_chat)
+
+
+@router.post("/api/generate")
+@_handled
+async def generate(request: Request) -> Response:
+    body = await _parse(request, GenerateRequest)
+    return await _respond(serving.generate(_state(request), body), body.stream, serving.fold_generate)
+
+
+@router.get("/api/tags")
+@_handled
+async def tags(request: Request) -> Response:
+    return JSONResponse(models.tags(_state(request)))
+
+
+def _required_name(body: ModelRequest) -> str:
+    if not body.model_name:
+        raise OllamaError(400, "model is required")
+    return body.model_name
+
+
+@router.post("/api/show")
+@_handled
+async def show(request: Request) -> Response:
+    name = _required_name(await _parse(request, ModelRequest))
+    return JSONResponse(models.show(_state(request), name))
+
+
+@router.get("/api/ps")
+@_handled
+async def ps(request: Request) -> Response:
+    return JSONResponse(models.ps(_state(request)))
+
+
+@router.post("/api/pull")
+@_handled
+async def pull(request: Request) -> Response:
+    body = await _parse(request, PullRequest)
+    name = _required_name(body)
+    return await _respond(models.pull(name), body.stream, lambda chunks: chunks[-1])
+
+
+@router.delete("/api/delete")
+@_handled
+async def delete(request: Request) -> Response:
+    name = _required_name(await _parse(request, ModelRequest))
+    models.delete(name)
+    return Response(status_code=200)
+
+
+@router.get("/api/version")
+async def version() -> dict[str, str]:
+    return {"version": gossamer.__version__}

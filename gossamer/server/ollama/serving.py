@@ -1,0 +1,315 @@
+"""Run an Ollama chat or generate request on the engine and shape the NDJSON chunks.
+
+Request flow: convert (request -> Conversation) -> render (harmony prompt ids) -> Generation.start
+-> StreamDecoder events -> Ollama chunks. Chain of thought goes to `message.thinking` (chat) or
+`thinking` (generate); function calls arrive whole in `message.tool_calls`, with parsed arguments,
+as Ollama sends them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from gossamer.harmony.events import (
+    ContentDelta,
+    Event,
+    Finished,
+    FinishReason,
+    PreambleDelta,
+    ReasoningDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+)
+from gossamer.harmony.render import RenderError, render_conversation
+from gossamer.harmony.stream import StreamDecoder
+from gossamer.server.errors import APIError
+from gossamer.server.generation import Generation, new_request_id
+from gossamer.server.ollama.convert import (
+    OllamaError,
+    chat_conversation,
+    generate_conversation,
+    sampling_params,
+    think_mode,
+)
+from gossamer.server.ollama.protocol import ChatRequest, GenerateRequest
+from gossamer.server.state import ServerState
+from gossamer.server.stop_strings import StopMatcher
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _arguments(text: str) -> dict[str, Any]:
+    # Ollama's clients expect an object; a model that wrote broken JSON still gets its text back.
+    try:
+        value = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError:
+        return {"__raw__": text}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+@dataclass
+class _Timing:
+    start_s: float = field(default_factory=time.perf_counter)
+    first_token_s: float | None = None
+
+    def stats(self, num_prompt_tokens: int, num_output_tokens: int) -> dict[str, int]:
+        end = time.perf_counter()
+        first = self.first_token_s or end
+        return {
+            "total_duration": int((end - self.start_s) * 1e9),
+            "load_duration": 0,
+            "prompt_eval_count": num_prompt_tokens,
+            "prompt_eval_duration": int((first - self.start_s) * 1e9),
+            "eval_count": num_output_tokens,
+            "eval_duration": int((end - first) * 1e9),
+        }
+
+
+def _served_name(state: ServerState, requested: str) -> str:
+    if state.resolve_model(requested) is None:
+        raise OllamaError(404, f"model '{requested}' not found: this server runs '{state.model_name}'")
+    return requested
+
+
+async def _start(state: ServerState, prompt_ids: list[int], params) -> Generation:
+    try:
+        return await Generation.start(state, new_request_id("ollama"), prompt_ids, params)
+    except APIError as exc:
+        raise OllamaError(exc.status, exc.message) from exc
+
+
+@dataclass
+class _Delta:
+    thinking: str = ""
+    content: str = ""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _Translator:
+    """Decoder events -> Ollama deltas, applying stop strings to the answer text."""
+
+    def __init__(self, show_thinking: bool, stops: list[str] | None) -> None:
+        self.show_thinking = show_thinking
+        self.matcher = StopMatcher(stops or [])
+        self.calls: dict[int, tuple[str, str]] = {}  # index -> (call_id, name)
+        self.finish_reason: FinishReason | None = None
+
+    def translate(self, events: list[Event]) -> _Delta:
+        delta = _Delta()
+        for event in events:
+            match event:
+                case ReasoningDelta(text=text) if self.show_thinking:
+                    delta.thinking += text
+                case ContentDelta(text=text) | PreambleDelta(text=text):
+                    delta.content += self.matcher.push(text)
+                case ToolCallStarted(index=index, call_id=call_id, name=name):
+                    self.calls[index] = (call_id, name)
+                case ToolCallFinished(index=index, arguments=arguments):
+                    call_id, name = self.calls[index]
+                    delta.tool_calls.append(
+                        {
+                            "id": call_id,
+                            "function": {"index": index, "name": name, "arguments": _arguments(arguments)},
+                        }
+                    )
+                case Finished(reason=reason):
+                    self.finish_reason = reason
+        return delta
+
+    def flush(self) -> str:
+        return self.matcher.flush()
+
+
+def _done_reason(reason: FinishReason | None, stopped_by_string: bool) -> str:
+    if stopped_by_string or reason in (None, FinishReason.STOP, FinishReason.TOOL_CALLS):
+        return "stop"
+    return str(reason)
+
+
+async def _run(
+    state: ServerState, rendered, params, show_thinking: bool, stops: list[str] | None
+) -> AsyncIterator[tuple[_Delta, dict[str, Any] | None]]:
+    """Yield (delta, None) while generating, then (last delta, final stats) once."""
+    timing = _Timing()
+    gen = await _start(state, rendered.prompt_ids, params)
+    decoder = StreamDecoder.for_prompt(rendered)
+    translator = _Translator(show_thinking, stops)
+    try:
+        async for output in gen:
+            if output.token_ids and timing.first_token_s is None:
+                timing.first_token_s = time.perf_counter()
+            delta = translator.translate(decoder.feed(output.token_ids))
+            if translator.matcher.stopped:
+                break
+            if output.finished:
+                reason = FinishReason.LENGTH if output.finish_reason == "length" else None
+                delta2 = translator.translate(decoder.finish(reason))
+                delta.thinking += delta2.thinking
+                delta.content += delta2.content
+                delta.tool_calls += delta2.tool_calls
+                break
+            if delta.thinking or delta.content or delta.tool_calls:
+                yield delta, None
+        else:
+            delta = translator.translate(decoder.finish(FinishReason.ABORT))
+    finally:
+        await gen.close()
+    delta.content += translator.flush()
+    final = {
+        "done_reason": _done_reason(translator.finish_reason, translator.matcher.stopped),
+        **timing.stats(gen.num_prompt_tokens, gen.num_generated_tokens),
+    }
+    yield delta, final
+
+
+def _message(delta: _Delta) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": delta.content}
+    if delta.thinking:
+        message["thinking"] = delta.thinking
+    if delta.tool_calls:
+        message["tool_calls"] = delta.tool_calls
+    return message
+
+
+async def chat(state: ServerState, req: ChatRequest) -> AsyncIterator[dict[str, Any]]:
+    """Chunks of a chat: many when streaming; the caller folds them when `stream` is false."""
+    model = _served_name(state, req.model)
+    if not req.messages:
+        # Ollama answers an empty chat by loading the model and returning at once.
+        yield {
+            "model": model,
+            "created_at": now_iso(),
+            "message": {"role": "assistant", "content": ""},
+            "done": True,
+            "done_reason": "load",
+        }
+        return
+    try:
+        rendered = render_conversation(chat_conversation(req), encoding=state.encoding)
+    except RenderError as exc:
+        raise OllamaError(400, str(exc)) from exc
+    params = sampling_params(
+        req.options,
+        num_prompt_tokens=len(rendered.prompt_ids),
+        max_context_length=state.max_context_length,
+        stop_token_ids=rendered.stop_token_ids,
+    )
+    show = think_mode(req.think).show
+    async for delta, final in _run(state, rendered, params, show, req.options.stop):
+        chunk: dict[str, Any] = {"model": model, "created_at": now_iso(), "message": _message(delta)}
+        if final is None:
+            yield {**chunk, "done": False}
+        else:
+            yield {**chunk, "done": True, **final}
+
+
+async def generate(state: ServerState, req: GenerateRequest) -> AsyncIterator[dict[str, Any]]:
+    model = _served_name(state, req.model)
+    if not req.prompt:
+        yield {"model": model, "created_at": now_iso(), "response": "", "done": True, "done_reason": "load"}
+        return
+    if req.raw:
+        async for chunk in _generate_raw(state, req, model):
+            yield chunk
+        return
+    try:
+        rendered = render_conversation(generate_conversation(req), encoding=state.encoding)
+    except RenderError as exc:
+        raise OllamaError(400, str(exc)) from exc
+    params = sampling_params(
+        req.options,
+        num_prompt_tokens=len(rendered.prompt_ids),
+        max_context_length=state.max_context_length,
+        stop_token_ids=rendered.stop_token_ids,
+    )
+    show = think_mode(req.think).show
+    async for delta, final in _run(state, rendered, params, show, req.options.stop):
+        chunk: dict[str, Any] = {"model": model, "created_at": now_iso(), "response": delta.content}
+        if delta.thinking:
+            chunk["thinking"] = delta.thinking
+        yield {**chunk, "done": False} if final is None else {**chunk, "done": True, **final}
+
+
+async def _generate_raw(
+    state: ServerState, req: GenerateRequest, model: str
+) -> AsyncIterator[dict[str, Any]]:
+    """`raw: true`: the prompt is the whole input (special tokens allowed); the text comes back as is."""
+    from gossamer.server.detokenizer import IncrementalDetokenizer
+
+    encoding = state.encoding
+    prompt_ids = list(req.context or []) + list(encoding.encode(req.prompt or "", allowed_special="all"))
+    stop_ids = list(encoding.stop_tokens_for_assistant_actions())
+    params = sampling_params(
+        req.options,
+        num_prompt_tokens=len(prompt_ids),
+        max_context_length=state.max_context_length,
+        stop_token_ids=stop_ids,
+    )
+    timing = _Timing()
+    gen = await _start(state, prompt_ids, params)
+    detok = IncrementalDetokenizer()
+    matcher = StopMatcher(req.options.stop or [])
+    output_ids: list[int] = []
+    finish_reason = "stop"
+    try:
+        async for output in gen:
+            if output.token_ids and timing.first_token_s is None:
+                timing.first_token_s = time.perf_counter()
+            ids = [t for t in output.token_ids if t not in stop_ids]
+            output_ids += output.token_ids
+            text = matcher.push(detok.push(ids))
+            if output.finished:
+                finish_reason = "length" if output.finish_reason == "length" else "stop"
+                tail = text + matcher.push(detok.flush()) + matcher.flush()
+                break
+            if matcher.stopped:
+                tail = text
+                break
+            if text:
+                yield {"model": model, "created_at": now_iso(), "response": text, "done": False}
+        else:
+            tail = matcher.push(detok.flush()) + matcher.flush()
+    finally:
+        await gen.close()
+    yield {
+        "model": model,
+        "created_at": now_iso(),
+        "response": tail,
+        "done": True,
+        "done_reason": finish_reason,
+        "context": prompt_ids + output_ids,
+        **timing.stats(len(prompt_ids), gen.num_generated_tokens),
+    }
+
+
+def fold_chat(chunks: list[dict[str, Any]]) -> dict[str, Any]:
+    """The non-streaming chat response: the final chunk carrying the whole message."""
+    final = dict(chunks[-1])
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": "".join(c["message"].get("content", "") for c in chunks),
+    }
+    thinking = "".join(c["message"].get("thinking", "") for c in chunks)
+    if thinking:
+        message["thinking"] = thinking
+    calls = [call for c in chunks for call in c["message"].get("tool_calls", [])]
+    if calls:
+        message["tool_calls"] = calls
+    final["message"] = message
+    return final
+
+
+def fold_generate(chunks: list[dict[str, Any]]) -> dict[str, Any]:
+    final = dict(chunks[-1])
+    final["response"] = "".join(c.get("response", "") for c in chunks)
+    thinking = "".join(c.get("thinking", "") for c in chunks)
+    if thinking:
+        final["thinking"] = thinking
+    return final
