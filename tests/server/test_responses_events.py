@@ -7,8 +7,8 @@ from openai.types.responses import Response, ResponseStreamEvent
 
 from gossamer.harmony.events import (
     ContentDelta,
-    FinishReason,
     Finished,
+    FinishReason,
     ReasoningDelta,
     ToolCallArgumentsDelta,
     ToolCallFinished,
@@ -36,7 +36,9 @@ def _check(events: list[dict]) -> list[str]:
 def test_reasoning_then_answer():
     builder = _builder()
     events = builder.start()
-    events += builder.feed([ReasoningDelta("think"), ReasoningDelta("ing"), ContentDelta("Hel"), ContentDelta("lo")])
+    events += builder.feed(
+        [ReasoningDelta("think"), ReasoningDelta("ing"), ContentDelta("Hel"), ContentDelta("lo")]
+    )
     events += builder.feed([Finished(FinishReason.STOP, reasoning_tokens=3, output_tokens=7)])
     events += builder.finish("completed", usage=USAGE)
     assert _check(events) == [

@@ -60,7 +60,12 @@ def test_tool_chain_in_progress_keeps_reasoning():
 def test_reasoning_is_dropped_after_a_final_answer():
     items = [
         *_agents_sdk_turn(),
-        {"type": "reasoning", "id": "rs_2", "summary": [], "content": [{"type": "reasoning_text", "text": "done"}]},
+        {
+            "type": "reasoning",
+            "id": "rs_2",
+            "summary": [],
+            "content": [{"type": "reasoning_text", "text": "done"}],
+        },
         {
             "type": "message",
             "role": "assistant",
@@ -69,7 +74,12 @@ def test_reasoning_is_dropped_after_a_final_answer():
             "content": [{"type": "output_text", "text": "It is sunny.", "annotations": []}],
         },
         {"role": "user", "content": [{"type": "input_text", "text": "and tomorrow?"}]},
-        {"type": "reasoning", "id": "rs_3", "summary": [], "content": [{"type": "reasoning_text", "text": "again"}]},
+        {
+            "type": "reasoning",
+            "id": "rs_3",
+            "summary": [],
+            "content": [{"type": "reasoning_text", "text": "again"}],
+        },
         {"type": "function_call", "call_id": "call_2", "name": "get_weather", "arguments": "{}"},
         {"type": "function_call_output", "call_id": "call_2", "output": "rain"},
     ]
@@ -101,7 +111,10 @@ def test_parallel_calls_share_one_assistant_message():
         ([{"type": "web_search_call", "id": "ws_1"}], "input[0].type"),
         ([{"type": "function_call", "name": "f", "arguments": "{}"}], "input[0].call_id"),
         ([{"role": "robot", "content": "x"}], "input[0].role"),
-        ([{"role": "user", "content": [{"type": "input_image", "image_url": "x"}]}], "input[0].content[0].type"),
+        (
+            [{"role": "user", "content": [{"type": "input_image", "image_url": "x"}]}],
+            "input[0].content[0].type",
+        ),
         ([42], "input[0]"),
     ],
 )
@@ -112,7 +125,9 @@ def test_bad_items_are_400_naming_the_item(raw, param):
 
 
 def test_output_without_its_call_is_400():
-    items = parse([{"role": "user", "content": "x"}, {"type": "function_call_output", "call_id": "nope", "output": ""}])
+    items = parse(
+        [{"role": "user", "content": "x"}, {"type": "function_call_output", "call_id": "nope", "output": ""}]
+    )
     with pytest.raises(APIError) as info:
         items_to_messages(items)
     assert info.value.status == 400 and "nope" in info.value.message
@@ -120,9 +135,9 @@ def test_output_without_its_call_is_400():
 
 def test_unknown_item_reference_is_404_and_known_one_resolves():
     stored = {"type": "message", "id": "msg_x", "role": "user", "status": "completed", "content": []}
-    assert parse_input([{"type": "item_reference", "id": "msg_x"}], resolve_reference={"msg_x": stored}.get) == [
-        stored
-    ]
+    assert parse_input(
+        [{"type": "item_reference", "id": "msg_x"}], resolve_reference={"msg_x": stored}.get
+    ) == [stored]
     with pytest.raises(APIError) as info:
         parse([{"type": "item_reference", "id": "msg_missing"}])
     assert info.value.status == 404

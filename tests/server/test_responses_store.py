@@ -41,7 +41,13 @@ def test_chain_rebuilds_inputs_and_outputs_in_order(tmp_path):
     store.save(second, second_in)
 
     items = store.conversation(second["id"])
-    assert [i["type"] for i in items] == ["message", "reasoning", "function_call", "function_call_output", "message"]
+    assert [i["type"] for i in items] == [
+        "message",
+        "reasoning",
+        "function_call",
+        "function_call_output",
+        "message",
+    ]
     assert items[0] == first_in[0]
     assert store.get_item(reasoning["id"]) == reasoning
 

@@ -53,8 +53,9 @@ def data_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "gossamer"
 
 
-def default_store_path() -> Path:
-    return data_dir() / STORE_FILENAME
+def default_store_path() -> str | Path:
+    """$GOSSAMER_RESPONSES_STORE (a file, or ":memory:"), else responses.sqlite3 in the data directory."""
+    return os.environ.get("GOSSAMER_RESPONSES_STORE") or data_dir() / STORE_FILENAME
 
 
 class ChainBroken(KeyError):

@@ -1,0 +1,119 @@
+"""HTTP routes of the Responses API: validate, hand to the service, frame SSE. Nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from gossamer.server.errors import APIError
+from gossamer.server.generation import run_unless_disconnected
+from gossamer.server.responses.protocol import CreateResponseRequest, DeletedResponse, InputItemList
+from gossamer.server.responses.serving import ResponsesService
+from gossamer.server.responses.store import ResponseStore
+from gossamer.server.sse import sse_event, sse_response
+from gossamer.server.state import get_state
+
+router = APIRouter(tags=["responses"])
+
+
+def responses_service(request: Request) -> ResponsesService:
+    """The app's service, made on first use from its ServerState (the store opens once per app)."""
+    app_state = request.app.state
+    service: ResponsesService | None = getattr(app_state, "responses_service", None)
+    if service is None:
+        state = get_state(request)
+        # A `responses_store` setting wins when the server's settings have one; otherwise the
+        # store follows $GOSSAMER_RESPONSES_STORE or lives in gossamer's data directory.
+        store = ResponseStore(getattr(state.settings, "responses_store", None))
+        service = ResponsesService(state, store)
+        app_state.responses_service = service
+    return service
+
+
+async def _frames(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    async for event in events:
+        yield sse_event(event["type"], event)
+
+
+def _event_stream(events: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
+    return sse_response(_frames(events))
+
+
+@router.post("/v1/responses")
+async def create_response(body: CreateResponseRequest, request: Request) -> Any:
+    service = responses_service(request)
+    prepared = service.prepare(body)
+    if prepared.background:
+        run = service.start_background(prepared)
+        if body.stream:
+            return _event_stream(run.follow())
+        return service.retrieve(prepared.response["id"])
+    gen = await service.start(prepared)
+    if body.stream:
+        return _event_stream(service.run(prepared, gen))
+
+    async def collect() -> dict[str, Any]:
+        async for _ in service.run(prepared, gen):
+            pass
+        return prepared.response
+
+    response = await run_unless_disconnected(request, asyncio.ensure_future(collect()))
+    if response["status"] == "failed":
+        raise APIError(500, response["error"]["message"], "server_error", code="server_error")
+    return response
+
+
+@router.get("/v1/responses/{response_id}")
+async def retrieve_response(
+    response_id: str,
+    request: Request,
+    stream: bool = False,
+    starting_after: int | None = None,
+    include: list[str] | None = Query(default=None),  # noqa: B008 - FastAPI's idiom for list queries
+) -> Any:
+    service = responses_service(request)
+    if stream:
+        run = service.live_run(response_id)
+        if run is None:
+            service.retrieve(response_id)  # 404 when unknown
+            raise APIError(
+                400, "stream=true works only while a background response is running.", param="stream"
+            )
+        return _event_stream(run.follow(starting_after))
+    return service.retrieve(response_id)
+
+
+@router.delete("/v1/responses/{response_id}")
+async def delete_response(response_id: str, request: Request) -> DeletedResponse:
+    await responses_service(request).delete(response_id)
+    return DeletedResponse(id=response_id)
+
+
+@router.post("/v1/responses/{response_id}/cancel")
+async def cancel_response(response_id: str, request: Request) -> Any:
+    return await responses_service(request).cancel(response_id)
+
+
+@router.get("/v1/responses/{response_id}/input_items")
+async def list_input_items(
+    response_id: str,
+    request: Request,
+    limit: int = Query(default=20, ge=1, le=100),
+    order: Literal["asc", "desc"] = "desc",
+    after: str | None = None,
+    before: str | None = None,
+    include: list[str] | None = Query(default=None),  # noqa: B008
+) -> InputItemList:
+    items, has_more = responses_service(request).input_items(
+        response_id, limit=limit, order=order, after=after, before=before
+    )
+    return InputItemList(
+        data=items,
+        first_id=items[0]["id"] if items else None,
+        last_id=items[-1]["id"] if items else None,
+        has_more=has_more,
+    )
