@@ -83,7 +83,7 @@ def render_conversation(
 
 
 def _special_id(encoding: HarmonyEncoding, name: str) -> int:
-    (token_id,) = encoding.encode(name, allowed_special={name})
+    (token_id,) = encoding.encode(name, allowed_special="all")
     return token_id
 
 
@@ -236,7 +236,10 @@ def _call_header(encoding: HarmonyEncoding, name: str) -> list[int]:
 
 
 def _prefill(encoding: HarmonyEncoding, conv: Conversation, choice: str | dict[str, str]) -> list[int]:
-    start_assistant = [_special_id(encoding, "<|start|>"), *encoding.encode("assistant")]
+    start_assistant = [
+        _special_id(encoding, "<|start|>"),
+        *encoding.encode("assistant", disallowed_special=()),
+    ]
     if isinstance(choice, dict):
         return _call_header(encoding, choice["name"])
     if choice != "required":
@@ -256,7 +259,7 @@ def _prefill(encoding: HarmonyEncoding, conv: Conversation, choice: str | dict[s
 def _response_format_text(response_format: dict) -> str:
     kind = response_format.get("type")
     if kind == "json_object":
-        return "## json_object\n\n// Respond with a single JSON object.\n{\"type\":\"object\"}"
+        return '## json_object\n\n// Respond with a single JSON object.\n{"type":"object"}'
     if kind != "json_schema":
         raise RenderError(f"response_format type must be json_schema or json_object, not {kind!r}")
     spec = response_format.get("json_schema", response_format)  # Chat Completions nests it

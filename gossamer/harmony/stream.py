@@ -320,7 +320,7 @@ class StreamDecoder:
 def _default_prefill() -> tuple[int, ...]:
     """`<|start|>assistant`: what `render_conversation_for_completion` ends every prompt with."""
     encoding = load_harmony_encoding()
-    return (*encoding.encode("<|start|>", allowed_special={"<|start|>"}), *encoding.encode("assistant"))
+    return tuple(encoding.encode("<|start|>assistant", allowed_special="all"))
 
 
 def _coalesce(events: list[Event]) -> list[Event]:

@@ -170,7 +170,9 @@ def resolve_vocab_file(model_dir: str | Path | None = None, tiktoken_file: str |
         logger.info("o200k_base vocabulary from %s", source.description)
         return _place_in_cache(data)
     raise VocabularyError(
-        "no usable o200k_base vocabulary (sha256 " + VOCAB_SHA256[:16] + "...) was found. Tried:\n  - "
+        "no usable o200k_base vocabulary (sha256 "
+        + VOCAB_SHA256[:16]
+        + "...) was found. Tried:\n  - "
         + "\n  - ".join(tried)
         + "\nPass a file with GOSSAMER_TIKTOKEN_FILE, or install the bpe-openai package."
     )
@@ -251,7 +253,7 @@ def token_table() -> TokenTable:
             token_bytes[int(rank)] = base64.b64decode(token)
     special_ids: dict[str, int] = {}
     for name in encoding.special_tokens_set:
-        (token_id,) = encoding.encode(name, allowed_special={name})
+        (token_id,) = encoding.encode(name, allowed_special="all")
         special_ids[name] = token_id
     special_names = {i: n for n, i in special_ids.items()}
     return TokenTable(token_bytes, special_names, special_ids)
