@@ -34,11 +34,11 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.gk_isa_supported.argtypes = [ctypes.c_int]
     lib.gk_get_isa.argtypes = []
     lib.gk_set_isa.argtypes = [ctypes.c_int]
-    lib.gk_mxfp4_experts.argtypes = [_ptr, _ptr, _ptr, ctypes.c_int, _i64, _i64, _i64, _ptr, _i64,
-                                     _ptr, ctypes.c_int, ctypes.c_int, _i64, _ptr, ctypes.c_int]
+    lib.gk_mxfp4_grouped.argtypes = [_ptr, _ptr, _ptr, ctypes.c_int, _i64, _i64, _i64, _ptr, _ptr, _i64,
+                                     _ptr, ctypes.c_int, _i64, _ptr, ctypes.c_int]
     lib.gk_linear.argtypes = [_ptr, ctypes.c_int, _ptr, ctypes.c_int, _i64, _i64, _ptr, _i64, _ptr,
                               ctypes.c_int]
-    for fn in (lib.gk_isa_supported, lib.gk_get_isa, lib.gk_set_isa, lib.gk_mxfp4_experts, lib.gk_linear):
+    for fn in (lib.gk_isa_supported, lib.gk_get_isa, lib.gk_set_isa, lib.gk_mxfp4_grouped, lib.gk_linear):
         fn.restype = ctypes.c_int
 
 
@@ -117,14 +117,17 @@ def _bias_args(bias: torch.Tensor | None) -> tuple[int | None, int]:
     return bias.data_ptr(), _DTYPE_CODES[bias.dtype]
 
 
-def mxfp4_experts(
-    x: torch.Tensor,  # [N, C] shared by every expert, or [K, N, C] one activation set per expert
+def mxfp4_grouped(
+    x: torch.Tensor,  # [T, C] rows sorted by expert group
     blocks: torch.Tensor,  # [E, R, C/32, 16] uint8
     scales: torch.Tensor,  # [E, R, C/32] uint8
     bias: torch.Tensor | None,  # [E, R]
-    expert_ids: torch.Tensor,  # [K] int64
-) -> torch.Tensor:  # [K, N, R] float32
-    """Products of K selected MXFP4 experts with their tokens, decoding nibbles on the fly."""
+    group_experts: torch.Tensor,  # [G] int64: the expert of each group
+    group_offsets: torch.Tensor,  # [G + 1] int64: rows [offsets[g], offsets[g+1]) form group g
+) -> torch.Tensor:  # [T, R] float32
+    """Rows of x through their group's MXFP4 expert, decoding nibbles on the fly (never expanding
+    more than a few rows of an expert). One call covers a whole MoE layer: decode (one token, k
+    groups) and prefill (many tokens per expert)."""
     lib = _require()
     num_experts, rows, num_blocks, block_bytes = blocks.shape
     cols = num_blocks * 32
@@ -136,27 +139,53 @@ def mxfp4_experts(
         raise ValueError(f"bias shape {tuple(bias.shape)} should be {(num_experts, rows)}")
     _check_cpu_contiguous("blocks", blocks)
     _check_cpu_contiguous("scales", scales)
-    expert_ids = expert_ids.to(torch.int64).contiguous()
+    if x.dim() != 2 or x.shape[1] != cols:
+        raise ValueError(f"x shape {tuple(x.shape)} does not fit experts of {rows}x{cols}")
+    group_experts = group_experts.to(torch.int64).contiguous()
+    group_offsets = group_offsets.to(torch.int64).contiguous()
+    num_groups = group_experts.shape[0]
+    if group_experts.dim() != 1 or tuple(group_offsets.shape) != (num_groups + 1,):
+        raise ValueError(f"need group_experts [G] and group_offsets [G + 1], got "
+                         f"{tuple(group_experts.shape)} and {tuple(group_offsets.shape)}")
+    # bf16 activations go in as they are: the avx512bf16 path multiplies them directly.
+    xc = (x if x.dtype in _DTYPE_CODES else x.to(torch.float32)).contiguous()
+    num_rows = x.shape[0]
+    y = torch.empty(num_rows, rows, dtype=torch.float32)  # [T, R]
+    if num_groups == 0:
+        return y
+    bias_ptr, bias_code = _bias_args(bias)
+    rc = lib.gk_mxfp4_grouped(blocks.data_ptr(), scales.data_ptr(), bias_ptr, bias_code, num_experts, rows,
+                              cols, group_experts.data_ptr(), group_offsets.data_ptr(), num_groups,
+                              xc.data_ptr(), _DTYPE_CODES[xc.dtype], num_rows, y.data_ptr(),
+                              torch.get_num_threads())
+    if rc == -2:
+        raise ValueError(f"expert ids {group_experts.tolist()} out of range for {num_experts} experts")
+    if rc == -3:
+        raise ValueError(f"group_offsets {group_offsets.tolist()} must rise from 0 to {num_rows}")
+    if rc != 0:
+        raise ValueError(f"gk_mxfp4_grouped rejected its arguments (code {rc})")
+    return y
+
+
+def mxfp4_experts(
+    x: torch.Tensor,  # [N, C] shared by every expert, or [K, N, C] one activation set per expert
+    blocks: torch.Tensor,  # [E, R, C/32, 16] uint8
+    scales: torch.Tensor,  # [E, R, C/32] uint8
+    bias: torch.Tensor | None,  # [E, R]
+    expert_ids: torch.Tensor,  # [K] int64
+) -> torch.Tensor:  # [K, N, R] float32
+    """The same N tokens (or one token set per expert) through each of K experts."""
     if expert_ids.dim() != 1:
         raise ValueError(f"expert_ids must be 1-D, got shape {tuple(expert_ids.shape)}")
     num_selected = expert_ids.shape[0]
-    per_expert = x.dim() == 3
-    if x.shape[-1] != cols or (per_expert and x.shape[0] != num_selected) or x.dim() not in (2, 3):
-        raise ValueError(f"x shape {tuple(x.shape)} does not fit {num_selected} experts of {rows}x{cols}")
-    # bf16 activations go in as they are: the avx512bf16 path multiplies them directly.
-    xc = (x if x.dtype in _DTYPE_CODES else x.to(torch.float32)).contiguous()
+    if x.dim() not in (2, 3) or (x.dim() == 3 and x.shape[0] != num_selected):
+        raise ValueError(f"x shape {tuple(x.shape)} does not fit {num_selected} experts")
     num_tokens = x.shape[-2]
-    y = torch.empty(num_selected, num_tokens, rows, dtype=torch.float32)  # [K, N, R]
-    bias_ptr, bias_code = _bias_args(bias)
-    rc = lib.gk_mxfp4_experts(blocks.data_ptr(), scales.data_ptr(), bias_ptr, bias_code, num_experts, rows,
-                              cols, expert_ids.data_ptr(), num_selected, xc.data_ptr(),
-                              _DTYPE_CODES[xc.dtype], int(per_expert), num_tokens, y.data_ptr(),
-                              torch.get_num_threads())
-    if rc == -2:
-        raise ValueError(f"expert_ids {expert_ids.tolist()} out of range for {num_experts} experts")
-    if rc != 0:
-        raise ValueError(f"gk_mxfp4_experts rejected its arguments (code {rc})")
-    return y
+    rows_x = x.expand(num_selected, *x.shape[-2:]) if x.dim() == 2 else x  # [K, N, C]
+    offsets = torch.arange(num_selected + 1, dtype=torch.int64) * num_tokens  # [K + 1]
+    flat_x = rows_x.reshape(num_selected * num_tokens, -1)  # [K * N, C]
+    y = mxfp4_grouped(flat_x, blocks, scales, bias, expert_ids, offsets)  # [K * N, R]
+    return y.view(num_selected, num_tokens, -1)  # [K, N, R]
 
 
 def linear(

@@ -50,3 +50,21 @@ def test_linear_rejects_bad_arguments(isas):
         kernels.linear(torch.randn(1, 16), weight.half())
     with pytest.raises(ValueError, match="bias shape"):
         kernels.linear(torch.randn(1, 16), weight, torch.zeros(9))
+
+
+@pytest.mark.parametrize("num_tokens", [1, 16, 40])
+def test_dense_helpers_match_torch(isas, num_tokens):
+    """dense() takes the kernel for few rows and torch's matmul beyond; both agree with F.linear."""
+    from gossamer.kernels.dense import dense, dense_float32
+
+    gen = torch.Generator().manual_seed(num_tokens)
+    weight = torch.randn(70, 96, generator=gen)  # [R, C] float32
+    bias = torch.randn(70, generator=gen)
+    x = torch.randn(num_tokens, 96, generator=gen)  # [N, C]
+    want = x @ weight.T + bias
+    assert (dense(x, weight, bias) - want).abs().max().item() <= 1e-3
+    got = dense_float32(x, weight)
+    assert got.dtype == torch.float32
+    assert (got - x @ weight.T).abs().max().item() <= 1e-3
+    got_bf16 = dense(x.bfloat16(), weight.bfloat16(), bias.bfloat16())
+    assert got_bf16.dtype == torch.bfloat16

@@ -113,3 +113,22 @@ def test_rejects_bad_arguments(isas):
         kernels.mxfp4_experts(x, blocks, scales[:, :4], bias, torch.tensor([0]))
     with pytest.raises(ValueError, match="contiguous"):
         kernels.mxfp4_experts(x, blocks.transpose(0, 1), scales.transpose(0, 1), None, torch.tensor([0]))
+
+
+def test_grouped_rows_with_uneven_and_empty_groups(isas):
+    """Prefill's shape: token rows sorted by expert, groups of 0, 1, 5 and 9 rows."""
+    blocks, scales, bias, gen = _experts(5, 70, 128, seed=11)
+    counts = [5, 0, 1, 9]
+    group_experts = torch.tensor([3, 0, 4, 1])
+    offsets = torch.tensor([0, 5, 5, 6, 15])
+    x = torch.randn(15, 128, generator=gen).bfloat16()  # [T, C]
+    got = kernels.mxfp4_grouped(x, blocks, scales, bias, group_experts, offsets)  # [T, R]
+    rows = []
+    for e, n, start in zip(group_experts.tolist(), counts, offsets.tolist(), strict=False):
+        if n:
+            rows.append(_oracle(x[start : start + n], blocks, scales, bias, torch.tensor([e]))[0])
+    assert (got - torch.cat(rows)).abs().max().item() <= 1e-3
+    with pytest.raises(ValueError, match="must rise"):
+        kernels.mxfp4_grouped(x, blocks, scales, bias, group_experts, torch.tensor([0, 5, 4, 6, 15]))
+    with pytest.raises(ValueError, match="must rise"):
+        kernels.mxfp4_grouped(x, blocks, scales, bias, group_experts, torch.tensor([0, 5, 5, 6, 14]))

@@ -100,47 +100,60 @@ int gk_set_isa(int isa) {
     return 0;
 }
 
-// y[k, n, :] = W[expert_ids[k]] @ x[k or 0, n, :] + bias[expert_ids[k]]
+// Rows of x come grouped by expert: rows [offsets[g], offsets[g + 1]) go through expert
+// group_experts[g], and y[row, :] = W[e] @ x[row, :] + bias[e].
 //   blocks [E, R, C/32, 16] u8, scales [E, R, C/32] u8, bias [E, R] (dtype 0 none/1 f32/2 bf16)
-//   x [K or 1, N, C] (x_dtype 1 f32/2 bf16; x_per_expert selects which), y [K, N, R] f32
-int gk_mxfp4_experts(const uint8_t* blocks, const uint8_t* scales, const void* bias, int bias_dtype,
-                     int64_t E, int64_t R, int64_t C, const int64_t* expert_ids, int64_t K,
-                     const void* x, int x_dtype, int x_per_expert, int64_t N, float* y, int num_threads) {
-    if (C % 32 != 0 || R <= 0 || K <= 0 || N <= 0) return -1;
-    for (int64_t kk = 0; kk < K; ++kk)
-        if (expert_ids[kk] < 0 || expert_ids[kk] >= E) return -2;
+//   x [num_rows, C] (x_dtype 1 f32/2 bf16), y [num_rows, R] f32
+// Returns -1 for impossible shapes, -2 for an expert id out of range, -3 for bad offsets.
+int gk_mxfp4_grouped(const uint8_t* blocks, const uint8_t* scales, const void* bias, int bias_dtype,
+                     int64_t E, int64_t R, int64_t C, const int64_t* group_experts, const int64_t* offsets,
+                     int64_t G, const void* x, int x_dtype, int64_t num_rows, float* y, int num_threads) {
+    if (C % 32 != 0 || R <= 0 || G <= 0 || num_rows < 0) return -1;
+    if (offsets[0] != 0 || offsets[G] != num_rows) return -3;
+    for (int64_t g = 0; g < G; ++g) {
+        if (group_experts[g] < 0 || group_experts[g] >= E) return -2;
+        if (offsets[g + 1] < offsets[g]) return -3;
+    }
     const IsaKernels k = state().k;
     const int64_t nb = C / 32;
-    const int64_t num_x = x_per_expert ? K : 1;
-    const bool use_bf16 = state().isa == kAvx512Bf16 && x_dtype == 2 && N >= kBf16MinTokens;
+    const bool can_bf16 = state().isa == kAvx512Bf16 && x_dtype == 2;
+    bool any_bf16 = false, any_f32 = false;
+    for (int64_t g = 0; g < G; ++g) {
+        const bool bf16 = can_bf16 && offsets[g + 1] - offsets[g] >= kBf16MinTokens;
+        any_bf16 |= bf16;
+        any_f32 |= !bf16;
+    }
     std::vector<float> xs;
     std::vector<uint16_t> xs_bf16;
-    if (use_bf16) {
-        xs_bf16.resize((size_t)(num_x * N * C));
-        deinterleave_blocks(x, x_dtype, xs_bf16.data(), num_x * N, C);
-    } else {
-        xs.resize((size_t)(num_x * N * C));
-        deinterleave_blocks(x, x_dtype, xs.data(), num_x * N, C);
+    if (any_bf16) {
+        xs_bf16.resize((size_t)(num_rows * C));
+        deinterleave_blocks(x, x_dtype, xs_bf16.data(), num_rows, C);
+    }
+    if (any_f32) {
+        xs.resize((size_t)(num_rows * C));
+        deinterleave_blocks(x, x_dtype, xs.data(), num_rows, C);
     }
     const int64_t tiles_per_expert = (R + kExpertTileRows - 1) / kExpertTileRows;
-    const int64_t num_items = K * tiles_per_expert;
-#pragma omp parallel for schedule(static) num_threads(num_threads) if (num_threads > 1)
+    const int64_t num_items = G * tiles_per_expert;
+    // Dynamic: groups hold different token counts (prefill), so items differ in cost.
+#pragma omp parallel for schedule(dynamic, 4) num_threads(num_threads) if (num_threads > 1)
     for (int64_t item = 0; item < num_items; ++item) {
-        const int64_t kk = item / tiles_per_expert;
+        const int64_t g = item / tiles_per_expert;
+        const int64_t row0 = offsets[g], n = offsets[g + 1] - offsets[g];
+        if (n == 0) continue;
         const int64_t r0 = (item % tiles_per_expert) * kExpertTileRows;
         const int64_t r1 = r0 + kExpertTileRows < R ? r0 + kExpertTileRows : R;
-        const int64_t e = expert_ids[kk];
-        const int64_t x_offset = (x_per_expert ? kk : 0) * N * C;
-        float* yk = y + kk * N * R;
-        if (use_bf16)
-            gk_mxfp4_tile_bf16(blocks + e * R * nb * 16, scales + e * R * nb, nb, xs_bf16.data() + x_offset, C, N,
-                               yk, R, r0, r1);
+        const int64_t e = group_experts[g];
+        const uint8_t* eb = blocks + e * R * nb * 16;
+        const uint8_t* es = scales + e * R * nb;
+        float* yg = y + row0 * R;
+        if (can_bf16 && n >= kBf16MinTokens)
+            gk_mxfp4_tile_bf16(eb, es, nb, xs_bf16.data() + row0 * C, C, n, yg, R, r0, r1);
         else
-            k.mxfp4_tile(blocks + e * R * nb * 16, scales + e * R * nb, nb, xs.data() + x_offset, C, N, yk, R,
-                         r0, r1);
+            k.mxfp4_tile(eb, es, nb, xs.data() + row0 * C, C, n, yg, R, r0, r1);
         if (bias_dtype != 0)
-            for (int64_t n = 0; n < N; ++n)
-                for (int64_t r = r0; r < r1; ++r) yk[n * R + r] += load_scalar(bias, bias_dtype, e * R + r);
+            for (int64_t t = 0; t < n; ++t)
+                for (int64_t r = r0; r < r1; ++r) yg[t * R + r] += load_scalar(bias, bias_dtype, e * R + r);
     }
     return 0;
 }
