@@ -1,0 +1,1 @@
+"""The HTTP server: OpenAI-compatible (Chat Completions, Completions, Models, Responses) and Ollama APIs."""

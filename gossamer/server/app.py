@@ -1,0 +1,83 @@
+"""The app factory: one FastAPI app over a ServerState, with every API package's router mounted."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+
+from gossamer import __version__
+from gossamer.server.auth import APIKeyMiddleware
+from gossamer.server.chat.router import router as chat_router
+from gossamer.server.completions.router import router as completions_router
+from gossamer.server.errors import install_error_handlers
+from gossamer.server.models.router import router as models_router
+from gossamer.server.request_log import RequestLogMiddleware
+from gossamer.server.state import ServerState, get_state
+from gossamer.server.tokenize.router import router as tokenize_router
+
+logger = logging.getLogger(__name__)
+
+# Routers of API packages owned elsewhere; each is mounted when its package is present.
+OPTIONAL_ROUTERS = ("gossamer.server.responses.router", "gossamer.server.ollama.router")
+
+
+def _optional_routers() -> list[Any]:
+    routers = []
+    for module_name in OPTIONAL_ROUTERS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and module_name.startswith(exc.name):
+                continue  # that API package is not part of this build
+            raise
+        routers.append(module.router)
+    return routers
+
+
+def create_app(state: ServerState) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        logger.info("serving %s", state.model_name)
+        yield
+        # uvicorn has already let running requests finish (graceful shutdown) when we get here.
+        await state.engine.shutdown()
+
+    app = FastAPI(title="Gossamer", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app.state.server_state = state
+    state.metrics.watch_engine(state.engine.stats)
+    install_error_handlers(app)
+
+    for router in (chat_router, completions_router, models_router, tokenize_router, *_optional_routers()):
+        app.include_router(router)
+
+    @app.get("/health")
+    async def health(request: Request) -> dict[str, Any]:
+        s = get_state(request)
+        return {"status": "ok", "model": s.model_name, "engine": dataclasses.asdict(s.engine.stats())}
+
+    @app.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        body = get_state(request).metrics.render()
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    # Middleware runs outermost-last-added: logging sees every response, 401s and CORS included.
+    if state.settings.api_key:
+        app.add_middleware(APIKeyMiddleware, api_key=state.settings.api_key)
+    if state.settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=state.settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            allow_credentials="*" not in state.settings.cors_origins,
+        )
+    app.add_middleware(RequestLogMiddleware, metrics=state.metrics)
+    return app

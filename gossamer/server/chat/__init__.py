@@ -1,0 +1,1 @@
+"""Chat Completions: protocol types, request conversion, harmony streaming per choice, serving, router."""

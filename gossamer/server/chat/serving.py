@@ -1,0 +1,200 @@
+"""POST /v1/chat/completions: render the conversation in harmony, run it, answer whole or streamed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from gossamer.errors import GossamerError
+from gossamer.harmony.render import RenderedPrompt, render_conversation
+from gossamer.harmony.stream import StreamDecoder
+from gossamer.harmony.tokenizer import VOCAB_SIZE, token_table
+from gossamer.server.chat.choice import ChatChoice, ChoiceDelta, merge_tool_calls
+from gossamer.server.chat.convert import stop_strings, to_conversation, to_sampling_params
+from gossamer.server.chat.protocol import ChatCompletionRequest
+from gossamer.server.errors import error_body, invalid_param
+from gossamer.server.generation import Generation, check_context, new_request_id, run_unless_disconnected
+from gossamer.server.sse import DONE, sse_data, sse_response
+from gossamer.server.state import ServerState, require_model
+
+logger = logging.getLogger(__name__)
+
+
+def render_prompt(request: ChatCompletionRequest) -> RenderedPrompt:
+    """The exact harmony prompt for a chat request (shared with /tokenize)."""
+    conversation = to_conversation(request)
+    try:
+        return render_conversation(conversation)
+    except GossamerError as exc:
+        raise invalid_param(str(exc), "messages") from exc
+
+
+class ChatCompletionRun:
+    """State of one request across its choices; yields chunks or builds the whole answer."""
+
+    def __init__(
+        self,
+        state: ServerState,
+        request: ChatCompletionRequest,
+        model: str,
+        rendered: RenderedPrompt,
+        gen: Generation,
+    ) -> None:
+        self.state = state
+        self.request = request
+        self.model = model
+        self.gen = gen
+        self.id = gen.request_id
+        self.created = int(time.time())
+        num_top = (request.top_logprobs or 0) if request.logprobs else None
+        table = token_table()
+        stops = stop_strings(request.stop)
+        self.choices = [
+            ChatChoice(i, StreamDecoder.for_prompt(rendered, table=table), table, stops, num_top)
+            for i in range(gen.params.n)
+        ]
+
+    def usage(self) -> dict[str, Any]:
+        completion = sum(c.num_tokens for c in self.choices)
+        return {
+            "prompt_tokens": self.gen.num_prompt_tokens,
+            "completion_tokens": completion,
+            "total_tokens": self.gen.num_prompt_tokens + completion,
+            "prompt_tokens_details": {"cached_tokens": self.gen.num_cached_tokens},
+            "completion_tokens_details": {
+                "reasoning_tokens": sum(c.num_reasoning_tokens for c in self.choices)
+            },
+        }
+
+    async def deltas(self) -> AsyncIterator[tuple[int, ChoiceDelta]]:
+        async for output in self.gen:
+            choice = self.choices[output.index]
+            delta = choice.step(output)
+            if not delta.is_empty():
+                yield choice.index, delta
+            if all(c.done for c in self.choices):
+                break
+
+    # -- whole answer ------------------------------------------------------------------------------
+
+    async def collect(self) -> dict[str, Any]:
+        parts: list[list[ChoiceDelta]] = [[] for _ in self.choices]
+        try:
+            async for index, delta in self.deltas():
+                parts[index].append(delta)
+        finally:
+            await self.gen.close()
+        return {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": [self._whole_choice(c, parts[c.index]) for c in self.choices],
+            "usage": self.usage(),
+            "system_fingerprint": None,
+        }
+
+    def _whole_choice(self, choice: ChatChoice, deltas: list[ChoiceDelta]) -> dict[str, Any]:
+        content = "".join(d.content for d in deltas)
+        reasoning = "".join(d.reasoning for d in deltas)
+        tool_calls = merge_tool_calls([tc for d in deltas for tc in d.tool_calls])
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": content if content or not tool_calls else None,
+            "refusal": None,
+            "reasoning": reasoning or None,
+            "reasoning_content": reasoning or None,
+        }
+        if tool_calls:
+            message["tool_calls"] = tool_calls
+        logprobs = None
+        if choice.num_top_logprobs is not None:
+            logprobs = {"content": [e for d in deltas for e in d.logprobs], "refusal": None}
+        return {
+            "index": choice.index,
+            "message": message,
+            "logprobs": logprobs,
+            "finish_reason": choice.finish_reason or "stop",
+        }
+
+    # -- stream ------------------------------------------------------------------------------------
+
+    def _chunk(self, choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> bytes:
+        payload: dict[str, Any] = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": None,
+            "choices": choices,
+        }
+        if self._include_usage:
+            payload["usage"] = usage
+        return sse_data(payload)
+
+    @property
+    def _include_usage(self) -> bool:
+        opts = self.request.stream_options
+        return bool(opts and opts.include_usage)
+
+    def _chunk_choice(self, index: int, delta: ChoiceDelta) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        if delta.reasoning:
+            body["reasoning"] = delta.reasoning
+            body["reasoning_content"] = delta.reasoning
+        if delta.content:
+            body["content"] = delta.content
+        if delta.tool_calls:
+            body["tool_calls"] = delta.tool_calls
+        choice: dict[str, Any] = {"index": index, "delta": body, "logprobs": None, "finish_reason": None}
+        if delta.logprobs:
+            choice["logprobs"] = {"content": delta.logprobs, "refusal": None}
+        return choice
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        try:
+            # OpenAI opens each choice with the role and an empty content.
+            for choice in self.choices:
+                first = {"role": "assistant", "content": "", "refusal": None}
+                yield self._chunk(
+                    [{"index": choice.index, "delta": first, "logprobs": None, "finish_reason": None}]
+                )
+            async for index, delta in self.deltas():
+                finish = delta.finish_reason
+                delta.finish_reason = None
+                if not delta.is_empty():
+                    yield self._chunk([self._chunk_choice(index, delta)])
+                if finish is not None:
+                    end = {"index": index, "delta": {}, "logprobs": None, "finish_reason": finish}
+                    yield self._chunk([end])
+            if self._include_usage:
+                yield self._chunk([], self.usage())
+            yield DONE
+        except (asyncio.CancelledError, GeneratorExit):
+            raise
+        except Exception:
+            # Headers are gone already: report in-band, as OpenAI does, then end the stream.
+            logger.exception("chat stream %s failed", self.id)
+            yield sse_data(error_body("The server failed while generating.", "server_error"))
+            yield DONE
+        finally:
+            await self.gen.close()
+
+
+async def create_chat_completion(state: ServerState, body: ChatCompletionRequest, raw: Request) -> Response:
+    model = require_model(state, body.model)
+    rendered = render_prompt(body)
+    params = to_sampling_params(body, rendered.stop_token_ids, VOCAB_SIZE, state.settings.max_n)
+    check_context(len(rendered.prompt_ids), params.max_tokens, state.max_context_length, "messages")
+    gen = await Generation.start(state, new_request_id("chatcmpl"), list(rendered.prompt_ids), params)
+    run = ChatCompletionRun(state, body, model, rendered, gen)
+    if body.stream:
+        return sse_response(run.stream())
+    answer = await run_unless_disconnected(raw, asyncio.ensure_future(run.collect()))
+    return JSONResponse(answer)

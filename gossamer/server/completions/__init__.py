@@ -1,0 +1,1 @@
+"""Legacy Completions on raw prompts: text or token ids in, no chat template."""

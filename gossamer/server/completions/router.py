@@ -1,0 +1,17 @@
+"""The Completions route."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from gossamer.server.completions.protocol import CompletionRequest
+from gossamer.server.completions.serving import create_completion
+from gossamer.server.state import get_state
+
+router = APIRouter()
+
+
+@router.post("/v1/completions")
+async def completions(body: CompletionRequest, request: Request) -> Response:
+    return await create_completion(get_state(request), body, request)

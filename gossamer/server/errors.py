@@ -1,0 +1,161 @@
+"""OpenAI-shaped errors: `{"error": {"message", "type", "param", "code"}}` with the right HTTP status.
+
+Every route raises `APIError` (or lets the engine's `RequestRejected` / `QueueFull` escape); the
+handlers installed by `install_error_handlers` turn them, and FastAPI's own validation and JSON
+errors, into that shape so that bad input never surfaces as a 500 with a stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gossamer.engine.protocol import QueueFull, RequestRejected
+
+logger = logging.getLogger(__name__)
+
+# OpenAI's error `type` strings by status, for errors raised without an explicit type.
+_DEFAULT_TYPES = {
+    400: "invalid_request_error",
+    401: "invalid_request_error",
+    403: "invalid_request_error",
+    404: "invalid_request_error",
+    405: "invalid_request_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_exceeded",
+    500: "server_error",
+    503: "server_error",
+}
+
+
+class APIError(Exception):
+    """An error for the client; the message says what was wrong and, where useful, what to do."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        type: str | None = None,
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type or _DEFAULT_TYPES.get(status, "invalid_request_error")
+        self.param = param
+        self.code = code
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.message, self.type, self.param, self.code)
+
+
+def error_body(message: str, type: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+
+def api_error(
+    status: int, message: str, type: str | None = None, param: str | None = None, code: str | None = None
+) -> JSONResponse:
+    """A ready JSON response in OpenAI's error shape (the contract other API packages use)."""
+    err = APIError(status, message, type, param, code)
+    return JSONResponse(err.body(), status_code=status)
+
+
+def invalid_param(message: str, param: str | None, code: str | None = None) -> APIError:
+    return APIError(400, message, "invalid_request_error", param, code)
+
+
+def from_engine_error(exc: RequestRejected | QueueFull) -> APIError:
+    """Map the engine's refusals: a request that can never run is the client's 400, a full queue 429."""
+    if isinstance(exc, QueueFull):
+        message = str(exc) or "The server is busy: too many requests are waiting. Retry later."
+        return APIError(429, message, "rate_limit_exceeded", None, "rate_limit_exceeded")
+    return APIError(
+        400, str(exc), "invalid_request_error", exc.param or "messages", "context_length_exceeded"
+    )
+
+
+def _loc_to_param(loc: tuple[Any, ...]) -> str | None:
+    """('body', 'messages', 0, 'content') -> 'messages[0].content' (OpenAI's param notation)."""
+    parts = [p for p in loc if p not in ("body", "query", "path")]
+    # pydantic names the union member it tried (e.g. 'ChatMessageUser', 'function-after[...]');
+    # those are implementation details, not parameter names.
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and (part[:1].isupper() or "[" in part or "-" in part):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out or None
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
+    errors = exc.errors()
+    if not errors:
+        return "Invalid request.", None
+    first = errors[0]
+    param = _loc_to_param(tuple(first.get("loc", ())))
+    if first.get("type") == "json_invalid":
+        return "The request body is not valid JSON.", None
+    if first.get("type") == "missing" and param:
+        return f"Missing required parameter: '{param}'.", param
+    msg = str(first.get("msg", "invalid value"))
+    # pydantic prefixes messages raised by validators with 'Value error, '.
+    msg = msg.removeprefix("Value error, ")
+    more = f" (and {len(errors) - 1} more error(s))" if len(errors) > 1 else ""
+    where = f"Invalid value for '{param}': " if param else "Invalid request: "
+    return f"{where}{msg}{more}", param
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(APIError)
+    async def _api_error(_: Request, exc: APIError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(RequestRejected)
+    async def _rejected(_: Request, exc: RequestRejected) -> JSONResponse:
+        err = from_engine_error(exc)
+        return JSONResponse(err.body(), status_code=err.status)
+
+    @app.exception_handler(QueueFull)
+    async def _queue_full(_: Request, exc: QueueFull) -> JSONResponse:
+        err = from_engine_error(exc)
+        return JSONResponse(err.body(), status_code=err.status, headers={"Retry-After": "1"})
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        message, param = _validation_message(exc)
+        return JSONResponse(error_body(message, "invalid_request_error", param), status_code=400)
+
+    @app.exception_handler(json.JSONDecodeError)
+    async def _json(_: Request, exc: json.JSONDecodeError) -> JSONResponse:
+        return JSONResponse(
+            error_body(f"The request body is not valid JSON: {exc.msg}.", "invalid_request_error"), 400
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+        if exc.status_code == 404 and message == "Not Found":
+            message = "Unknown route."
+        return JSONResponse(
+            error_body(message, _DEFAULT_TYPES.get(exc.status_code, "invalid_request_error")),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # A bug on our side: log the trace for us, give the client a message without it.
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(error_body("Internal server error.", "server_error"), status_code=500)

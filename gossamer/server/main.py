@@ -1,0 +1,133 @@
+"""Run the server: `python -m gossamer.server.main [--model PATH] [--host H] [--port P] ...`.
+
+`serve(settings)` is what `gossamer serve` calls: resolve the model, build the engine, load the
+harmony encoding, and run uvicorn until SIGINT/SIGTERM. On a signal uvicorn stops accepting
+connections and lets running streams finish (up to `shutdown_timeout_s`) before the lifespan
+shuts the engine down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+from gossamer.errors import GossamerError
+from gossamer.server.settings import ServerSettings, add_arguments, settings_from_args
+
+logger = logging.getLogger("gossamer.server")
+
+
+def _default_model() -> Path:
+    """The embedded model when this build has it, else a random tiny checkpoint made now."""
+    try:
+        from gossamer.tiny import model_path
+    except ImportError:
+        model_path = None
+    if model_path is not None:
+        return model_path()
+    from gossamer.model.config import PRESETS
+    from gossamer.testing.checkpoint import write_checkpoint
+
+    out = Path(tempfile.mkdtemp(prefix="gossamer-random-tiny-")) / "gossamer-random-tiny"
+    logger.warning("no embedded model in this build: serving random weights from %s", out)
+    return write_checkpoint(out, PRESETS["tiny"], layout="original", seed=0)
+
+
+def resolve_model_path(model: str | None) -> Path:
+    if model is None:
+        return _default_model()
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return path
+    try:
+        from gossamer.hub import resolve_model
+    except ImportError as exc:
+        raise GossamerError(f"model directory {model!r} does not exist") from exc
+    return Path(resolve_model(model))
+
+
+def served_name(settings: ServerSettings, path: Path) -> str:
+    if settings.served_model_name:
+        return settings.served_model_name
+    if settings.model is not None and not Path(settings.model).expanduser().is_dir():
+        return settings.model  # a name such as gpt-oss-20b: clients will send it back
+    return path.name
+
+
+def build_state(settings: ServerSettings):  # -> ServerState (imports deferred: torch is heavy)
+    from gossamer.engine import build_engine
+    from gossamer.harmony.tokenizer import load_harmony_encoding
+    from gossamer.server.state import ServerState
+
+    path = resolve_model_path(settings.model)
+    engine = build_engine(
+        path,
+        dtype=settings.dtype,
+        device=settings.device,
+        kv_cache_memory_bytes=settings.kv_cache_memory_bytes,
+        max_num_seqs=settings.max_concurrent_requests,
+        max_context_length=settings.max_context_length,
+        max_queue=settings.max_queue,
+    )
+    name = served_name(settings, path)
+    extra = tuple(n for n in {path.name, settings.model or ""} if n and n != name and "/" not in n.strip("/"))
+    return ServerState(
+        engine=engine,
+        encoding=load_harmony_encoding(path),
+        model_name=name,
+        model_path=path,
+        settings=settings,
+        extra_model_names=extra,
+    )
+
+
+def serve(settings: ServerSettings) -> None:
+    import uvicorn
+
+    from gossamer.server.app import create_app
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+    state = build_state(settings)
+    logger.info(
+        "model %s from %s, context %d tokens, on http://%s:%d",
+        state.model_name,
+        state.model_path,
+        state.max_context_length,
+        settings.host,
+        settings.port,
+    )
+    config = uvicorn.Config(
+        create_app(state),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,  # our request log is structured and carries the request id
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
+        lifespan="on",
+    )
+    uvicorn.Server(config).run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m gossamer.server.main", description=__doc__.splitlines()[0]
+    )
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_from_args(args)
+        serve(settings)
+    except (GossamerError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Server settings: one dataclass, filled from command-line flags over `GOSSAMER_*` environment variables.
+
+Precedence: an explicit flag, then the environment variable, then the default. The CLI's
+`gossamer serve` reuses `add_arguments` and `settings_from_args` so both entry points agree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+ENV_PREFIX = "GOSSAMER_"
+
+
+@dataclass
+class ServerSettings:
+    model: str | None = None  # path or name; None: the embedded model
+    served_model_name: str | None = None  # None: derived from the model's directory name
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: str | None = None
+    cors_origins: list[str] = field(default_factory=list)
+    max_context_length: int | None = None  # None: the model's own limit
+    kv_cache_memory_bytes: int | None = None  # None: the engine's default share of memory
+    max_concurrent_requests: int = 32  # sequences the engine runs at once
+    max_queue: int = 256  # requests waiting beyond that before 429
+    device: str = "cpu"
+    dtype: str = "bfloat16"
+    log_level: str = "info"
+    shutdown_timeout_s: float = 30.0  # graceful shutdown: how long running streams may finish
+    max_n: int = 16  # the most choices one request may ask for
+
+
+def _parse_bytes(text: str) -> int:
+    """'8GiB', '512M', '1073741824' -> bytes."""
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    t = text.strip().lower().removesuffix("ib").removesuffix("b")
+    if t and t[-1] in units:
+        return int(float(t[:-1]) * units[t[-1]])
+    return int(float(t))
+
+
+def _parse_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+_PARSERS: dict[str, Any] = {
+    "port": int,
+    "max_context_length": int,
+    "kv_cache_memory_bytes": _parse_bytes,
+    "max_concurrent_requests": int,
+    "max_queue": int,
+    "shutdown_timeout_s": float,
+    "max_n": int,
+    "cors_origins": _parse_list,
+}
+
+_HELP = {
+    "model": "model directory or name (default: the embedded gossamer-tiny model)",
+    "served_model_name": "the model id clients use (default: the model directory's name)",
+    "host": "interface to listen on",
+    "port": "TCP port",
+    "api_key": "require this bearer API key on every API route",
+    "cors_origins": "comma-separated origins allowed by CORS ('*' for any)",
+    "max_context_length": "tokens per sequence (prompt + output)",
+    "kv_cache_memory_bytes": "memory for the KV cache, e.g. 4GiB",
+    "max_concurrent_requests": "sequences run at once",
+    "max_queue": "requests allowed to wait before answering 429",
+    "device": "cpu, cuda, cuda:0, ...",
+    "dtype": "bfloat16 or float32",
+    "log_level": "debug, info, warning, error",
+    "shutdown_timeout_s": "seconds running streams get to finish on shutdown",
+    "max_n": "the largest n one request may ask for",
+}
+
+
+def settings_from_env(env: Mapping[str, str] | None = None) -> ServerSettings:
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for f in fields(ServerSettings):
+        raw = env.get(ENV_PREFIX + f.name.upper())
+        if raw is None or raw == "":
+            continue
+        try:
+            values[f.name] = _PARSERS.get(f.name, str)(raw)
+        except ValueError as exc:
+            raise ValueError(f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not valid: {exc}") from exc
+    return ServerSettings(**values)
+
+
+def add_arguments(parser: argparse.ArgumentParser, *, model_positional: bool = False) -> None:
+    """Add one flag per setting (defaults left None so the environment can fill the gaps)."""
+    for f in fields(ServerSettings):
+        if f.name == "model" and model_positional:
+            parser.add_argument("model", nargs="?", default=None, help=_HELP["model"])
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        parser.add_argument(
+            flag, dest=f.name, default=None, type=_PARSERS.get(f.name, str), help=_HELP[f.name]
+        )
+
+
+def settings_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> ServerSettings:
+    settings = settings_from_env(env)
+    for f in fields(ServerSettings):
+        value = getattr(args, f.name, None)
+        if value is not None:
+            setattr(settings, f.name, value)
+    return settings

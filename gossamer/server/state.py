@@ -1,0 +1,68 @@
+"""What every route needs: the engine, the harmony encoding, the served model's names, settings, metrics."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+
+from gossamer.engine.protocol import Engine
+from gossamer.server.errors import APIError
+from gossamer.server.metrics import ServerMetrics
+from gossamer.server.settings import ServerSettings
+
+
+def normalize_model_name(name: str) -> str:
+    """Fold the spellings clients use for one model into one key.
+
+    `openai/gpt-oss-20b` (Hugging Face / Agents SDK), `gpt-oss:20b` (Ollama) and `gpt-oss-20b`
+    all name the same model; case and a trailing `:latest` tag do not matter either.
+    """
+    key = name.strip().lower().removesuffix(":latest")
+    key = key.rsplit("/", 1)[-1]
+    return key.replace(":", "-").replace("_", "-")
+
+
+@dataclass
+class ServerState:
+    engine: Engine
+    encoding: Any  # openai_harmony.HarmonyEncoding
+    model_name: str
+    model_path: Path | None = None
+    settings: ServerSettings = field(default_factory=ServerSettings)
+    metrics: ServerMetrics = field(default_factory=ServerMetrics)
+    created: int = field(default_factory=lambda: int(time.time()))
+    extra_model_names: tuple[str, ...] = ()  # further names that resolve to the served model
+
+    def resolve_model(self, requested: str) -> str | None:
+        """The served model's id when `requested` names it (in any accepted spelling), else None."""
+        key = normalize_model_name(requested)
+        names = (self.model_name, *self.extra_model_names)
+        if any(key == normalize_model_name(name) for name in names):
+            return self.model_name
+        return None
+
+    @property
+    def max_context_length(self) -> int:
+        return self.engine.max_context_length
+
+
+def get_state(request: Request) -> ServerState:
+    return request.app.state.server_state
+
+
+def require_model(state: ServerState, requested: str) -> str:
+    """The served model's id, or a 404 naming what this server serves."""
+    model = state.resolve_model(requested)
+    if model is None:
+        raise APIError(
+            404,
+            f"The model '{requested}' does not exist; this server serves '{state.model_name}'.",
+            "invalid_request_error",
+            "model",
+            "model_not_found",
+        )
+    return model

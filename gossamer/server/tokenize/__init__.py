@@ -1,0 +1,1 @@
+"""vLLM-compatible POST /tokenize and /detokenize."""

@@ -1,0 +1,69 @@
+"""POST /tokenize and /detokenize, shaped like vLLM's.
+
+A chat request (`messages`, `tools`, ...) tokenizes to the exact harmony prompt the chat route would
+run, prefill included; a `prompt` tokenizes as raw text the way /v1/completions reads it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict
+
+from gossamer.harmony.tokenizer import VOCAB_SIZE, token_table
+from gossamer.server.chat.protocol import ChatCompletionRequest
+from gossamer.server.chat.serving import render_prompt
+from gossamer.server.detokenizer import IncrementalDetokenizer, token_string
+from gossamer.server.errors import invalid_param
+from gossamer.server.state import get_state, require_model
+
+router = APIRouter()
+
+
+class CompletionTokenizeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = None
+    prompt: str
+    add_special_tokens: bool = True
+    return_token_strs: bool = False
+
+
+class ChatTokenizeRequest(ChatCompletionRequest):
+    model: str | None = None  # type: ignore[assignment]
+    add_generation_prompt: bool = True
+    return_token_strs: bool = False
+
+
+class DetokenizeRequest(BaseModel):
+    model: str | None = None
+    tokens: list[int]
+
+
+@router.post("/tokenize")
+async def tokenize(body: ChatTokenizeRequest | CompletionTokenizeRequest, request: Request) -> dict[str, Any]:
+    state = get_state(request)
+    if body.model is not None:
+        require_model(state, body.model)
+    if isinstance(body, ChatTokenizeRequest):
+        ids = list(render_prompt(body).prompt_ids)
+    else:
+        ids = list(state.encoding.encode(body.prompt, allowed_special="all"))
+    answer: dict[str, Any] = {"count": len(ids), "max_model_len": state.max_context_length, "tokens": ids}
+    if body.return_token_strs:
+        table = token_table()
+        answer["token_strs"] = [token_string(table, t) for t in ids]
+    return answer
+
+
+@router.post("/detokenize")
+async def detokenize(body: DetokenizeRequest, request: Request) -> dict[str, Any]:
+    state = get_state(request)
+    if body.model is not None:
+        require_model(state, body.model)
+    bad = next((t for t in body.tokens if not 0 <= t < VOCAB_SIZE), None)
+    if bad is not None:
+        raise invalid_param(f"Token id {bad} is outside the vocabulary [0, {VOCAB_SIZE}).", "tokens")
+    detok = IncrementalDetokenizer()
+    return {"prompt": detok.push(body.tokens) + detok.flush()}
