@@ -81,9 +81,10 @@ def parse_header(text: str, tool_names: tuple[str, ...] = ()) -> Header:
     role_part, has_channel, after = text.partition("<|channel|>")
     recipient = None
     if match := _RECIPIENT.search(text):
-        recipient = _clean_recipient(match.group(1)) or None
-        if match.start() < len(role_part):
-            notes.append("recipient given beside the role")
+        raw = match.group(1)
+        recipient = _clean_recipient(raw) or None
+        if recipient != raw:
+            notes.append(f"recipient {raw!r} cleaned to {recipient!r}")
         # Remove the recipient so that its text cannot be taken for a channel word.
         text_wo_recipient = text[: match.start()] + text[match.end() :]
         role_part, has_channel, after = text_wo_recipient.partition("<|channel|>")

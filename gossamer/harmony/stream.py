@@ -39,8 +39,8 @@ from gossamer.harmony.tokenizer import TokenTable, load_harmony_encoding, token_
 
 logger = logging.getLogger(__name__)
 
-# A real header is ~5-20 tokens; past this the model is writing text without ever opening a body.
-MAX_HEADER_TOKENS = 64
+# A real header is ~5-25 tokens; past this the model is writing text without ever opening a body.
+MAX_HEADER_TOKENS = 40
 
 _TEXT_EVENTS = {Kind.REASONING: ReasoningDelta, Kind.PREAMBLE: PreambleDelta, Kind.CONTENT: ContentDelta}
 
