@@ -40,7 +40,8 @@ class AttentionBlock(nn.Module):
         self, x: torch.Tensor, positions: torch.Tensor, rope: RotaryEmbedding, backend: AttentionBackend
     ) -> torch.Tensor:  # x: [N, hidden]
         num_tokens = x.shape[0]
-        qkv = self.qkv(self.norm(x))  # [N, q_size + 2 * kv_size]
+        t = self.norm(x).to(self.qkv.weight.dtype)  # [N, hidden]
+        qkv = self.qkv(t)  # [N, q_size + 2 * kv_size]
         q_size, kv_size = self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim
         q = qkv[:, :q_size].view(num_tokens, self.num_heads, self.head_dim)  # [N, H, D]
         k = qkv[:, q_size : q_size + kv_size].view(num_tokens, self.num_kv_heads, self.head_dim)  # [N, KV, D]
@@ -58,9 +59,9 @@ class TransformerBlock(nn.Module):
 
     def forward(
         self, x: torch.Tensor, positions: torch.Tensor, rope: RotaryEmbedding, backend: AttentionBackend
-    ) -> torch.Tensor:
-        x = x + self.attn(x, positions, rope, backend)
-        return x + self.mlp(x)
+    ) -> torch.Tensor:  # x: [N, hidden] float32 residual stream
+        x = x + self.attn(x, positions, rope, backend).float()
+        return x + self.mlp(x).float()
 
 
 class GptOss(nn.Module):
@@ -89,10 +90,12 @@ class GptOss(nn.Module):
     ) -> torch.Tensor:
         """input_ids [N], positions [N] -> final-normed hidden states [N, hidden]."""
         assert input_ids.dim() == 1 and positions.shape == input_ids.shape, (input_ids.shape, positions.shape)
-        x = self.embedding(input_ids)  # [N, hidden]
+        # The residual stream is kept in float32 (the blocks compute in the model dtype): it costs
+        # little and stops bf16 rounding from accumulating over the layers.
+        x = self.embedding(input_ids).float()  # [N, hidden]
         for block in self.blocks:
             x = block(x, positions, self.rope, backend)
-        return self.norm(x)  # [N, hidden]
+        return self.norm(x).to(self.dtype)  # [N, hidden]
 
     def compute_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """hidden [M, hidden] -> float32 logits [M, vocab]; call it only where tokens are sampled."""

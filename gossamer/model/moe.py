@@ -28,7 +28,7 @@ def swiglu(x: torch.Tensor, limit: float) -> torch.Tensor:
 
 
 class MLPBlock(nn.Module):
-    """Pre-norm MoE block; returns the residual update (the caller adds it)."""
+    """Pre-norm MoE block; returns the float32 residual update (the caller adds it)."""
 
     def __init__(self, config: ModelConfig, packed_experts: bool = True) -> None:
         super().__init__()
@@ -68,7 +68,7 @@ class MLPBlock(nn.Module):
         return top.indices, torch.softmax(top.values.float(), dim=-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [N, hidden]
-        t = self.norm(x)  # [N, hidden]
+        t = self.norm(x).to(self.gate.weight.dtype)  # [N, hidden] in the model dtype
         expert_ids, expert_weights = self.route(t)  # [N, k], [N, k]
         out = torch.zeros_like(t, dtype=torch.float32)  # [N, hidden]
         for expert in torch.unique(expert_ids).tolist():
@@ -78,4 +78,4 @@ class MLPBlock(nn.Module):
             h = swiglu(h, self.swiglu_limit)  # [T, I]
             y = F.linear(h, w2, self.mlp2_bias[expert])  # [T, hidden]
             out.index_add_(0, token_idx, y.float() * expert_weights[token_idx, slot, None])
-        return out.to(x.dtype)
+        return out  # float32: it joins the float32 residual stream
