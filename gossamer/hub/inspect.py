@@ -14,8 +14,7 @@ from gossamer.errors import CheckpointError
 from gossamer.model.config import ModelConfig, is_hf_config, load_config
 
 _MAX_HEADER_BYTES = 100 * 1024 * 1024
-_DTYPE_BYTES = {"BF16": 2, "F16": 2, "F32": 4, "F64": 8, "U8": 1, "I8": 1, "I32": 4, "I64": 8, "BOOL": 1,
-                "F8_E4M3": 1, "F8_E5M2": 1, "U16": 2, "I16": 2, "U32": 4, "U64": 8}
+_EMBEDDING_NAMES = ("model.embed_tokens.weight", "embedding.weight")
 
 
 @dataclass(frozen=True)
@@ -119,6 +118,20 @@ class ModelSummary:
         return self.config.max_context_length
 
 
+def count_params(tensors: list[TensorInfo], config: ModelConfig) -> tuple[int, int]:
+    """(total, active per token) parameters."""
+    num_params = sum(t.num_params for t in tensors)
+    expert_params = sum(t.num_params for t in tensors if t.is_expert)
+    embedding_params = sum(t.num_params for t in tensors if t.name in _EMBEDDING_NAMES)
+    # Each token runs experts_per_token of num_experts experts; the embedding is a lookup, not
+    # compute (the model card's 3.6B active for 20b counts it out the same way).
+    num_active = (
+        num_params - expert_params - embedding_params
+        + expert_params * config.experts_per_token // config.num_experts
+    )
+    return num_params, num_active
+
+
 def describe_model(model_dir: str | Path) -> ModelSummary:
     model_dir = Path(model_dir)
     config = load_config(model_dir)
@@ -126,14 +139,12 @@ def describe_model(model_dir: str | Path) -> ModelSummary:
     for f in weight_files(model_dir):
         for name, meta in read_safetensors_header(f).items():
             tensors.append(TensorInfo(name, meta["dtype"], tuple(meta["shape"])))
-    num_params = sum(t.num_params for t in tensors)
-    expert_params = sum(t.num_params for t in tensors if t.is_expert)
-    # Each token runs experts_per_token of num_experts experts; everything else always runs.
-    num_active = num_params - expert_params + expert_params * config.experts_per_token // config.num_experts
+    num_params, num_active = count_params(tensors, config)
     dtypes: Counter[str] = Counter()
     for t in tensors:
-        dtype = "MXFP4" if t.name.endswith(("_blocks", ".blocks")) else t.dtype
-        dtypes[dtype] += t.num_params
+        if t.num_params:  # MXFP4 scales are not parameters
+            dtype = "MXFP4" if t.name.endswith(("_blocks", ".blocks")) else t.dtype
+            dtypes[dtype] += t.num_params
     has_mxfp4 = dtypes.get("MXFP4", 0) > 0
     rest = ", ".join(sorted(d.lower() for d in dtypes if d != "MXFP4")) or "none"
     quantization = f"MXFP4 experts, {rest} elsewhere" if has_mxfp4 else f"unquantized ({rest})"

@@ -145,7 +145,10 @@ async def _run(
         async for output in gen:
             if output.token_ids and timing.first_token_s is None:
                 timing.first_token_s = time.perf_counter()
-            delta = translator.translate(decoder.feed(output.token_ids))
+            # The engine reports the stop token apart from the text; the decoder needs it to know
+            # how the reply ended (`<|call|>` finishes a tool call, `<|return|>` an answer).
+            ended_by = (output.stop_token_id,) if output.stop_token_id is not None else ()
+            delta = translator.translate(decoder.feed((*output.token_ids, *ended_by)))
             if translator.matcher.stopped:
                 break
             if output.finished:
