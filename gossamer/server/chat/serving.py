@@ -97,7 +97,6 @@ class ChatCompletionRun:
             "model": self.model,
             "choices": [self._whole_choice(c, parts[c.index]) for c in self.choices],
             "usage": self.usage(),
-            "system_fingerprint": None,
         }
 
     def _whole_choice(self, choice: ChatChoice, deltas: list[ChoiceDelta]) -> dict[str, Any]:
@@ -131,7 +130,6 @@ class ChatCompletionRun:
             "object": "chat.completion.chunk",
             "created": self.created,
             "model": self.model,
-            "system_fingerprint": None,
             "choices": choices,
         }
         if self._include_usage:
