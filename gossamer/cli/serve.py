@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import socket
+from collections.abc import Mapping
 
 from gossamer.errors import GossamerError
 
@@ -37,12 +39,34 @@ def check_port_free(host: str, port: int) -> None:
             ) from exc
 
 
+def server_env(env: Mapping[str, str]) -> dict[str, str]:
+    """Read GOSSAMER_HOST the way Ollama reads OLLAMA_HOST: one variable for both `serve` and the clients.
+
+    `http://0.0.0.0:8080` or `0.0.0.0:8080` sets the host and (unless GOSSAMER_PORT is set) the port.
+    """
+    out = dict(env)
+    raw = out.get("GOSSAMER_HOST", "").strip()
+    if not raw:
+        return out
+    hostport = raw.split("://", 1)[-1].rstrip("/")
+    host, port = hostport, None
+    if hostport.startswith("["):  # [::1]:8000
+        host, _, rest = hostport[1:].partition("]")
+        port = rest.removeprefix(":") or None
+    elif hostport.count(":") == 1:
+        host, port = hostport.split(":")
+    out["GOSSAMER_HOST"] = host
+    if port and not out.get("GOSSAMER_PORT"):
+        out["GOSSAMER_PORT"] = port
+    return out
+
+
 def prepare_settings(args: argparse.Namespace):
     from gossamer.hub import model_display_name, resolve_model
     from gossamer.server.settings import settings_from_args
 
     try:
-        settings = settings_from_args(args)
+        settings = settings_from_args(args, server_env(os.environ))
     except ValueError as exc:  # a GOSSAMER_* variable that does not parse
         raise GossamerError(str(exc)) from exc
     check_settings(settings)
