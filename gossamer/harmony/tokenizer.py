@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -26,7 +27,6 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 from openai_harmony import HarmonyEncoding, HarmonyEncodingName
@@ -63,6 +63,7 @@ def _sha256(data: bytes) -> str:
 class _Source:
     description: str
     read: Callable[[], bytes | None]  # None: nothing there; raises or wrong hash: corrupt
+    explicit: bool = False  # asked for by the user: say so loudly when it cannot be used
 
 
 def _read_file(path: Path) -> bytes | None:
@@ -74,13 +75,12 @@ def _explicit_file(path: Path) -> Path:
 
 
 def _read_bpe_openai() -> bytes | None:
-    try:
-        ref = resources.files("bpe_openai") / "data" / f"{VOCAB_FILE_NAME}.gz"
-    except ModuleNotFoundError:
+    # find_spec locates the package without importing it (its __init__ loads tokenizers eagerly).
+    spec = importlib.util.find_spec("bpe_openai")
+    if spec is None or not spec.submodule_search_locations:
         return None
-    if not ref.is_file():
-        return None
-    return gzip.decompress(ref.read_bytes())
+    path = Path(spec.submodule_search_locations[0]) / "data" / f"{VOCAB_FILE_NAME}.gz"
+    return gzip.decompress(path.read_bytes()) if path.is_file() else None
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -120,9 +120,7 @@ def _offline() -> bool:
     return any(os.environ.get(v, "") not in ("", "0") for v in ("GOSSAMER_OFFLINE", "HF_HUB_OFFLINE"))
 
 
-def _download() -> bytes | None:
-    if _offline():
-        return None
+def _download() -> bytes:
     logger.info("downloading the o200k_base vocabulary from %s", VOCAB_URL)
     with urllib.request.urlopen(VOCAB_URL, timeout=30) as response:
         return response.read()
@@ -135,7 +133,7 @@ def _sources(model_dir: Path | None, tiktoken_file: Path | None) -> list[_Source
     )
     if explicit is not None:
         path = _explicit_file(explicit)
-        sources.append(_Source(f"explicit path {path}", lambda: _read_file(path)))
+        sources.append(_Source(f"explicit path {path}", lambda p=path: _read_file(p), explicit=True))
     if model_dir is not None:
         for sub in (model_dir, model_dir / "original"):
             path = sub / VOCAB_FILE_NAME
@@ -144,9 +142,12 @@ def _sources(model_dir: Path | None, tiktoken_file: Path | None) -> list[_Source
     sources.append(_Source(f"gossamer cache {cached}", lambda: _read_file(cached)))
     if model_dir is not None:
         path = model_dir / "tokenizer.json"
-        sources.append(_Source(f"derived from {path}", lambda: _read_tokenizer_json(path)))
+        sources.append(_Source(f"derived from {path}", lambda p=path: _read_tokenizer_json(p)))
     sources.append(_Source("bpe-openai package (bpe_openai/data/o200k_base.tiktoken.gz)", _read_bpe_openai))
-    sources.append(_Source(f"download from {VOCAB_URL}", _download))
+    if _offline():
+        sources.append(_Source(f"download from {VOCAB_URL} (skipped: offline mode set)", lambda: None))
+    else:
+        sources.append(_Source(f"download from {VOCAB_URL}", _download))
     return sources
 
 
@@ -156,19 +157,21 @@ def resolve_vocab_file(model_dir: str | Path | None = None, tiktoken_file: str |
     tiktoken_file = Path(tiktoken_file) if tiktoken_file is not None else None
     tried: list[str] = []
     for source in _sources(model_dir, tiktoken_file):
+        problem = None
         try:
             data = source.read()
         except (OSError, ValueError, KeyError, UnicodeDecodeError) as exc:
-            tried.append(f"{source.description}: unreadable ({exc})")
-            continue
+            data, problem = None, f"unreadable ({exc})"
         if data is None:
-            tried.append(f"{source.description}: not present")
-            continue
-        if (digest := _sha256(data)) != VOCAB_SHA256:
-            tried.append(f"{source.description}: wrong sha256 {digest[:16]}... (corrupt or not o200k_base)")
-            continue
-        logger.info("o200k_base vocabulary from %s", source.description)
-        return _place_in_cache(data)
+            problem = problem or "not present"
+        elif (digest := _sha256(data)) != VOCAB_SHA256:
+            problem = f"wrong sha256 {digest[:16]}... (corrupt or not o200k_base)"
+        if problem is None:
+            logger.info("o200k_base vocabulary from %s", source.description)
+            return _place_in_cache(data)
+        tried.append(f"{source.description}: {problem}")
+        if source.explicit:
+            logger.warning("vocabulary at %s is %s; trying other places", source.description, problem)
     raise VocabularyError(
         "no usable o200k_base vocabulary (sha256 "
         + VOCAB_SHA256[:16]
