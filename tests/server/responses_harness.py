@@ -11,7 +11,6 @@ path comes from $GOSSAMER_RESPONSES_STORE, so a test can restart the process on 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import re
@@ -19,14 +18,16 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from gossamer.engine.protocol import EngineStats, RequestOutput, SamplingParams
+from gossamer.engine.protocol import SamplingParams
+from gossamer.harmony.tokenizer import decode_text, load_harmony_encoding
+from gossamer.testing.scripted_engine import ScriptedEngine
 
 REPO = Path(__file__).resolve().parents[2]
 CONTEXT_TOKENS = 8192
@@ -72,111 +73,27 @@ def tool_loop_reply(prompt: str) -> str:
     )
 
 
-@dataclass
-class _Request:
-    prompt_ids: list[int]
-    params: SamplingParams
-    aborted: asyncio.Event
+def tool_loop_script(prompt_ids: list[int], params: SamplingParams, index: int) -> list[int]:
+    """The ScriptedEngine script: `tool_loop_reply` as token ids; "SLOWLY" asks for a long think."""
+    prompt = decode_text(prompt_ids)
+    if "SLOWLY" in prompt[prompt.rfind("<|start|>user") :]:
+        return _encode_harmony("<|channel|>analysis<|message|>" + "hmm " * 20_000)
+    return _encode_harmony(tool_loop_reply(prompt))
 
 
-class ToolLoopEngine:
-    """Engine protocol over `tool_loop_reply`: one token per step, honouring max_tokens and abort."""
-
-    def __init__(self, *, max_context_length: int = CONTEXT_TOKENS, step_delay_s: float = 0.0) -> None:
-        from gossamer.harmony.tokenizer import load_harmony_encoding
-
-        self.encoding = load_harmony_encoding()
-        self._max_context_length = max_context_length
-        self.step_delay_s = step_delay_s
-        self._requests: dict[str, _Request] = {}
-        self.num_finished = 0
-        self.num_aborted = 0
-
-    @property
-    def max_context_length(self) -> int:
-        return self._max_context_length
-
-    def generate(
-        self, request_id: str, prompt_ids: list[int], params: SamplingParams
-    ) -> AsyncIterator[RequestOutput]:
-        request = _Request(list(prompt_ids), params, asyncio.Event())
-        self._requests[request_id] = request
-        return self._run(request_id, request)
-
-    async def _run(self, request_id: str, request: _Request) -> AsyncIterator[RequestOutput]:
-        prompt = self.encoding.decode(request.prompt_ids)
-        reply = self.encoding.encode(tool_loop_reply(prompt), allowed_special="all")
-        # A slow "model" when the prompt asks for it: lets tests cancel a background response.
-        delay = 0.05 if "SLOWLY" in prompt else self.step_delay_s
-        max_tokens = request.params.max_tokens or len(reply)
-        try:
-            for index, token_id in enumerate(reply):
-                if delay:
-                    await asyncio.sleep(delay)
-                if request.aborted.is_set():
-                    self.num_aborted += 1
-                    yield self._output(request_id, request, (), "abort", None)
-                    return
-                is_stop = token_id in request.params.stop_token_ids
-                is_last = is_stop or index + 1 >= max_tokens or index + 1 == len(reply)
-                reason = ("stop" if is_stop or index + 1 == len(reply) else "length") if is_last else None
-                yield self._output(request_id, request, (token_id,), reason, token_id if is_stop else None)
-                if is_last:
-                    self.num_finished += 1
-                    return
-        finally:
-            self._requests.pop(request_id, None)
-
-    def _output(
-        self,
-        request_id: str,
-        request: _Request,
-        token_ids: tuple[int, ...],
-        reason: str | None,
-        stop_token_id: int | None,
-    ) -> RequestOutput:
-        return RequestOutput(
-            request_id=request_id,
-            index=0,
-            token_ids=token_ids,
-            finished=reason is not None,
-            finish_reason=reason,
-            stop_token_id=stop_token_id,
-            num_prompt_tokens=len(request.prompt_ids),
-            num_cached_tokens=0,
-        )
-
-    async def abort(self, request_id: str) -> None:
-        request = self._requests.get(request_id)
-        if request is not None:
-            request.aborted.set()
-
-    def stats(self) -> EngineStats:
-        return EngineStats(
-            num_running=len(self._requests),
-            num_waiting=0,
-            kv_usage=0.0,
-            num_free_blocks=0,
-            num_total_blocks=0,
-            prefix_hit_rate=0.0,
-            num_aborted=self.num_aborted,
-            num_finished=self.num_finished,
-        )
-
-    async def shutdown(self) -> None:
-        for request in self._requests.values():
-            request.aborted.set()
+def _encode_harmony(text: str) -> list[int]:
+    return list(load_harmony_encoding().encode(text, allowed_special="all"))
 
 
 def build_app(engine_kind: str, model: str | None, context_tokens: int):
-    from gossamer.harmony.tokenizer import load_harmony_encoding
     from gossamer.server.app import create_app
     from gossamer.server.settings import ServerSettings
     from gossamer.server.state import ServerState
 
     if engine_kind == "scripted":
-        engine = ToolLoopEngine(max_context_length=context_tokens)
-        state = ServerState(engine=engine, encoding=engine.encoding, model_name="gpt-oss-20b")
+        # One millisecond a step: streams interleave like a real engine's, and a long think lasts.
+        engine = ScriptedEngine(tool_loop_script, max_context_length=context_tokens, step_delay_s=0.001)
+        state = ServerState(engine=engine, encoding=load_harmony_encoding(), model_name="gpt-oss-20b")
         return create_app(state)
     from gossamer.server.main import build_state
 

@@ -7,17 +7,17 @@ loop (see responses_harness.py), so rendering, decoding, events and the store al
 from __future__ import annotations
 
 import asyncio
-import sys
+import json
 import time
-from pathlib import Path
 
+import httpx
 import openai
 import pydantic
 import pytest
 from openai.types.responses import Response, ResponseItem, ResponseStreamEvent
-
-sys.path.insert(0, str(Path(__file__).parent))
 from responses_harness import serve
+
+from tests.spec_validation import spec_available, validate
 
 MODEL = "openai/gpt-oss-20b"  # the Agents SDK's spelling; the server serves gpt-oss-20b
 EVENTS = pydantic.TypeAdapter(ResponseStreamEvent)
@@ -72,6 +72,7 @@ def test_tool_call_then_answer_through_previous_response_id(client):
         tools=[WEATHER],
     )
     assert second.previous_response_id == first.id
+    assert second.usage.input_tokens_details.cached_tokens > 0  # the chain's prefix was cached
     assert second.output[-1].type == "message"
     # The model saw the whole chain: the first user message and the tool's result.
     assert second.output_text == "Results: get_weather=sunny, 21C. Users said: What is the weather in Paris?"
@@ -325,3 +326,48 @@ def test_truncation_auto_drops_oldest_turns_and_disabled_refuses(tmp_path):
         with pytest.raises(openai.BadRequestError) as info:
             client.responses.create(model=MODEL, input="one more", previous_response_id=previous)
         assert info.value.body["code"] == "context_length_exceeded"
+
+
+@pytest.mark.skipif(not spec_available(), reason="OpenAI's OpenAPI description is not available")
+def test_wire_format_matches_the_openapi_spec(server):
+    """Raw JSON (not the SDK's lenient parse) against the newest spec: objects, events, lists, errors."""
+    base = server.base_url
+    request = {"model": MODEL, "input": "Weather?", "tools": [WEATHER], "stream": True}
+    events = []
+    with httpx.stream("POST", f"{base}/responses", json=request, timeout=60) as streamed:
+        assert streamed.headers["content-type"].startswith("text/event-stream")
+        for line in streamed.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line.removeprefix("data: ")))
+    for event in events:
+        validate(event, "ResponseStreamEvent")
+    final = events[-1]["response"]
+    validate(final, "Response")
+    call = final["output"][-1]
+    answer = httpx.post(
+        f"{base}/responses",
+        json={
+            "model": MODEL,
+            "previous_response_id": final["id"],
+            "input": [{"type": "function_call_output", "call_id": call["call_id"], "output": "fine"}],
+            "max_output_tokens": 20,
+        },
+        timeout=60,
+    ).json()
+    validate(answer, "Response")
+    assert answer["status"] == "incomplete"
+    events = []
+    with httpx.stream("POST", f"{base}/responses", json={**request, "max_output_tokens": 8}, timeout=60) as s:
+        events = [json.loads(line[6:]) for line in s.iter_lines() if line.startswith("data: ")]
+    for event in events:
+        validate(event, "ResponseStreamEvent")
+    assert events[-1]["type"] == "response.incomplete"
+    validate(httpx.get(f"{base}/responses/{answer['id']}", timeout=10).json(), "Response")
+    validate(httpx.get(f"{base}/responses/{final['id']}/input_items", timeout=10).json(), "ResponseItemList")
+    deleted = httpx.delete(f"{base}/responses/{answer['id']}", timeout=10).json()
+    assert deleted == {"id": answer["id"], "object": "response.deleted", "deleted": True}
+    error = httpx.post(
+        f"{base}/responses", json={"model": MODEL, "previous_response_id": "resp_x"}, timeout=10
+    )
+    assert error.status_code == 404
+    validate(error.json(), "ErrorResponse")

@@ -286,7 +286,8 @@ class ResponseEventBuilder:
         self._finished = True
         out = self._close("completed" if status == "completed" else "incomplete")
         self.response["status"] = status
-        self.response["usage"] = usage
+        if usage is not None:
+            self.response["usage"] = usage
         if status == "completed":
             self.response["completed_at"] = int(time.time())
         if status == "incomplete":

@@ -124,6 +124,10 @@ class ResponseObject(BaseModel):
     user: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
 
+    def to_dict(self) -> dict[str, Any]:
+        # The spec allows `usage` and `user` to be absent but not null.
+        return self.model_dump(exclude={k for k in ("usage", "user") if getattr(self, k) is None})
+
 
 class DeletedResponse(BaseModel):
     id: str

@@ -142,4 +142,4 @@ def new_response(req: CreateResponseRequest, model_name: str) -> dict[str, Any]:
         truncation=req.truncation or "disabled",
         user=req.user,
         metadata=req.metadata or {},
-    ).model_dump()
+    ).to_dict()
