@@ -133,7 +133,8 @@ def _split_leading_instructions(messages: list[Message]) -> tuple[list[Message],
 
 
 def _developer_message(conv: Conversation, leading: list[Message], offer_tools: bool) -> HMessage | None:
-    parts = [m.content for m in leading if m.content] + ([conv.instructions] if conv.instructions else [])
+    # Top-level instructions (Responses `instructions`) first, then the request's own system messages.
+    parts = ([conv.instructions] if conv.instructions else []) + [m.content for m in leading if m.content]
     content = DeveloperContent.new()
     has_content = False
     if parts:

@@ -257,7 +257,7 @@ def test_developer_instructions(enc):
         messages=[Message("system", "Answer in French."), Message("user", "Hello")],
         instructions="Be brief.",
     )
-    expected = golden(enc, [system(), developer("Answer in French.\n\nBe brief."), user("Hello")])
+    expected = golden(enc, [system(), developer("Be brief.\n\nAnswer in French."), user("Hello")])
     assert render_conversation(conv).prompt_ids == expected
 
 
