@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from openai_harmony import (
     Author,
     DeveloperContent,
     HarmonyEncoding,
+    HarmonyError,
     ReasoningEffort,
     RenderConversationConfig,
     Role,
@@ -72,7 +74,10 @@ def render_conversation(
     hconv = HConversation.from_messages(messages)
     # auto-drop off: the chain-of-thought policy is applied in _conversation_messages.
     no_drop = RenderConversationConfig(auto_drop_analysis=False)
-    prompt_ids = list(encoding.render_conversation(hconv, no_drop))
+    try:
+        prompt_ids = list(encoding.render_conversation(hconv, no_drop))
+    except HarmonyError as exc:  # raised by the Rust renderer on content it cannot express
+        raise RenderError(f"the conversation cannot be rendered in harmony: {exc}") from exc
     prompt_ids = _splice_response_format(encoding, prompt_ids, conv.response_format, messages)
     prefill_ids = _prefill(encoding, conv, choice)
     stop_ids = list(encoding.stop_tokens_for_assistant_actions())
@@ -151,7 +156,34 @@ def _developer_message(conv: Conversation, leading: list[Message], offer_tools: 
 def _tool_description(tool: FunctionTool) -> ToolDescription:
     if not tool.name or any(c.isspace() or c in "<>" for c in tool.name):
         raise RenderError(f"invalid function tool name {tool.name!r}")
-    return ToolDescription.new(tool.name, tool.description or "", parameters=tool.parameters)
+    if tool.parameters is not None and not isinstance(tool.parameters, dict):
+        raise RenderError(f"parameters of function {tool.name!r} must be a JSON schema object")
+    parameters = _inline_refs(tool.parameters, tool.parameters, ()) if tool.parameters else tool.parameters
+    return ToolDescription.new(tool.name, tool.description or "", parameters=parameters)
+
+
+def _inline_refs(node: Any, root: dict, expanding: tuple[str, ...]) -> Any:
+    """Replace local `$ref`s (`#/$defs/X`, `#/definitions/X`) by their targets.
+
+    openai-harmony renders an unresolved `$ref` as `any`; pydantic models with nested models (the
+    Agents SDK's strict tool schemas) reference their `$defs`, so the model would lose the structure.
+    A recursive reference is expanded once and then left as `any`.
+    """
+    if isinstance(node, list):
+        return [_inline_refs(item, root, expanding) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        siblings = {k: v for k, v in node.items() if k != "$ref"}
+        if ref in expanding:
+            return _inline_refs(siblings, root, expanding)
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target.get(part) if isinstance(target, dict) else None
+        if isinstance(target, dict):
+            return _inline_refs({**target, **siblings}, root, (*expanding, ref))
+    return {k: _inline_refs(v, root, expanding) for k, v in node.items() if k not in ("$defs", "definitions")}
 
 
 def _last_final_index(messages: list[Message]) -> int | None:

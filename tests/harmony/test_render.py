@@ -352,3 +352,35 @@ def test_stop_after_message_adds_end(enc):
 def test_bad_conversations_get_clear_errors(conv, message):
     with pytest.raises(RenderError, match=message):
         render_conversation(conv)
+
+
+def test_local_refs_are_inlined_like_the_equivalent_schema(enc):
+    """Pydantic/Agents SDK schemas reference `$defs`; harmony alone would render those as `any`."""
+    with_refs = {
+        "type": "object",
+        "properties": {"place": {"$ref": "#/$defs/Place"}, "tree": {"$ref": "#/$defs/Node"}},
+        "required": ["place"],
+        "$defs": {
+            "Place": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+            "Node": {"type": "object", "properties": {"child": {"$ref": "#/$defs/Node"}}},
+        },
+    }
+    inlined = {
+        "type": "object",
+        "properties": {
+            "place": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+            "tree": {"type": "object", "properties": {"child": {}}},  # recursion expanded once
+        },
+        "required": ["place"],
+    }
+    conv = Conversation(messages=[Message("user", "x")], tools=[FunctionTool("f", "d", with_refs)])
+    expected = golden(enc, [system(), developer(tools=[ToolDescription.new("f", "d", inlined)]), user("x")])
+    ids = render_conversation(conv).prompt_ids
+    assert ids == expected
+    assert "city: string" in decode_text(ids)
+
+
+def test_parameters_that_are_not_a_schema_object_are_rejected():
+    conv = Conversation(messages=[Message("user", "x")], tools=[FunctionTool("f", "d", [1, 2])])  # type: ignore[arg-type]
+    with pytest.raises(RenderError, match="JSON schema object"):
+        render_conversation(conv)
