@@ -1,4 +1,4 @@
-"""A small random gpt-oss in float32 (exact comparisons) and a reference greedy decoder."""
+"""A small random gpt-oss checkpoint in float32 (exact comparisons) and a reference greedy decoder."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from gossamer.engine.engine import EngineConfig, EngineCore
 from gossamer.model.attention import ContiguousKVCache
 from gossamer.model.config import ModelConfig
 from gossamer.model.gpt_oss import GptOss
+from gossamer.model.loader import load_model
+from gossamer.testing.checkpoint import write_checkpoint
 
 # Both attention kinds, and a window (8) shorter than the prompts so sliding blocks get released.
 SMALL = ModelConfig(
@@ -17,20 +19,11 @@ SMALL = ModelConfig(
 )
 
 
-def random_model(config: ModelConfig = SMALL, seed: int = 0) -> GptOss:
-    torch.manual_seed(seed)
-    model = GptOss(config, packed_experts=False)
-    with torch.no_grad():
-        for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
-            if tensor.is_floating_point():
-                scale = 1.0 if ("norm" in name or "sinks" in name) else 0.5
-                tensor.copy_(torch.randn_like(tensor) * scale)
-    return model.eval()
-
-
 @pytest.fixture(scope="session")
-def model() -> GptOss:
-    return random_model()
+def model(tmp_path_factory) -> GptOss:
+    """A random checkpoint written and loaded the real way (MXFP4 experts stay packed), in float32."""
+    path = write_checkpoint(tmp_path_factory.mktemp("small"), SMALL, layout="original", seed=0)
+    return load_model(path, dtype=torch.float32)
 
 
 @pytest.fixture
@@ -66,8 +59,8 @@ def run_to_completion(engine: EngineCore) -> dict[str, list[int]]:
         for out in engine.step():
             key = (out.request_id, out.index)
             assert key not in finished, f"{key} produced output after finishing"
-            tokens.setdefault(out.request_id if out.index == 0 else f"{out.request_id}/{out.index}", []).extend(
-                out.token_ids)
+            name = out.request_id if out.index == 0 else f"{out.request_id}/{out.index}"
+            tokens.setdefault(name, []).extend(out.token_ids)
             if out.finished:
                 finished.add(key)
     return tokens

@@ -6,8 +6,8 @@ import asyncio
 import threading
 
 import pytest
-
 from conftest import prompts, reference_greedy
+
 from gossamer.engine.async_engine import AsyncEngine
 from gossamer.engine.protocol import QueueFull, RequestRejected, SamplingParams
 
