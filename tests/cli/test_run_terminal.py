@@ -1,0 +1,130 @@
+"""`gossamer run` in a real terminal (a pty, through pexpect), used the way a person uses it."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+
+import pexpect
+import pytest
+
+from tests.cli.cli_process import REPO_ROOT, cli_env
+from tests.cli.conftest import write_small_checkpoint
+from tests.cli.live_server import live_server
+
+
+@pytest.fixture
+def server(store_env):
+    # 50 ms per token: slow enough to watch the answer arrive piece by piece.
+    with live_server(write_small_checkpoint(store_env / "served"), step_delay_s=0.05) as s:
+        yield s
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+DIM = "\x1b[2m"
+
+
+def turn(child: pexpect.spawn) -> str:
+    """The output of one turn, up to the next prompt, without colour codes."""
+    child.expect(">>> ")
+    return ANSI.sub("", child.before)
+
+
+def spawn_run(env: dict[str, str], *args: str) -> pexpect.spawn:
+    env = {**env, "TERM": "xterm-256color"}
+    env.pop("NO_COLOR", None)
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "gossamer.cli", "run", *args],
+        env=env,
+        cwd=str(REPO_ROOT),
+        encoding="utf-8",
+        timeout=60,
+        dimensions=(40, 200),
+    )
+    child.expect("Type /help for commands")
+    child.expect(">>> ")
+    return child
+
+
+def test_chat_stream_effort_and_bye(server, store_env, tmp_path):
+    child = spawn_run(cli_env(store_env, GOSSAMER_HOST=server.url))
+
+    child.sendline("hello there")
+    child.expect("Thinking\\.\\.\\.")
+    thinking_seen_s = time.monotonic()
+    child.expect(r"Effort medium\.")
+    # The answer streamed: its last words came well after the chain of thought started to show.
+    assert time.monotonic() - thinking_seen_s > 0.5
+    raw = child.before
+    child.expect(">>> ")
+    # The chain of thought is dimmed and set apart from the answer.
+    assert DIM in raw
+    text = ANSI.sub("", raw)
+    assert "Thinking at medium effort about: hello there" in text
+    assert text.index("...done thinking.") < text.index("You said: hello there.")
+
+    child.sendline("/effort high")
+    child.expect("reasoning effort set to high")
+    child.expect(">>> ")
+    child.sendline("and now?")
+    text = turn(child)
+    assert "Thinking at high effort about: and now?" in text
+    assert "You said: and now?. Effort high." in text
+
+    child.sendline("/effort extreme")
+    child.expect("unknown effort 'extreme'")
+    child.expect(">>> ")
+
+    # Multi-line input between triple quotes.
+    child.sendline('"""first line')
+    child.sendline('second line"""')
+    child.expect(r"You said: first line\r?\nsecond line\. Effort high\.")
+    child.expect(">>> ")
+
+    # Hide the chain of thought.
+    child.sendline("/think")
+    child.expect("hiding the chain of thought")
+    child.expect(">>> ")
+    child.sendline("quiet")
+    child.expect(r"You said: quiet\. Effort high\.")
+    assert "Thinking at" not in child.before
+    child.expect(">>> ")
+
+    saved = tmp_path / "chat.json"
+    child.sendline(f"/save {saved}")
+    child.expect("saved 8 messages")
+    child.expect(">>> ")
+    child.sendline("/reset")
+    child.expect("conversation cleared")
+    child.expect(">>> ")
+    child.sendline(f"/load {saved}")
+    child.expect("loaded 8 messages")
+    child.expect(">>> ")
+    child.sendline("/help")
+    child.expect("/bye")
+    child.expect(">>> ")
+
+    child.sendline("/bye")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    messages = json.loads(saved.read_text())["messages"]
+    assert messages[0] == {"role": "user", "content": "hello there"}
+    # The server saw the whole conversation on the last turn, at the effort in force.
+    last_prompt = server.state.encoding.decode(server.engine.requests[-1].prompt_ids)
+    assert "Reasoning: high" in last_prompt and "hello there" in last_prompt
+
+
+def test_hide_thinking_flag_and_ctrl_d(server, store_env):
+    child = spawn_run(cli_env(store_env, GOSSAMER_HOST=server.url), "--hide-thinking", "--think", "low")
+    child.sendline("hi")
+    child.expect(r"You said: hi\. Effort low\.")
+    assert "Thinking" not in child.before
+    child.expect(">>> ")
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
