@@ -111,6 +111,12 @@ class StreamDecoder:
     def is_finished(self) -> bool:
         return self._state is _State.DONE
 
+    @property
+    def current_kind(self) -> Kind | None:
+        """What the message being written is (None outside a body): lets an engine constrain only
+        the answer (`Kind.CONTENT`) or call arguments to a schema, never the chain of thought."""
+        return self._header.kind if self._state is _State.BODY and self._header is not None else None
+
     def feed(self, token_ids: Iterable[int]) -> list[Event]:
         for token_id in token_ids:
             self._step(token_id)
@@ -327,19 +333,29 @@ def _coalesce(events: list[Event]) -> list[Event]:
     """Merge adjacent text deltas of one kind (fewer, larger chunks; the fold is unchanged)."""
     if len(events) < 2:
         return events
-    out: list[Event] = [events[0]]
-    for event in events[1:]:
-        last = out[-1]
-        if type(event) is type(last) and isinstance(event, ReasoningDelta | ContentDelta | PreambleDelta):
-            out[-1] = type(event)(last.text + event.text)
-        elif (
-            isinstance(event, ToolCallArgumentsDelta)
-            and isinstance(last, ToolCallArgumentsDelta)
-            and event.index == last.index
-        ):
-            out[-1] = ToolCallArgumentsDelta(event.index, last.text + event.text)
+    out: list[Event] = []
+    run: list[str] = []  # texts of the current run of mergeable deltas
+    run_key: tuple[type, int | None] | None = None  # (delta type, call index) of that run
+
+    def flush() -> None:
+        if run_key is not None:
+            kind, index = run_key
+            text = "".join(run)
+            out.append(ToolCallArgumentsDelta(index, text) if kind is ToolCallArgumentsDelta else kind(text))
+            run.clear()
+
+    for event in events:
+        if isinstance(event, ReasoningDelta | ContentDelta | PreambleDelta | ToolCallArgumentsDelta):
+            key = (type(event), event.index if isinstance(event, ToolCallArgumentsDelta) else None)
+            if key != run_key:
+                flush()
+                run_key = key
+            run.append(event.text)
         else:
+            flush()
+            run_key = None
             out.append(event)
+    flush()
     return out
 
 

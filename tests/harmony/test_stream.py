@@ -19,6 +19,7 @@ from gossamer.harmony.events import (
     ToolCallStarted,
     fold,
 )
+from gossamer.harmony.header import Kind
 from gossamer.harmony.render import render_conversation
 from gossamer.harmony.stream import StreamDecoder, decode_completion
 from gossamer.harmony.tokenizer import token_table
@@ -283,6 +284,17 @@ def test_tokens_after_the_end_are_ignored():
 def test_text_before_any_start_after_end():
     out = decode("<|channel|>analysis<|message|>r<|end|>assistant<|channel|>final<|message|>x<|return|>")
     assert (out.reasoning, out.content) == ("r", "x")
+
+
+def test_current_kind_follows_the_message_being_written():
+    decoder = StreamDecoder()
+    assert decoder.current_kind is None
+    decoder.feed(ids("<|channel|>analysis<|message|>hm"))
+    assert decoder.current_kind is Kind.REASONING
+    decoder.feed(ids("<|end|><|start|>assistant<|channel|>final<|message|>{"))
+    assert decoder.current_kind is Kind.CONTENT
+    decoder.feed(ids("}<|return|>"))
+    assert decoder.current_kind is None and decoder.is_finished
 
 
 def test_events_are_coalesced_but_fold_the_same():

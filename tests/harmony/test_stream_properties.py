@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gossamer.harmony.events import Finished, FinishReason, fold
+from gossamer.harmony.header import Kind, parse_header
 from gossamer.harmony.stream import StreamDecoder, decode_completion
 from tests.harmony.helpers import counter_ids, ids
 
@@ -106,3 +107,38 @@ def test_truncation_anywhere_never_raises_and_reports_length(token_ids, cut):
     out = fold(events)
     ended_itself = decoder.is_finished and out.finish_reason in (FinishReason.STOP, FinishReason.TOOL_CALLS)
     assert ended_itself or out.finish_reason is FinishReason.LENGTH
+
+
+HEADER_PIECES = [
+    "assistant",
+    " to=",
+    "functions.",
+    "get_weather",
+    "browser.search",
+    "<|channel|>",
+    "<|constrain|>",
+]
+HEADER_PIECES += [
+    "commentary",
+    "analysis",
+    "final",
+    "json",
+    "code",
+    "––",
+    "?",
+    " ",
+    '"',
+    ":",
+    "user",
+    "<|start|>",
+]
+
+
+@SETTINGS
+@given(st.one_of(st.text(max_size=80), st.lists(st.sampled_from(HEADER_PIECES), max_size=12).map("".join)))
+def test_header_parser_never_raises_and_names_are_clean(text):
+    header = parse_header(text, ("get_weather",))
+    assert header.kind in Kind
+    if header.kind is Kind.FUNCTION_CALL:
+        assert header.name and all(c.isalnum() or c in "_-." for c in header.name)
+    assert header.channel in (None, "analysis", "commentary", "final")
