@@ -44,6 +44,10 @@ def tool_loop_reply(prompt: str) -> str:
     Everything after the prefilled `<|start|>assistant` is returned. The answer names each tool
     result and every user message, so a test can see what the model was shown.
     """
+    reply_start = prompt[prompt.rfind("<|start|>assistant") :]
+    if "to=functions." in reply_start and reply_start.endswith("<|message|>"):
+        # tool_choice required or named: the server prefilled the call header; only arguments are left.
+        return json.dumps({"city": "Paris"}) + "<|call|>"
     offered = (
         _TOOL_RE.findall(prompt.split("namespace functions", 1)[1]) if "namespace functions" in prompt else []
     )

@@ -200,6 +200,7 @@ def test_max_output_tokens_gives_incomplete(client):
         ({"input": "x", "include": ["nonsense.value"]}, openai.BadRequestError, "include[0]"),
         ({"input": "x", "background": True, "store": False}, openai.BadRequestError, "background"),
         ({"input": "x", "temperature": 5}, openai.BadRequestError, "temperature"),
+        ({"input": "x", "conversation": "conv_1"}, openai.BadRequestError, "conversation"),
         (
             {"input": "x", "tool_choice": {"type": "function", "name": "nope"}},
             openai.BadRequestError,
@@ -212,6 +213,24 @@ def test_bad_requests_get_openai_errors(client, kwargs, error, param):
         client.responses.create(model=MODEL, **kwargs)
     body = info.value.body
     assert body["param"] == param and body["message"] and body["type"] == "invalid_request_error"
+
+
+def test_named_tool_choice_forces_the_call(client):
+    first = client.responses.create(model=MODEL, input="Weather?", tools=[WEATHER])
+    call = first.output[-1]
+    forced = client.responses.create(
+        model=MODEL,
+        previous_response_id=first.id,
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}],
+        tools=[WEATHER],
+        tool_choice={"type": "function", "name": "get_weather"},
+    )
+    # The model had its answer, but the prefilled call header leaves it only the arguments to write.
+    assert [item.type for item in forced.output] == ["function_call"]
+    assert forced.output[0].name == "get_weather" and forced.output[0].arguments == '{"city": "Paris"}'
+    assert forced.tool_choice.name == "get_weather"
+    required = client.responses.create(model=MODEL, input="hi", tools=[WEATHER], tool_choice="required")
+    assert required.output[-1].type == "function_call"
 
 
 def test_unknown_model_is_404(client):

@@ -65,6 +65,9 @@ class CreateResponseRequest(BaseModel):
     stream: bool | None = None
     user: str | None = None
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    # Accepted only to be refused clearly: ignoring them would silently lose the conversation.
+    conversation: Any = None
+    prompt: Any = None
 
 
 class InputTokensDetails(BaseModel):

@@ -151,6 +151,12 @@ class ResponsesService:
         if req.background and req.store is False:
             raise bad_request("A background response must be stored; drop store=false.", param="background")
         check_include(req.include)
+        for name in ("conversation", "prompt"):
+            if getattr(req, name) is not None:
+                raise bad_request(
+                    f"'{name}' is not supported by this server; use previous_response_id or input.",
+                    param=name,
+                )
         model_name = self.state.model_name
         if req.model:
             resolved = self.state.resolve_model(req.model)
