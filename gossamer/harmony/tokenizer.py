@@ -22,6 +22,7 @@ import importlib.util
 import json
 import logging
 import os
+import tempfile
 import threading
 import urllib.request
 from collections.abc import Callable
@@ -182,7 +183,16 @@ def resolve_vocab_file(model_dir: str | Path | None = None, tiktoken_file: str |
 
 
 def _place_in_cache(data: bytes) -> Path:
-    cache_dir = vocab_cache_dir()
+    try:
+        return _write_verified(vocab_cache_dir(), data)
+    except OSError as exc:
+        # A read-only home (containers) must not stop the server: use a private temporary directory.
+        fallback = Path(tempfile.gettempdir()) / f"gossamer-tiktoken-{os.getuid()}"
+        logger.warning("cannot write %s (%s); using %s", vocab_cache_dir(), exc, fallback)
+        return _write_verified(fallback, data)
+
+
+def _write_verified(cache_dir: Path, data: bytes) -> Path:
     target = cache_dir / VOCAB_FILE_NAME
     if target.is_file() and _sha256(target.read_bytes()) == VOCAB_SHA256:
         return target

@@ -154,6 +154,15 @@ def test_missing_or_corrupt_vocabulary_lists_every_place_tried(offline, monkeypa
     assert "GOSSAMER_TIKTOKEN_FILE" in message
 
 
+def test_unwritable_cache_directory_falls_back_to_a_temporary_one(offline, monkeypatch):
+    home = offline / "read-only-home"
+    home.write_text("a file, so nothing can be created beneath it")
+    monkeypatch.setenv("GOSSAMER_HOME", str(home))
+    path = resolve_vocab_file()
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == VOCAB_SHA256
+    assert not path.is_relative_to(home)
+
+
 def test_fresh_process_with_network_blocked_loads_offline(tmp_path):
     """A new interpreter, empty caches, proxies pointing at a closed port: nothing can download."""
     code = (
