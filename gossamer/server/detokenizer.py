@@ -34,7 +34,7 @@ class IncrementalDetokenizer:
         )
         buf = self._pending + data
         # Cut after the last complete character: at most 3 trailing bytes can be an unfinished one.
-        for tail in range(min(3, len(buf)), -1, -1):
+        for tail in range(min(3, len(buf)) + 1):
             head = buf[: len(buf) - tail]
             try:
                 text = head.decode("utf-8")

@@ -45,8 +45,10 @@ class APIError(Exception):
         type: str | None = None,
         param: str | None = None,
         code: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
+        self.headers = headers
         self.status = status
         self.message = message
         self.type = type or _DEFAULT_TYPES.get(status, "invalid_request_error")
@@ -77,10 +79,11 @@ def from_engine_error(exc: RequestRejected | QueueFull) -> APIError:
     """Map the engine's refusals: a request that can never run is the client's 400, a full queue 429."""
     if isinstance(exc, QueueFull):
         message = str(exc) or "The server is busy: too many requests are waiting. Retry later."
-        return APIError(429, message, "rate_limit_exceeded", None, "rate_limit_exceeded")
-    return APIError(
-        400, str(exc), "invalid_request_error", exc.param or "messages", "context_length_exceeded"
-    )
+        return APIError(
+            429, message, "rate_limit_exceeded", None, "rate_limit_exceeded", {"Retry-After": "1"}
+        )
+    code = "context_length_exceeded" if exc.limit is not None else None
+    return APIError(400, str(exc), "invalid_request_error", exc.param, code)
 
 
 def _loc_to_param(loc: tuple[Any, ...]) -> str | None:
@@ -120,7 +123,7 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def _api_error(_: Request, exc: APIError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status)
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestRejected)
     async def _rejected(_: Request, exc: RequestRejected) -> JSONResponse:
@@ -130,7 +133,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(QueueFull)
     async def _queue_full(_: Request, exc: QueueFull) -> JSONResponse:
         err = from_engine_error(exc)
-        return JSONResponse(err.body(), status_code=err.status, headers={"Retry-After": "1"})
+        return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

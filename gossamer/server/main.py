@@ -27,7 +27,10 @@ def _default_model() -> Path:
     except ImportError:
         model_path = None
     if model_path is not None:
-        return model_path()
+        try:
+            return model_path()
+        except GossamerError as exc:
+            logger.warning("the embedded model is unavailable (%s)", exc)
     from gossamer.model.config import PRESETS
     from gossamer.testing.checkpoint import write_checkpoint
 

@@ -144,6 +144,10 @@ class ScriptedEngine:
                         num_cached_tokens=num_cached,
                     )
         finally:
+            # A consumer that stops iterating (cancelled, closed) abandons the request: an abort.
+            if not request.finished and not request.aborted:
+                request.aborted = True
+                self._num_aborted += 1
             self._active.pop(request.request_id, None)
 
     @staticmethod
