@@ -87,9 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
+    # A chat's output is the conversation: library warnings (e.g. a repaired harmony header) stay out
+    # of it unless -v asks for them.
+    quiet = logging.ERROR if args.command == "run" else logging.WARNING
+    level = logging.INFO if args.verbose else quiet
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
     except GossamerError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import socket
@@ -84,5 +85,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     check_port_free(settings.host, settings.port)
     from gossamer.server.main import serve
 
-    serve(settings)
+    # uvicorn re-raises the signal after its graceful shutdown: Ctrl-C is the normal way to stop.
+    with contextlib.suppress(KeyboardInterrupt):
+        serve(settings)
     return 0

@@ -154,3 +154,62 @@ def test_saved_conversation_format(server, store_env, tmp_path):
     other = ChatSession(ChatClient(server.url, "gpt-oss-20b"))
     other.load(tmp_path / "chat.json")
     assert other.messages == session.messages
+
+
+@pytest.fixture(scope="module")
+def random_tiny(tmp_path_factory):
+    from gossamer.model.config import PRESETS
+    from gossamer.testing.checkpoint import write_checkpoint
+
+    return write_checkpoint(tmp_path_factory.mktemp("tiny") / "gpt-oss-random", PRESETS["tiny"], layout="hf")
+
+
+def test_run_in_process_when_no_server_is_up(random_tiny, store_env):
+    # Random weights say nothing sensible; this checks the whole in-process path answers and exits.
+    result = gossamer(
+        "run", str(random_tiny), "hi", "--num-predict", "4", env=cli_env(store_env), timeout_s=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_then_ps_and_stop_with_ctrl_c(random_tiny, store_env):
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    from tests.cli.cli_process import REPO_ROOT
+
+    port = free_port()
+    env = cli_env(store_env, GOSSAMER_HOST=f"http://127.0.0.1:{port}")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gossamer.cli", "serve", str(random_tiny)],
+        env=env,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline, "the server did not come up"
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/version", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        ps = gossamer("ps", env=env)
+        assert ps.returncode == 0 and "gpt-oss-random" in ps.stdout, ps.stderr
+        # A second server on the same port is refused with a message.
+        assert_clean_failure(
+            gossamer("serve", str(random_tiny), env=env), 1, f"cannot listen on 127.0.0.1:{port}"
+        )
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
