@@ -7,10 +7,12 @@ import itertools
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from openai_harmony import Role
 
 from gossamer.harmony.events import Finished, FinishReason, fold
 from gossamer.harmony.header import Kind, parse_header
 from gossamer.harmony.stream import StreamDecoder, decode_completion
+from gossamer.harmony.tokenizer import load_harmony_encoding
 from tests.harmony.helpers import counter_ids, ids
 
 SPECIALS = [199998, 199999, *range(200000, 200020), 201087]
@@ -142,3 +144,45 @@ def test_header_parser_never_raises_and_names_are_clean(text):
     if header.kind is Kind.FUNCTION_CALL:
         assert header.name and all(c.isalnum() or c in "_-." for c in header.name)
     assert header.channel in (None, "analysis", "commentary", "final")
+
+
+# -- oracle: on well-formed output our decoder agrees with openai-harmony's own parser ------------
+
+plain_text = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="<|>"),
+    min_size=1,
+    max_size=30,
+)
+message = st.one_of(
+    st.tuples(st.just("analysis"), st.none(), plain_text),
+    st.tuples(st.just("commentary"), st.none(), plain_text),
+    st.tuples(st.just("commentary"), st.sampled_from(["get_weather", "web-search", "lookup_v2"]), plain_text),
+    st.tuples(st.just("final"), st.none(), plain_text),
+)
+
+
+@SETTINGS
+@given(st.lists(message, min_size=1, max_size=5))
+def test_agrees_with_openai_harmony_on_well_formed_output(messages):
+    parts = []
+    for channel, function, text in messages:
+        recipient = f" to=functions.{function} <|constrain|>json" if function else ""
+        parts.append(f"<|start|>assistant<|channel|>{channel}{recipient}<|message|>{text}<|end|>")
+    completion = ids("".join(parts)[len("<|start|>assistant") :])
+    encoding = load_harmony_encoding()
+    oracle = encoding.parse_messages_from_completion_tokens(completion, Role.ASSISTANT)
+
+    out = decode_completion(completion, call_id_factory=counter_ids())
+    texts = {"analysis": "", "commentary": "", "final": ""}
+    calls = []
+    for m in oracle:
+        if m.recipient:
+            calls.append((m.recipient.removeprefix("functions."), m.content[0].text))
+        else:
+            texts[m.channel] += m.content[0].text
+    assert (out.reasoning, out.preamble, out.content) == (
+        texts["analysis"],
+        texts["commentary"],
+        texts["final"],
+    )
+    assert [(c.name, c.arguments) for c in out.tool_calls] == calls
