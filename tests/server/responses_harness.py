@@ -101,9 +101,7 @@ def build_app(engine_kind: str, model: str | None, context_tokens: int):
         return create_app(state)
     from gossamer.server.main import build_state
 
-    state = build_state(ServerSettings(model=model, max_context_length=context_tokens))
-    state.encoding = state.encoding or load_harmony_encoding()
-    return create_app(state)
+    return create_app(build_state(ServerSettings(model=model, max_context_length=context_tokens)))
 
 
 def main() -> None:

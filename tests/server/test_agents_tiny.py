@@ -1,0 +1,104 @@
+"""The Agents SDK tool loop on the embedded gossamer-tiny model: the real engine, no script.
+
+gossamer-tiny was trained to call weather and time tools in harmony (gossamer/tiny/tools.py), so
+an agent offering both completes a real two-call loop through both of the SDK's model classes.
+Greedy sampling keeps the run deterministic. Skipped where the build has no embedded model.
+"""
+
+from __future__ import annotations
+
+import json
+
+import openai
+import pytest
+from agents import (
+    Agent,
+    ModelSettings,
+    OpenAIChatCompletionsModel,
+    OpenAIResponsesModel,
+    Runner,
+    function_tool,
+    set_tracing_disabled,
+)
+from responses_harness import serve
+
+from gossamer.errors import CheckpointError
+
+set_tracing_disabled(True)
+
+try:
+    from gossamer.tiny import TINY_MODEL_NAME, model_path
+
+    TINY_PATH = model_path()
+except (ImportError, CheckpointError) as exc:  # no embedded model in this build
+    pytest.skip(f"gossamer-tiny is not available: {exc}", allow_module_level=True)
+
+pytestmark = pytest.mark.slow
+QUESTION = "What's the weather in Paris? And what time is it in Paris?"
+calls: list[tuple[str, str]] = []
+
+
+@function_tool
+def get_weather(city: str) -> str:
+    """Get the current weather for a city."""
+    calls.append(("get_weather", city))
+    return json.dumps({"city": city, "temperature": 18, "unit": "celsius", "condition": "sunny"})
+
+
+@function_tool
+def get_time(city: str) -> str:
+    """Get the current local time in a city."""
+    calls.append(("get_time", city))
+    return json.dumps({"city": city, "time": "14:05"})
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    store = tmp_path_factory.mktemp("store") / "responses.sqlite3"
+    with serve(store, engine="model", model=str(TINY_PATH), timeout_s=300) as running:
+        yield running
+
+
+def _agent(model) -> Agent:
+    return Agent(
+        name="assistant",
+        instructions="You are a helpful assistant. Use the tools when they help.",
+        tools=[get_weather, get_time],
+        model=model,
+        model_settings=ModelSettings(temperature=0.0),
+    )
+
+
+async def _run(agent: Agent, text: str, streamed: bool, previous_response_id: str | None = None):
+    if not streamed:
+        return await Runner.run(agent, text, previous_response_id=previous_response_id, max_turns=6)
+    result = Runner.run_streamed(agent, text, previous_response_id=previous_response_id, max_turns=6)
+    async for _ in result.stream_events():
+        pass
+    return result
+
+
+def _check_loop(result) -> None:
+    names = sorted(name for name, _ in calls)
+    assert names == ["get_time", "get_weather"], calls
+    assert all(city == "Paris" for _, city in calls), calls
+    answer = str(result.final_output)
+    assert "18" in answer and "14:05" in answer, answer
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["run", "streamed"])
+@pytest.mark.parametrize("api", ["responses", "chat_completions"])
+async def test_tiny_model_completes_the_tool_loop(server, api, streamed):
+    client = openai.AsyncOpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
+    model_class = OpenAIResponsesModel if api == "responses" else OpenAIChatCompletionsModel
+    agent = _agent(model_class(TINY_MODEL_NAME, client))
+    calls.clear()
+    result = await _run(agent, QUESTION, streamed)
+    _check_loop(result)
+    if api == "responses":
+        # The second run continues the stored conversation: the model sees the first turn.
+        calls.clear()
+        second = await _run(agent, "What's the weather in Tokyo?", streamed, result.last_response_id)
+        assert ("get_weather", "Tokyo") in calls, calls
+        stored = await client.responses.retrieve(second.last_response_id)
+        assert stored.previous_response_id is not None
