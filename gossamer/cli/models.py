@@ -105,7 +105,9 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
     url = server_url()
     try:
-        response = httpx.get(f"{url}/api/ps", timeout=5)
+        key = os.environ.get("GOSSAMER_API_KEY")
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        response = httpx.get(f"{url}/api/ps", headers=headers, timeout=5)
     except httpx.HTTPError as exc:
         raise GossamerError(
             f"no gossamer server answers at {url} ({exc}); start one with `gossamer serve`"
