@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from openai_harmony import (
@@ -87,6 +88,7 @@ def render_conversation(
     return RenderedPrompt(prompt_ids + prefill_ids, stop_ids, prefill_ids, tool_names, stop_after_message)
 
 
+@lru_cache(maxsize=64)
 def _special_id(encoding: HarmonyEncoding, name: str) -> int:
     (token_id,) = encoding.encode(name, allowed_special="all")
     return token_id
