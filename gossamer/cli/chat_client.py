@@ -21,16 +21,24 @@ class ChatChunk:
     duration_s: float = 0.0
 
 
-def server_is_up(url: str, timeout_s: float = 0.5) -> bool:
+def _auth(api_key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+def server_is_up(url: str, api_key: str | None = None, timeout_s: float = 0.5) -> bool:
+    """Whether a server answers at `url`; one that wants another API key is an error, not absent."""
     try:
-        return httpx.get(f"{url}/api/version", timeout=timeout_s).status_code == 200
+        response = httpx.get(f"{url}/api/version", headers=_auth(api_key), timeout=timeout_s)
     except httpx.HTTPError:
         return False
+    if response.status_code == 401:
+        raise GossamerError(f"the server at {url} needs an API key: set GOSSAMER_API_KEY")
+    return response.status_code == 200
 
 
-def served_models(url: str) -> list[str]:
+def served_models(url: str, api_key: str | None = None) -> list[str]:
     """The models the server has loaded (`/api/ps`; `/api/tags` also lists models merely on disk)."""
-    response = httpx.get(f"{url}/api/ps", timeout=5)
+    response = httpx.get(f"{url}/api/ps", headers=_auth(api_key), timeout=5)
     response.raise_for_status()
     return [m["name"] for m in response.json().get("models", [])]
 
@@ -39,8 +47,9 @@ class ChatClient:
     def __init__(self, url: str, model: str, api_key: str | None = None) -> None:
         self.url = url
         self.model = model
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = httpx.Client(base_url=url, headers=headers, timeout=httpx.Timeout(10.0, read=None))
+        # No read timeout: a long chain of thought may pause the stream.
+        timeout = httpx.Timeout(10.0, read=None)
+        self._http = httpx.Client(base_url=url, headers=_auth(api_key), timeout=timeout)
 
     def stream(
         self, messages: list[dict], think: str | bool, options: dict | None = None

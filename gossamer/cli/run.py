@@ -49,10 +49,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     }
 
     url = server_url()
+    api_key = os.environ.get("GOSSAMER_API_KEY")
     private = None
     served_name: str | None = None
-    if not args.local and server_is_up(url):
-        names = served_models(url)
+    if not args.local and server_is_up(url, api_key):
+        names = served_models(url, api_key)
         if model is None and names:
             served_name = names[0]
         elif model is not None:
@@ -79,7 +80,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         url = private.url
         served_name = served_models(url)[0]
 
-    client = ChatClient(url, served_name, api_key=os.environ.get("GOSSAMER_API_KEY"))
+    client = ChatClient(url, served_name, api_key=api_key if private is None else None)
     session = ChatSession(client, effort=args.effort, show_thinking=not args.hide_thinking, options=options)
     try:
         if prompt is not None:

@@ -62,11 +62,15 @@ class LiveServer:
 
 @contextmanager
 def live_server(
-    model_path: Path | None, *, model_name: str = "gpt-oss-20b", step_delay_s: float = 0.01
+    model_path: Path | None,
+    *,
+    model_name: str = "gpt-oss-20b",
+    step_delay_s: float = 0.01,
+    api_key: str | None = None,
 ) -> Iterator[LiveServer]:
     engine = ScriptedEngine(script=scripted_model, max_context_length=8192, step_delay_s=step_delay_s)
     port = free_port()
-    settings = ServerSettings(host="127.0.0.1", port=port, served_model_name=model_name)
+    settings = ServerSettings(host="127.0.0.1", port=port, served_model_name=model_name, api_key=api_key)
     state = ServerState(
         engine=engine,
         encoding=load_harmony_encoding(),

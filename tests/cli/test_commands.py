@@ -213,3 +213,12 @@ def test_serve_then_ps_and_stop_with_ctrl_c(random_tiny, store_env):
         _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
     assert "Traceback" not in stderr
+
+
+def test_run_and_ps_with_an_api_key(store_env):
+    with live_server(write_small_checkpoint(store_env / "served"), api_key="sesame") as server:
+        env = cli_env(store_env, GOSSAMER_HOST=server.url)
+        assert_clean_failure(gossamer("run", "hi", env=env), 1, "needs an API key", "GOSSAMER_API_KEY")
+        env["GOSSAMER_API_KEY"] = "sesame"
+        assert gossamer("run", "hi", env=env).stdout == "You said: hi. Effort medium.\n"
+        assert gossamer("ps", env=env).returncode == 0
