@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 # A real header is ~5-25 tokens; past this the model is writing text without ever opening a body.
 MAX_HEADER_TOKENS = 40
+MAX_WARNINGS = 32  # distinct repairs remembered per decoder
 
 _TEXT_EVENTS = {Kind.REASONING: ReasoningDelta, Kind.PREAMBLE: PreambleDelta, Kind.CONTENT: ContentDelta}
 
@@ -72,7 +73,7 @@ class StreamDecoder:
         self._tool_names = tuple(tool_names)
         self._stop_after_message = stop_after_message
         self._new_call_id = call_id_factory
-        self.warnings: list[str] = []
+        self.warnings: list[str] = []  # what was repaired, first occurrence of each kind
         self._warned: set[str] = set()
 
         self._state = _State.EXPECT_START
@@ -312,9 +313,10 @@ class StreamDecoder:
     # -- helpers --------------------------------------------------------------------------------
 
     def _warn(self, kind: str, message: str) -> None:
-        self.warnings.append(message)
-        if kind not in self._warned:  # once per decoder, so a garbage stream cannot flood the log
+        # Once per kind and decoder, so a garbage stream can flood neither the log nor memory.
+        if kind not in self._warned and len(self._warned) < MAX_WARNINGS:
             self._warned.add(kind)
+            self.warnings.append(message)
             logger.warning("harmony decoder: %s", message)
 
     def _take_events(self) -> list[Event]:
