@@ -1,4 +1,5 @@
-"""CPU kernels for the decode hot paths: MXFP4 expert products and bf16 matrix-vector products.
+"""CPU kernels for the decode hot paths: MXFP4 expert products, bf16 matrix-vector products and
+attention with sinks for one query token.
 
 Compiled from the C++ in `csrc/` on first use (see build.py); when that is impossible the model
 keeps its pure-torch path, which is also the oracle the kernels are tested against.
@@ -7,6 +8,7 @@ an instruction set (avx512bf16 adds a bf16 dot-product path for prefill).
 """
 
 from gossamer.kernels.ops import (
+    attention_decode,
     available,
     current_isa,
     linear,
@@ -18,6 +20,7 @@ from gossamer.kernels.ops import (
 )
 
 __all__ = [
+    "attention_decode",
     "available",
     "current_isa",
     "linear",

@@ -30,6 +30,10 @@ _ISA_FLAGS = {
 }
 
 
+# Sources compiled once per instruction set (their symbols carry the ISA's name).
+_PER_ISA_SOURCES = ("isa_kernels.cpp", "attention.cpp")
+
+
 class KernelBuildError(RuntimeError):
     """The kernels could not be compiled here (no compiler, or not an x86-64 machine)."""
 
@@ -79,10 +83,11 @@ def build_library(force: bool = False) -> Path:
     with tempfile.TemporaryDirectory(dir=target_dir) as tmp:
         objects = []
         for isa, flags in _ISA_FLAGS.items():
-            obj = Path(tmp) / f"isa_{isa}.o"
-            _run([compiler, *_COMMON_FLAGS, *flags, f"-DGK_ISA={isa}", "-c",
-                  str(CSRC_DIR / "isa_kernels.cpp"), "-o", str(obj)])
-            objects.append(str(obj))
+            for source in _PER_ISA_SOURCES:
+                obj = Path(tmp) / f"{Path(source).stem}_{isa}.o"
+                _run([compiler, *_COMMON_FLAGS, *flags, f"-DGK_ISA={isa}", "-c", str(CSRC_DIR / source),
+                      "-o", str(obj)])
+                objects.append(str(obj))
         bf16_obj = Path(tmp) / "isa_avx512bf16.o"
         _run([compiler, *_COMMON_FLAGS, *_ISA_FLAGS["avx512"], "-mavx512bf16", "-c",
               str(CSRC_DIR / "isa_avx512bf16.cpp"), "-o", str(bf16_obj)])

@@ -38,7 +38,10 @@ def _declare(lib: ctypes.CDLL) -> None:
                                      _ptr, ctypes.c_int, _i64, _ptr, ctypes.c_int]
     lib.gk_linear.argtypes = [_ptr, ctypes.c_int, _ptr, ctypes.c_int, _i64, _i64, _ptr, _i64, _ptr,
                               ctypes.c_int]
-    for fn in (lib.gk_isa_supported, lib.gk_get_isa, lib.gk_set_isa, lib.gk_mxfp4_grouped, lib.gk_linear):
+    lib.gk_attention_decode.argtypes = [_ptr, _ptr, _ptr, ctypes.c_int, _i64, _i64, _i64, _i64, _ptr,
+                                        ctypes.c_float, _ptr, ctypes.c_int]
+    for fn in (lib.gk_isa_supported, lib.gk_get_isa, lib.gk_set_isa, lib.gk_mxfp4_grouped, lib.gk_linear,
+               lib.gk_attention_decode):
         fn.restype = ctypes.c_int
 
 
@@ -212,3 +215,34 @@ def linear(
     if rc != 0:
         raise ValueError(f"gk_linear rejected its arguments (code {rc})")
     return y
+
+
+def attention_decode(
+    q: torch.Tensor,  # [1, H, D] one query token, RoPE applied
+    keys: torch.Tensor,  # [M, KV, D] the visible cached keys (window already applied)
+    values: torch.Tensor,  # [M, KV, D]
+    sinks: torch.Tensor,  # [H] learned logits
+) -> torch.Tensor:  # [1, H, D] in q's dtype
+    """Softmax attention with sinks of one query over M keys, scale 1/sqrt(D) (sinks unscaled)."""
+    lib = _require()
+    _, num_heads, head_dim = q.shape
+    num_keys, num_kv_heads, _ = keys.shape
+    if q.shape[0] != 1 or keys.shape != values.shape or keys.shape[2] != head_dim or num_keys == 0:
+        raise ValueError(f"attention_decode: q {tuple(q.shape)}, keys {tuple(keys.shape)}, "
+                         f"values {tuple(values.shape)} do not fit")
+    if num_heads % num_kv_heads or tuple(sinks.shape) != (num_heads,):
+        raise ValueError(f"attention_decode: {num_heads} heads over {num_kv_heads} KV heads, "
+                         f"sinks {tuple(sinks.shape)}")
+    if keys.dtype != values.dtype or keys.dtype not in _DTYPE_CODES:
+        raise ValueError("attention_decode: keys/values must share a float32 or bfloat16 dtype")
+    keys, values = keys.contiguous(), values.contiguous()
+    _check_cpu_contiguous("keys", keys)
+    q32 = q.to(torch.float32).contiguous()
+    sinks32 = sinks.to(torch.float32).contiguous()
+    out = torch.empty(1, num_heads, head_dim, dtype=torch.float32)  # [1, H, D]
+    rc = lib.gk_attention_decode(q32.data_ptr(), keys.data_ptr(), values.data_ptr(), _DTYPE_CODES[keys.dtype],
+                                 num_keys, num_heads, num_kv_heads, head_dim, sinks32.data_ptr(),
+                                 head_dim**-0.5, out.data_ptr(), torch.get_num_threads())
+    if rc != 0:
+        raise ValueError(f"gk_attention_decode rejected its arguments (code {rc})")
+    return out.to(q.dtype)

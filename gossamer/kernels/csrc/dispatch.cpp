@@ -179,4 +179,15 @@ int gk_linear(const void* w, int w_dtype, const void* bias, int bias_dtype, int6
     return 0;
 }
 
+// Attention with sinks for one query token: q [H, D] f32 over the visible keys k/v [M, KV, D]
+// (kv_dtype 1 f32 / 2 bf16), sinks [H] f32 -> out [H, D] f32. Threads split the KV heads.
+int gk_attention_decode(const float* q, const void* k, const void* v, int kv_dtype, int64_t M, int64_t H,
+                        int64_t KV, int64_t D, const float* sinks, float scale, float* out, int num_threads) {
+    if (M <= 0 || KV <= 0 || H % KV != 0 || D <= 0 || (kv_dtype != 1 && kv_dtype != 2)) return -1;
+    const IsaKernels k_ = state().k;
+#pragma omp parallel for schedule(static) num_threads(num_threads) if (num_threads > 1 && M >= 64)
+    for (int64_t g = 0; g < KV; ++g) k_.attention_heads(q, k, v, kv_dtype, M, H, KV, D, sinks, scale, out, g, g + 1);
+    return 0;
+}
+
 }  // extern "C"

@@ -305,5 +305,6 @@ extern "C" IsaKernels GK_FN(gk_kernels)(void) {
     k.mxfp4_tile = mxfp4_tile;
     k.bf16_tile = bf16_tile;
     k.f32_tile = f32_tile;
+    k.attention_heads = GK_FN(gk_attention_heads);
     return k;
 }

@@ -29,10 +29,22 @@ typedef void (*Bf16TileFn)(const uint16_t* w, int64_t C, const float* x, int64_t
 typedef void (*F32TileFn)(const float* w, int64_t C, const float* x, int64_t ldx,
                           int64_t num_tokens, float* y, int64_t ldy, int64_t r0, int64_t r1);
 
+// Decode attention with sinks for KV heads [g0, g1) (attention.cpp).
+typedef void (*AttentionHeadsFn)(const float* q, const void* k, const void* v, int kv_dtype, int64_t M,
+                                 int64_t H, int64_t KV, int64_t D, const float* sinks, float scale,
+                                 float* out, int64_t g0, int64_t g1);
+extern "C" void gk_attention_heads_avx512(const float*, const void*, const void*, int, int64_t, int64_t,
+                                          int64_t, int64_t, const float*, float, float*, int64_t, int64_t);
+extern "C" void gk_attention_heads_avx2(const float*, const void*, const void*, int, int64_t, int64_t,
+                                        int64_t, int64_t, const float*, float, float*, int64_t, int64_t);
+extern "C" void gk_attention_heads_scalar(const float*, const void*, const void*, int, int64_t, int64_t,
+                                          int64_t, int64_t, const float*, float, float*, int64_t, int64_t);
+
 struct IsaKernels {
     Mxfp4TileFn mxfp4_tile;
     Bf16TileFn bf16_tile;
     F32TileFn f32_tile;
+    AttentionHeadsFn attention_heads;
 };
 
 extern "C" IsaKernels gk_kernels_avx512(void);
