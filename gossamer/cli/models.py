@@ -36,6 +36,8 @@ def cmd_pull(args: argparse.Namespace) -> int:
         tasks: dict[str, int] = {}
 
         def on_progress(p: PullProgress) -> None:
+            if p.status not in ("downloading", "verifying"):  # one-off steps: no bar
+                return
             if p.status not in tasks:
                 tasks[p.status] = progress.add_task(p.status, total=p.total or None)
             progress.update(tasks[p.status], completed=p.completed, total=p.total or None)
