@@ -1,14 +1,19 @@
-"""The Python entry point: `LLM(path_or_name).logits(token_ids)`.
+"""The Python entry point: `LLM(path_or_name)` with `.logits`, `.generate`, `.chat` and streaming.
 
-    from gossamer import LLM
+    from gossamer import LLM, SamplingParams
     llm = LLM("gossamer-tiny", dtype="float32")
     logits = llm.logits([200006, 17360, 200008])  # float32 [3, vocab]
+    [out] = llm.generate("Once upon a time", SamplingParams(temperature=0.0, max_tokens=20))
+    reply = llm.chat([{"role": "user", "content": "Hi!"}], reasoning_effort="low")
+    print(reply.reasoning, reply.content, reply.tool_calls)
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -16,6 +21,14 @@ from gossamer.errors import GossamerError
 from gossamer.model.attention import ContiguousKVCache
 from gossamer.model.gpt_oss import GptOss
 from gossamer.model.loader import load_model
+
+if TYPE_CHECKING:
+    from gossamer.engine.engine import EngineConfig
+    from gossamer.engine.offline import GenerationOutput, OfflineRunner, Prompt
+    from gossamer.engine.protocol import RequestOutput, SamplingParams
+    from gossamer.harmony.conversation import Conversation, FunctionTool, Message
+    from gossamer.harmony.events import Event, ParsedOutput
+    from gossamer.harmony.render import RenderedPrompt
 
 _DTYPES = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float32": torch.float32,
            "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16}
@@ -73,3 +86,135 @@ class LLM:
             hidden = self.model(chunk, positions, cache)  # [n, hidden]
             out[start : start + chunk.numel()] = self.model.compute_logits(hidden).cpu()
         return out
+
+    # ----- generation (the engine: paged KV cache, prefix cache, batching, sampling)
+    # Settings of the engine behind generate/chat; set before the first call to change them.
+    engine_config: EngineConfig | None = None
+    _runner: OfflineRunner | None = None
+
+    def _offline(self) -> OfflineRunner:
+        if self._runner is None:
+            from gossamer.engine.engine import EngineConfig, EngineCore
+            from gossamer.engine.offline import OfflineRunner
+
+            self._runner = OfflineRunner(EngineCore(self.model, self.engine_config or EngineConfig()))
+        return self._runner
+
+    def generate(
+        self,
+        prompts: Prompt | list[Prompt],
+        params: SamplingParams | list[SamplingParams] | None = None,
+    ) -> list[GenerationOutput]:
+        """Complete each prompt (text, or token ids) as one batch; results in prompt order.
+
+        Raises RequestRejected (before anything runs) when a prompt can never fit.
+        """
+        from gossamer.engine.offline import encode_prompt, normalize_prompts
+        from gossamer.engine.protocol import SamplingParams
+
+        prompt_list = normalize_prompts(prompts)
+        params_list = params if isinstance(params, list) else [params or SamplingParams()] * len(prompt_list)
+        if len(params_list) != len(prompt_list):
+            raise GossamerError(f"{len(params_list)} sampling params for {len(prompt_list)} prompts")
+        return self._offline().generate([encode_prompt(p) for p in prompt_list], params_list)
+
+    def stream(self, prompt: Prompt, params: SamplingParams | None = None) -> Iterator[RequestOutput]:
+        """Generate for one prompt, yielding token deltas as they are sampled."""
+        from gossamer.engine.offline import encode_prompt
+        from gossamer.engine.protocol import SamplingParams
+
+        return self._offline().stream(encode_prompt(prompt), params or SamplingParams())
+
+    def chat(
+        self,
+        messages: list[Message | dict[str, Any]],
+        *,
+        tools: list[FunctionTool | dict[str, Any]] | None = None,
+        reasoning_effort: str = "medium",
+        params: SamplingParams | None = None,
+        **conversation: Any,
+    ) -> ParsedOutput:
+        """One assistant turn in harmony format, parsed: reasoning, content and tool calls.
+
+        `messages` are harmony Message objects or OpenAI-style dicts; extra keywords set
+        Conversation fields (instructions, tool_choice, response_format, ...).
+        """
+        from gossamer.harmony.events import fold
+
+        return fold(list(self.stream_chat(messages, tools=tools, reasoning_effort=reasoning_effort,
+                                          params=params, **conversation)))
+
+    def stream_chat(
+        self,
+        messages: list[Message | dict[str, Any]],
+        *,
+        tools: list[FunctionTool | dict[str, Any]] | None = None,
+        reasoning_effort: str = "medium",
+        params: SamplingParams | None = None,
+        **conversation: Any,
+    ) -> Iterator[Event]:
+        """Like `chat`, but yields the harmony decoder's events (reasoning/content deltas, tool calls)."""
+        from gossamer.engine.protocol import SamplingParams
+        from gossamer.harmony.events import FinishReason
+        from gossamer.harmony.stream import StreamDecoder
+
+        rendered = self._render(_conversation(messages, tools, reasoning_effort, conversation))
+        params = params or SamplingParams()
+        stop_ids = (*rendered.stop_token_ids, *params.stop_token_ids)
+        params = dataclasses.replace(params, stop_token_ids=stop_ids)
+        decoder = StreamDecoder.for_prompt(rendered)
+        for out in self.stream(rendered.prompt_ids, params):
+            yield from decoder.feed(out.token_ids)
+            if out.finished:
+                # A stop token already told the decoder how the turn ended; otherwise say why.
+                reasons = {"length": FinishReason.LENGTH, "abort": FinishReason.ABORT}
+                yield from decoder.finish(reasons.get(out.finish_reason or ""))
+
+    def _render(self, conv: Conversation) -> RenderedPrompt:
+        from gossamer.harmony.render import render_conversation
+        from gossamer.harmony.tokenizer import load_harmony_encoding
+
+        return render_conversation(conv, encoding=load_harmony_encoding(self.model_path))
+
+
+def _conversation(
+    messages: list[Message | dict[str, Any]],
+    tools: list[FunctionTool | dict[str, Any]] | None,
+    reasoning_effort: str,
+    fields: dict[str, Any],
+) -> Conversation:
+    from gossamer.harmony.conversation import Conversation, FunctionTool, Message, ToolCallItem
+
+    def to_message(m: Message | dict[str, Any]) -> Message:
+        if isinstance(m, Message):
+            return m
+        if not isinstance(m, dict) or "role" not in m:
+            raise GossamerError(f"a message must be a Message or a dict with a 'role', got {m!r}")
+        calls = []
+        for call in m.get("tool_calls") or []:
+            spec = call.get("function", call)  # OpenAI nests name/arguments under "function"
+            call_id = call.get("id") or call.get("call_id", "")
+            calls.append(ToolCallItem(call_id, spec["name"], spec["arguments"]))
+        return Message(role=m["role"], content=m.get("content") or "",
+                       reasoning=m.get("reasoning") or m.get("reasoning_content"), tool_calls=calls,
+                       tool_call_id=m.get("tool_call_id"), name=m.get("name"))
+
+    def to_tool(t: FunctionTool | dict[str, Any]) -> FunctionTool:
+        if isinstance(t, FunctionTool):
+            return t
+        spec = t.get("function", t)  # OpenAI {"type": "function", "function": {...}} or the inner object
+        if "name" not in spec:
+            raise GossamerError(f"a tool needs a name, got {t!r}")
+        return FunctionTool(spec["name"], spec.get("description") or "", spec.get("parameters"))
+
+    if reasoning_effort not in ("low", "medium", "high"):
+        raise GossamerError(f"reasoning_effort must be low, medium or high, got {reasoning_effort!r}")
+    try:
+        return Conversation(
+            messages=[to_message(m) for m in messages],
+            tools=[to_tool(t) for t in tools or []],
+            reasoning_effort=reasoning_effort,  # type: ignore[arg-type]
+            **fields,
+        )
+    except TypeError as exc:
+        raise GossamerError(f"unknown chat option: {exc}") from None

@@ -131,15 +131,16 @@ class KVCache:
             self.layer_group[layer] = (True, i)
         num_full_slots = layout.num_full_blocks * layout.block_size
         num_sliding_slots = layout.num_sliding_blocks * layout.block_size
-        # [layers_in_group, num_slots, num_kv_heads, head_dim]
-        self.full_k = torch.zeros(
+        # [layers_in_group, num_slots, num_kv_heads, head_dim]. Left uninitialized: a slot is always
+        # written before it is read, and untouched pages of a large budget cost no resident memory.
+        self.full_k = torch.empty(
             (len(layout.full_layers), num_full_slots, *kv_shape), dtype=dtype, device=device
         )
-        self.full_v = torch.zeros_like(self.full_k)
-        self.sliding_k = torch.zeros(
+        self.full_v = torch.empty_like(self.full_k)
+        self.sliding_k = torch.empty(
             (len(layout.sliding_layers), num_sliding_slots, *kv_shape), dtype=dtype, device=device
         )
-        self.sliding_v = torch.zeros_like(self.sliding_k)
+        self.sliding_v = torch.empty_like(self.sliding_k)
 
     def layer_tensors(self, layer: int) -> tuple[bool, torch.Tensor, torch.Tensor]:
         """(is_sliding, k [num_slots, KV, D], v [num_slots, KV, D]) for one layer."""
