@@ -150,7 +150,8 @@ def _developer_message(conv: Conversation, leading: list[Message], offer_tools: 
     if offer_tools and conv.tools:
         content = content.with_function_tools([_tool_description(t) for t in conv.tools])
         has_content = True
-    if not has_content and conv.response_format is None:
+    wants_format = conv.response_format is not None and conv.response_format.get("type") != "text"
+    if not has_content and not wants_format:
         return None
     return HMessage.from_role_and_content(Role.DEVELOPER, content)
 
@@ -296,7 +297,7 @@ def _response_format_text(response_format: dict) -> str:
     if kind == "json_object":
         return '## json_object\n\n// Respond with a single JSON object.\n{"type":"object"}'
     if kind != "json_schema":
-        raise RenderError(f"response_format type must be json_schema or json_object, not {kind!r}")
+        raise RenderError(f"response_format type must be text, json_schema or json_object, not {kind!r}")
     spec = response_format.get("json_schema", response_format)  # Chat Completions nests it
     schema = spec.get("schema")
     if not isinstance(schema, dict):
@@ -317,7 +318,7 @@ def _splice_response_format(
     openai-harmony 0.0.8 cannot render response formats, so the section's tokens go in just before
     the developer message's closing `<|end|>`.
     """
-    if response_format is None:
+    if response_format is None or response_format.get("type") == "text":  # "text" is the default
         return prompt_ids
     text = "# Response Formats\n\n" + _response_format_text(response_format)
     dev_index = next(i for i, m in enumerate(messages) if m.author.role == Role.DEVELOPER)

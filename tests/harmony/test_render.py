@@ -331,6 +331,33 @@ def test_response_format_goes_into_the_developer_message(enc):
     assert expected_dev in text
 
 
+@pytest.mark.parametrize(
+    ("response_format", "section"),
+    [
+        (  # Responses API: text.format is flat
+            {"type": "json_schema", "name": "r", "description": "The reply.", "schema": {"type": "object"}},
+            '## r\n\n// The reply.\n{"type":"object"}',
+        ),
+        (
+            {"type": "json_object"},
+            '## json_object\n\n// Respond with a single JSON object.\n{"type":"object"}',
+        ),
+    ],
+)
+def test_response_format_without_other_developer_content(response_format, section):
+    conv = Conversation(messages=[Message("user", "x")], response_format=response_format)
+    text = decode_text(render_conversation(conv).prompt_ids)
+    assert f"<|start|>developer<|message|># Response Formats\n\n{section}<|end|><|start|>user" in text
+
+
+def test_text_response_format_renders_like_none(enc):
+    plain = render_conversation(Conversation(messages=[Message("user", "x")]))
+    text = render_conversation(
+        Conversation(messages=[Message("user", "x")], response_format={"type": "text"})
+    )
+    assert text.prompt_ids == plain.prompt_ids
+
+
 def test_stop_after_message_adds_end(enc):
     rendered = render_conversation(Conversation(messages=[Message("user", "hi")]), stop_after_message=True)
     assert 200007 in rendered.stop_token_ids
