@@ -57,6 +57,9 @@ def served_name(settings: ServerSettings, path: Path) -> str:
         return settings.served_model_name
     if settings.model is not None and not Path(settings.model).expanduser().is_dir():
         return settings.model  # a name such as gpt-oss-20b: clients will send it back
+    if path.parent.name == "snapshots":
+        # A Hugging Face cache snapshot (models--openai--gpt-oss-20b/snapshots/<hash>): name the repo.
+        return path.parent.parent.name.split("--")[-1]
     return path.name
 
 

@@ -49,6 +49,11 @@ class ServerState:
     def max_context_length(self) -> int:
         return self.engine.max_context_length
 
+    @property
+    def max_n(self) -> int:
+        """The most choices one request may ask for: all n sequences must run at once."""
+        return min(self.settings.max_n, self.settings.max_concurrent_requests)
+
 
 def get_state(request: Request) -> ServerState:
     return request.app.state.server_state

@@ -41,6 +41,9 @@ class ScriptedEngine:
     step_delay_s: float = 0.0
     max_running: int | None = None  # requests beyond this are refused with QueueFull
     block_size: int = 16
+    # The real engine appends the stop token to `token_ids` (and names it in `stop_token_id`);
+    # False reports it only in `stop_token_id`, the other shape the protocol allows.
+    stop_token_in_output: bool = True
     requests: list[ScriptedRequest] = field(default_factory=list)
     _active: dict[str, ScriptedRequest] = field(default_factory=dict)
     _num_aborted: int = 0
@@ -120,7 +123,9 @@ class ScriptedEngine:
                         token = scripts[i][positions[i]]
                         positions[i] += 1
                         if token in stop_ids and not params.ignore_eos:
-                            finish, stop_id = "stop", token  # reported apart, not in token_ids
+                            finish, stop_id = "stop", token
+                            if self.stop_token_in_output:
+                                out.append(token)
                             break
                         out.append(token)
                     if finish is None and positions[i] >= budget:

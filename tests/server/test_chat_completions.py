@@ -283,3 +283,25 @@ async def test_concurrent_streams_match_whole_answers(scripted_app: LiveApp) -> 
     pairs = await asyncio.gather(*(pair(i) for i in range(32)))
     assert all(whole == streamed == GREETING for whole, streamed in pairs)
     await client.close()
+
+
+def test_stop_token_reported_apart_is_understood() -> None:
+    """The protocol lets an engine name the stop token without listing it in token_ids."""
+    from conftest import gpt_oss_script, start_app
+
+    from gossamer.testing.scripted_engine import ScriptedEngine
+
+    app = start_app(ScriptedEngine(gpt_oss_script, stop_token_in_output=False))
+    try:
+        client = openai.OpenAI(base_url=app.base_url, api_key="unused", max_retries=0)
+        answer = client.chat.completions.create(model=MODEL_NAME, messages=HI)
+        assert answer.choices[0].message.content == GREETING
+        assert answer.choices[0].finish_reason == "stop"
+        call = client.chat.completions.create(
+            model=MODEL_NAME, messages=[{"role": "user", "content": "Weather?"}], tools=[WEATHER_TOOL]
+        )
+        assert call.choices[0].finish_reason == "tool_calls"
+        text = client.completions.create(model=MODEL_NAME, prompt="Hi", max_tokens=100).choices[0].text
+        assert text == "<|channel|>analysis<|message|>" + REASONING
+    finally:
+        app.stop()

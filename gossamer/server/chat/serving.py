@@ -188,7 +188,7 @@ class ChatCompletionRun:
 async def create_chat_completion(state: ServerState, body: ChatCompletionRequest, raw: Request) -> Response:
     model = require_model(state, body.model)
     rendered = render_prompt(body)
-    params = to_sampling_params(body, rendered.stop_token_ids, VOCAB_SIZE, state.settings.max_n)
+    params = to_sampling_params(body, rendered.stop_token_ids, VOCAB_SIZE, state.max_n)
     check_context(len(rendered.prompt_ids), params.max_tokens, state.max_context_length, "messages")
     gen = await Generation.start(state, new_request_id("chatcmpl"), list(rendered.prompt_ids), params)
     run = ChatCompletionRun(state, body, model, rendered, gen)

@@ -56,8 +56,8 @@ def stop_token_ids(state: ServerState, table: TokenTable) -> list[int]:
 
 def to_sampling_params(state: ServerState, body: CompletionRequest, stops: list[int]) -> SamplingParams:
     n = body.n or 1
-    if n > state.settings.max_n:
-        raise invalid_param(f"n={n} is more than this server allows ({state.settings.max_n}).", "n")
+    if n > state.max_n:
+        raise invalid_param(f"n={n} is more than this server allows ({state.max_n}).", "n")
     if body.best_of is not None and body.best_of != n:
         raise invalid_param("best_of other than n is not supported.", "best_of")
     if body.suffix:
