@@ -33,6 +33,7 @@ from openai_harmony import (
 )
 from openai_harmony import Conversation as HConversation
 from openai_harmony import Message as HMessage
+from pydantic import ValidationError
 
 from gossamer.errors import GossamerError
 from gossamer.harmony.conversation import Conversation, FunctionTool, Message
@@ -67,17 +68,21 @@ def render_conversation(
     encoding = encoding or load_harmony_encoding()
     choice = _tool_choice(conv)
     offer_tools = choice != "none"
-    messages = [_system_message(conv, offer_tools)]
-    leading, rest = _split_leading_instructions(conv.messages)
-    if developer := _developer_message(conv, leading, offer_tools):
-        messages.append(developer)
-    messages += _conversation_messages(rest)
-    hconv = HConversation.from_messages(messages)
+    try:
+        messages = [_system_message(conv, offer_tools)]
+        leading, rest = _split_leading_instructions(conv.messages)
+        if developer := _developer_message(conv, leading, offer_tools):
+            messages.append(developer)
+        messages += _conversation_messages(rest)
+        hconv = HConversation.from_messages(messages)
+    except ValidationError as exc:  # openai-harmony's pydantic models reject a field's type
+        problem = exc.errors()[0]["msg"]
+        raise RenderError(f"the conversation has a field of the wrong type: {problem}") from exc
     # auto-drop off: the chain-of-thought policy is applied in _conversation_messages.
     no_drop = RenderConversationConfig(auto_drop_analysis=False)
     try:
         prompt_ids = list(encoding.render_conversation(hconv, no_drop))
-    except HarmonyError as exc:  # raised by the Rust renderer on content it cannot express
+    except (HarmonyError, ValueError) as exc:  # the Rust renderer rejects what it cannot express
         raise RenderError(f"the conversation cannot be rendered in harmony: {exc}") from exc
     prompt_ids = _splice_response_format(encoding, prompt_ids, conv.response_format, messages)
     prefill_ids = _prefill(encoding, conv, choice)
@@ -208,7 +213,7 @@ def _conversation_messages(messages: list[Message]) -> list[HMessage]:
             content = DeveloperContent.new().with_instructions(m.content)
             out.append(HMessage.from_role_and_content(Role.DEVELOPER, content))
         elif m.role == "user":
-            out.append(HMessage.from_role_and_content(Role.USER, m.content))
+            out.append(HMessage.from_role_and_content(Role.USER, m.content or ""))
         elif m.role == "assistant":
             keep_reasoning = last_final is None or i > last_final
             out += _assistant_messages(m, keep_reasoning)
