@@ -201,6 +201,7 @@ def test_max_output_tokens_gives_incomplete(client):
         ({"input": "x", "background": True, "store": False}, openai.BadRequestError, "background"),
         ({"input": "x", "temperature": 5}, openai.BadRequestError, "temperature"),
         ({"input": "x", "conversation": "conv_1"}, openai.BadRequestError, "conversation"),
+        ({"input": "x", "metadata": {f"k{i}": "v" for i in range(17)}}, openai.BadRequestError, "metadata"),
         (
             {"input": "x", "tool_choice": {"type": "function", "name": "nope"}},
             openai.BadRequestError,

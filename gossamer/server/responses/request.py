@@ -104,6 +104,20 @@ def check_include(include: list[str] | None) -> None:
             )
 
 
+def check_metadata(metadata: dict[str, str] | None) -> None:
+    """OpenAI's limits: at most 16 pairs, keys up to 64 characters, values up to 512."""
+    if not metadata:
+        return
+    if len(metadata) > 16:
+        raise bad_request(f"metadata has {len(metadata)} keys; at most 16 are allowed.", param="metadata")
+    for key, value in metadata.items():
+        if len(key) > 64 or len(value) > 512:
+            raise bad_request(
+                f"metadata key {key[:64]!r}: keys hold at most 64 characters and values 512.",
+                param="metadata",
+            )
+
+
 def to_conversation(req: CreateResponseRequest, messages: list[Message]) -> Conversation:
     tools, _ = function_tools(req.tools)
     effort = (req.reasoning.effort if req.reasoning else None) or "medium"

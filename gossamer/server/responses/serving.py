@@ -27,7 +27,7 @@ from gossamer.server.responses.errors import bad_request, not_found
 from gossamer.server.responses.events import ResponseEventBuilder, StreamEvent, TerminalStatus
 from gossamer.server.responses.items import Item, parse_input
 from gossamer.server.responses.protocol import CreateResponseRequest, Usage
-from gossamer.server.responses.request import check_include, new_response, to_conversation
+from gossamer.server.responses.request import check_include, check_metadata, new_response, to_conversation
 from gossamer.server.responses.store import ChainBroken, ResponseStore
 from gossamer.server.responses.translate import items_to_messages
 from gossamer.server.state import ServerState
@@ -151,6 +151,7 @@ class ResponsesService:
         if req.background and req.store is False:
             raise bad_request("A background response must be stored; drop store=false.", param="background")
         check_include(req.include)
+        check_metadata(req.metadata)
         for name in ("conversation", "prompt"):
             if getattr(req, name) is not None:
                 raise bad_request(

@@ -44,6 +44,22 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE INDEX IF NOT EXISTS items_by_item_id ON items(item_id);
 """
 
+# The ancestors of a response (depth 0 is the response itself), each with the previous id it names.
+_CHAIN_CTE = """
+WITH RECURSIVE chain(id, previous_id, depth) AS (
+    SELECT id, previous_response_id, 0 FROM responses WHERE id = ?1
+    UNION ALL
+    SELECT r.id, r.previous_response_id, c.depth + 1
+    FROM responses r JOIN chain c ON r.id = c.previous_id
+    WHERE c.depth < ?2
+)
+"""
+_CHAIN_SQL = _CHAIN_CTE + "SELECT id, previous_id, depth FROM chain ORDER BY depth"
+_CHAIN_ITEMS_SQL = _CHAIN_CTE + (
+    "SELECT items.body FROM items JOIN chain ON items.response_id = chain.id "
+    "ORDER BY chain.depth DESC, items.role = 'output', items.position"
+)
+
 
 def data_dir() -> Path:
     """Gossamer's state: $GOSSAMER_HOME, else $XDG_DATA_HOME/gossamer, else ~/.local/share/gossamer."""
@@ -160,24 +176,21 @@ class ResponseStore:
         return json.loads(rows[0][0]) if rows else None
 
     def conversation(self, response_id: str) -> list[dict[str, Any]]:
-        """Input and output items of `response_id` and all its ancestors, oldest first."""
-        chain: list[str] = []
-        current: str | None = response_id
-        while current is not None:
-            rows = self._read("SELECT previous_response_id FROM responses WHERE id = ?", (current,))
-            if not rows:
-                raise ChainBroken(current)
-            chain.append(current)
-            if len(chain) > MAX_CHAIN_DEPTH or rows[0][0] in chain:
-                raise ValueError(f"previous_response_id chain of {response_id} does not end")
-            current = rows[0][0]
-        items: list[dict[str, Any]] = []
-        for rid in reversed(chain):
-            rows = self._read(
-                "SELECT body FROM items WHERE response_id = ? ORDER BY role = 'output', position", (rid,)
-            )
-            items += [json.loads(body) for (body,) in rows]
-        return items
+        """Input and output items of `response_id` and all its ancestors, oldest first.
+
+        One recursive query under the lock: the chain is read as one consistent snapshot.
+        """
+        with self._lock:
+            chain = self._conn.execute(_CHAIN_SQL, (response_id, MAX_CHAIN_DEPTH)).fetchall()
+            if not chain:
+                raise ChainBroken(response_id)
+            _, oldest_previous, depth = chain[-1]
+            if oldest_previous is not None:
+                if depth >= MAX_CHAIN_DEPTH:
+                    raise ValueError(f"the previous_response_id chain of {response_id} does not end")
+                raise ChainBroken(oldest_previous)
+            rows = self._conn.execute(_CHAIN_ITEMS_SQL, (response_id, MAX_CHAIN_DEPTH)).fetchall()
+        return [json.loads(body) for (body,) in rows]
 
     def input_items(
         self,
