@@ -86,6 +86,11 @@ class CheckpointFiles:
             raise CheckpointError(f"{index_path}: 'weight_map' must be an object")
         return weight_map
 
+    def describe(self) -> str:
+        names = sorted({st.path.name for st in self.files.values()})
+        shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        return shown or "no files"
+
     def detect_layout(self) -> Layout:
         if "embedding.weight" in self.files or "block.0.attn.qkv.weight" in self.files:
             return Layout.ORIGINAL
@@ -102,7 +107,10 @@ class CheckpointFiles:
             return True
         if dense in self.files:
             return False
-        raise CheckpointError(f"{self.source}: missing tensor '{packed}' (MXFP4 experts) or '{dense}' (bf16)")
+        raise CheckpointError(
+            f"{self.source}: missing tensor '{packed}' (MXFP4 experts) or '{dense}' (bf16), "
+            f"looked in {self.describe()}"
+        )
 
     def read(self, source: WeightSource) -> torch.Tensor:
         """Read, check and combine the checkpoint tensors of one model weight (on the CPU)."""
@@ -110,7 +118,7 @@ class CheckpointFiles:
         for name, shape in zip(source.names, source.shapes, strict=True):
             st = self.files.get(name)
             if st is None:
-                raise CheckpointError(f"{self.source}: missing tensor '{name}'")
+                raise CheckpointError(f"{self.source}: missing tensor '{name}' (looked in {self.describe()})")
             info = st.tensors[name]
             if info.shape != shape:
                 raise CheckpointError(
