@@ -269,7 +269,10 @@ def test_background_polling_and_cancel(client):
     assert polled.status == "completed" and polled.output_text == "Results: no tools. Users said: hi"
 
     slow = client.responses.create(model=MODEL, input="Think SLOWLY about this.", background=True)
-    time.sleep(0.3)
+    # A running background response can be followed from any point of its event stream.
+    with client.responses.retrieve(slow.id, stream=True, starting_after=2) as followed:
+        numbers = [event.sequence_number for _, event in zip(range(5), followed, strict=False)]
+    assert numbers == [3, 4, 5, 6, 7]
     cancelled = client.responses.cancel(slow.id)
     assert cancelled.status == "cancelled"
     assert client.responses.retrieve(slow.id).status == "cancelled"
