@@ -118,6 +118,7 @@ def test_tool_call_whole_and_streamed(client: openai.OpenAI) -> None:
     assert json.loads(call.function.arguments) == {"city": "Paris"}
 
     calls: dict[int, dict] = {}
+    num_argument_deltas = 0
     finish = None
     stream = client.chat.completions.create(
         model=MODEL_NAME, messages=messages, tools=[WEATHER_TOOL], stream=True
@@ -130,7 +131,9 @@ def test_tool_call_whole_and_streamed(client: openai.OpenAI) -> None:
                 if tc.id:
                     entry["id"], entry["name"] = tc.id, tc.function.name
                 entry["arguments"] += tc.function.arguments or ""
+                num_argument_deltas += bool(tc.function.arguments)
     assert finish == "tool_calls"
+    assert num_argument_deltas > 1  # arguments stream as they are sampled, not as one finished item
     assert calls[0]["id"].startswith("call_") and calls[0]["name"] == "get_weather"
     assert json.loads(calls[0]["arguments"]) == {"city": "Paris"}
 

@@ -1,0 +1,53 @@
+"""Settings come from flags over GOSSAMER_* variables over defaults."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from gossamer.server.settings import ServerSettings, add_arguments, settings_from_args, settings_from_env
+
+
+def parse(argv: list[str], env: dict[str, str]) -> ServerSettings:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return settings_from_args(parser.parse_args(argv), env)
+
+
+def test_defaults() -> None:
+    settings = parse([], {})
+    assert (settings.host, settings.port, settings.api_key, settings.cors_origins) == (
+        "127.0.0.1",
+        8000,
+        None,
+        [],
+    )
+    assert settings.model is None
+
+
+def test_environment_then_flags() -> None:
+    env = {
+        "GOSSAMER_PORT": "9000",
+        "GOSSAMER_API_KEY": "k",
+        "GOSSAMER_CORS_ORIGINS": "http://a.test, http://b.test",
+        "GOSSAMER_KV_CACHE_MEMORY_BYTES": "2GiB",
+        "GOSSAMER_MAX_CONTEXT_LENGTH": "8192",
+        "GOSSAMER_DEVICE": "cuda:1",
+    }
+    settings = parse(["--port", "9100", "--dtype", "float32"], env)
+    assert settings.port == 9100  # the flag wins
+    assert settings.api_key == "k" and settings.cors_origins == ["http://a.test", "http://b.test"]
+    assert settings.kv_cache_memory_bytes == 2 << 30 and settings.max_context_length == 8192
+    assert (settings.device, settings.dtype) == ("cuda:1", "float32")
+
+
+def test_bad_environment_value_names_the_variable() -> None:
+    with pytest.raises(ValueError, match="GOSSAMER_PORT"):
+        settings_from_env({"GOSSAMER_PORT": "eighty"})
+
+
+def test_positional_model_for_the_cli() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, model_positional=True)
+    assert settings_from_args(parser.parse_args(["gpt-oss-20b"]), {}).model == "gpt-oss-20b"
