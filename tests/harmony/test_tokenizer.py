@@ -100,6 +100,17 @@ def test_model_directory_tiktoken_comes_first(offline, monkeypatch, vocab_bytes,
     assert f"model directory file {model_dir / 'o200k_base.tiktoken'}" in caplog.text
 
 
+def test_tokenizer_json_fixture_follows_hugging_face_byte_level_convention(tokenizer_json):
+    """Hugging Face's own byte-level decoder reads the fixture's vocabulary correctly, so the fixture
+    has the shape of the model repos' tokenizer.json (and the derivation is not checked against itself)."""
+    from tokenizers import Tokenizer, decoders, models
+
+    hf = Tokenizer(models.BPE(vocab=tokenizer_json["model"]["vocab"], merges=[]))
+    hf.decoder = decoders.ByteLevel()
+    text = "Zürich 😀 naïve — ok\n\tdone"
+    assert hf.decode(encode_text(text)) == text
+
+
 def test_derived_from_tokenizer_json(offline, monkeypatch, tokenizer_json, vocab_bytes, caplog):
     assert tiktoken_from_tokenizer_json(tokenizer_json) == vocab_bytes
     model_dir = offline / "model"
