@@ -9,7 +9,9 @@ shuts the engine down.
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -34,7 +36,9 @@ def _default_model() -> Path:
     from gossamer.model.config import PRESETS
     from gossamer.testing.checkpoint import write_checkpoint
 
-    out = Path(tempfile.mkdtemp(prefix="gossamer-random-tiny-")) / "gossamer-random-tiny"
+    tmp = Path(tempfile.mkdtemp(prefix="gossamer-random-tiny-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+    out = tmp / "gossamer-random-tiny"
     logger.warning("no embedded model in this build: serving random weights from %s", out)
     return write_checkpoint(out, PRESETS["tiny"], layout="original", seed=0)
 

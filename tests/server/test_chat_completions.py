@@ -308,3 +308,20 @@ def test_stop_token_reported_apart_is_understood() -> None:
         assert text == "<|channel|>analysis<|message|>" + REASONING
     finally:
         app.stop()
+
+
+def test_tool_call_answer_and_chunks_match_openapi(scripted_app: LiveApp) -> None:
+    body = {
+        "model": MODEL_NAME,
+        "messages": [{"role": "user", "content": "Weather?"}],
+        "tools": [WEATHER_TOOL],
+    }
+    answer = httpx.post(scripted_app.base_url + "/chat/completions", json=body, timeout=30).json()
+    check_spec(answer, "CreateChatCompletionResponse")
+    assert answer["choices"][0]["message"]["content"] is None
+    text = httpx.post(scripted_app.base_url + "/chat/completions", json={**body, "stream": True, "n": 2}).text
+    chunks = sse_payloads(text)
+    for chunk in chunks:
+        check_spec(chunk, "CreateChatCompletionStreamResponse")
+    finishes = [c["finish_reason"] for chunk in chunks for c in chunk["choices"] if c["finish_reason"]]
+    assert finishes == ["tool_calls", "tool_calls"]
