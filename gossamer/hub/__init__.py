@@ -9,9 +9,10 @@ from gossamer.hub.catalog import (
     remove_model,
     resolve_model,
 )
+from gossamer.hub.errors import ChecksumError, OfflineError
 from gossamer.hub.inspect import ModelSummary, describe_model
 from gossamer.hub.names import TINY_MODEL_NAME, ModelRef, UnknownModel, parse_model_name
-from gossamer.hub.pull import ChecksumError, OfflineError, PullProgress
+from gossamer.hub.pull import PullProgress
 
 __all__ = [
     "TINY_MODEL_NAME",

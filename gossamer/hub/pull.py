@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gossamer.errors import GossamerError
+from gossamer.hub.errors import ChecksumError, OfflineError
+from gossamer.hub.fetch import fetch_lfs_file
 from gossamer.hub.inspect import check_complete
 from gossamer.hub.store import manual_models_dir, pull_record, set_pull_record
 
@@ -33,14 +35,6 @@ HF_LAYOUT_FILES = (
 ORIGINAL_LAYOUT_FILES = (
     "original/config.json", "original/*.safetensors", "original/dtypes.json", "tokenizer.json",
 )
-
-
-class OfflineError(GossamerError):
-    pass
-
-
-class ChecksumError(GossamerError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -235,7 +229,7 @@ def pull_repo(repo_id: str, *, revision: str = "main", layout: str = "hf",
     """Download the files of `layout` from `repo_id` into the HF cache; return the model directory."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError
-    from huggingface_hub.utils import disable_progress_bars
+    from huggingface_hub.utils import build_hf_headers, disable_progress_bars
 
     if layout not in ("hf", "original"):
         raise GossamerError(f"unknown layout '{layout}': use 'hf' or 'original'")
@@ -262,12 +256,28 @@ def pull_repo(repo_id: str, *, revision: str = "main", layout: str = "hf",
     set_pull_record(repo_id, {"commit": commit, "layout": layout, "complete": False, "verified": verified})
     # Our own progress reporting replaces huggingface_hub's tqdm bars (which also print to a server's log).
     disable_progress_bars()
+    small = sorted(f.path for f in files if not f.sha256)
     try:
         with _ProgressWatcher(storage, snapshot, files, report):
             snapshot_download(
-                repo_id, revision=commit, allow_patterns=sorted(names), cache_dir=str(hub_cache_dir()),
+                repo_id, revision=commit, allow_patterns=small, cache_dir=str(hub_cache_dir()),
                 endpoint=hub_endpoint(),
             )
+            headers = build_hf_headers()
+            for f in files:
+                if f.sha256 is None:
+                    continue
+                # Hashed while streaming: record it as verified so it is not read twice.
+                pointer = fetch_lfs_file(
+                    endpoint=hub_endpoint(), repo_id=repo_id, commit=commit, path=f.path, size=f.size,
+                    sha256=f.sha256, storage=storage, headers=headers,
+                )
+                stat = pointer.resolve().stat()
+                verified[f.path] = [stat.st_size, stat.st_mtime_ns]
+    except ChecksumError:
+        record = {"commit": commit, "layout": layout, "complete": False, "verified": verified}
+        set_pull_record(repo_id, record)
+        raise
     except (*_network_errors(), OSError) as exc:
         raise OfflineError(
             f"the download of {repo_id} was interrupted ({exc}). Files already finished are kept: "
@@ -275,6 +285,10 @@ def pull_repo(repo_id: str, *, revision: str = "main", layout: str = "hf",
         ) from exc
     except HfHubHTTPError as exc:
         raise GossamerError(f"the hub at {hub_endpoint()} failed while sending {repo_id}: {exc}") from exc
+    if revision != commit:
+        # Other tools (transformers, vLLM) find the snapshot of a branch through refs/<branch>.
+        (storage / "refs").mkdir(parents=True, exist_ok=True)
+        (storage / "refs" / revision).write_text(commit)
     total = sum(f.size for f in files)
     report(PullProgress("downloading", total, total))
     try:

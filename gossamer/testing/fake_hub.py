@@ -14,7 +14,8 @@ Xet storage is never announced (no xet headers, no `xetHash`), so clients downlo
 
 Faults for tests: `cut_after[file] = (num_bytes, times)` closes the connection after `num_bytes`
 of the body on the next `times` full GETs of that file; `corrupt` serves flipped bytes for the named
-files (same length, wrong checksum). `requests` records `(method, path, range header)` of each request.
+files (same length, wrong checksum); `offline` drops every connection (`offline_after_cut`: from
+the first cut on). `requests` records `(method, path, range header)` of each request.
 """
 
 from __future__ import annotations
@@ -94,6 +95,10 @@ class FakeHub:
     cut_after: dict[str, tuple[int, int]] = field(default_factory=dict)
     corrupt: set[str] = field(default_factory=set)
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)
+    # offline: drop every connection unanswered; offline_after_cut: go offline at the first cut
+    # (the network is lost, as opposed to one flaky connection).
+    offline: bool = False
+    offline_after_cut: bool = False
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -150,6 +155,8 @@ class FakeHub:
             if path not in self.cut_after:
                 return None
             num_bytes, times = self.cut_after[path]
+            if self.offline_after_cut:
+                self.offline = True
             if times <= 1:
                 del self.cut_after[path]
             else:
@@ -179,6 +186,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, head: bool) -> None:
         path = unquote(urlsplit(self.path).path)
         self.fake.requests.append((self.command, path, self.headers.get("Range")))
+        if self.fake.offline:
+            self.close_connection = True
+            return
         if m := _RESOLVE.match(path):
             self._resolve(m["repo"], m["rev"], m["file"], head)
         elif m := _TREE.match(path):

@@ -84,8 +84,10 @@ def test_pull_offline_fails_fast_with_what_to_do(store_env):
 
 def test_half_downloaded_model_is_reported_everywhere(fake_hub, store_env):
     env = cli_env(store_env, HF_ENDPOINT=fake_hub.endpoint)
-    fake_hub.cut_after["model.safetensors"] = (1 << 20, 1000)
+    fake_hub.cut_after["model.safetensors"] = (1 << 20, 1)
+    fake_hub.offline_after_cut = True
     assert_clean_failure(gossamer("pull", "gpt-oss-20b", env=env), 1, "again to resume")
+    fake_hub.offline = fake_hub.offline_after_cut = False
     assert_clean_failure(gossamer("show", "gpt-oss-20b", env=env), 1, "half downloaded")
     assert_clean_failure(gossamer("serve", "gpt-oss-20b", env=env), 1, "half downloaded")
     assert_clean_failure(gossamer("run", "gpt-oss-20b", "hi", env=env), 1, "half downloaded")

@@ -14,6 +14,7 @@ from gossamer.hub import (
     ModelNotDownloaded,
     OfflineError,
     PullProgress,
+    fetch,
     list_models,
     pull_model,
     remove_model,
@@ -50,17 +51,17 @@ def test_full_pull_fetches_only_needed_files_into_the_hf_cache(fake_hub, store_e
 
 
 def test_pull_cut_mid_file_resumes_with_a_range_request(fake_hub):
-    # The first GET of the weights breaks after 12 MiB; huggingface_hub keeps the first 10 MiB chunk.
     fake_hub.cut_after[WEIGHTS] = (12 << 20, 1)
     path = pull_model("gpt-oss-20b")
-    ranges = fake_hub.file_requests(WEIGHTS)
-    assert ranges[0] is None and ranges[1] == f"bytes={10 << 20}-"
+    assert fake_hub.file_requests(WEIGHTS) == [None, f"bytes={12 << 20}-"]
     assert _sha256(path / WEIGHTS) == fake_hub.repos[REPO_ID].files[WEIGHTS].sha256
 
 
-def test_interrupted_pull_reports_half_download_and_the_next_pull_finishes(fake_hub):
-    # Cut every attempt: huggingface_hub gives up after its retries.
-    fake_hub.cut_after[WEIGHTS] = (1 << 20, 100)
+def test_interrupted_pull_keeps_its_bytes_and_the_next_pull_resumes(fake_hub, monkeypatch):
+    monkeypatch.setattr(fetch, "MAX_RETRIES", 1)
+    # The network goes away 5 MiB into the weights: the pull gives up, as after a crash or Ctrl-C.
+    fake_hub.cut_after[WEIGHTS] = (5 << 20, 1)
+    fake_hub.offline_after_cut = True
     with pytest.raises(OfflineError, match="run `gossamer pull openai/gpt-oss-20b` again to resume"):
         pull_model("gpt-oss-20b")
     with pytest.raises(ModelNotDownloaded, match="half downloaded"):
@@ -68,12 +69,30 @@ def test_interrupted_pull_reports_half_download_and_the_next_pull_finishes(fake_
     [entry] = [e for e in list_models() if e.source == "cached"]
     assert not entry.complete
 
-    fake_hub.cut_after.clear()
-    before = len(fake_hub.file_requests("config.json"))
+    fake_hub.offline = fake_hub.offline_after_cut = False
+    num_weight_gets = len(fake_hub.file_requests(WEIGHTS))
+    num_config_gets = len(fake_hub.file_requests("config.json"))
     path = pull_model("gpt-oss-20b")
-    # config.json finished the first time and is not fetched again.
-    assert len(fake_hub.file_requests("config.json")) == before
+    # The next pull asks only for the missing bytes, and for config.json (finished) not at all.
+    assert fake_hub.file_requests(WEIGHTS)[num_weight_gets:] == [f"bytes={5 << 20}-"]
+    assert len(fake_hub.file_requests("config.json")) == num_config_gets
+    assert _sha256(path / WEIGHTS) == fake_hub.repos[REPO_ID].files[WEIGHTS].sha256
     assert resolve_model("gpt-oss:20b") == path
+
+
+def test_refs_main_points_other_tools_at_the_snapshot(fake_hub, store_env):
+    from huggingface_hub import snapshot_download
+
+    path = pull_model("gpt-oss-20b")
+    # What transformers/vLLM do offline: find the snapshot through refs/main.
+    found = snapshot_download(
+        REPO_ID,
+        local_files_only=True,
+        cache_dir=str(store_env / "hf" / "hub"),
+        allow_patterns=["config.json", "*.safetensors"],
+        ignore_patterns=["original/*"],
+    )
+    assert Path(found) == path
 
 
 def test_corrupted_file_is_caught_and_deleted(fake_hub):
