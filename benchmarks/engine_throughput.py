@@ -93,9 +93,11 @@ async def main_async(args: argparse.Namespace) -> None:
     path = model_dir(args)
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     started = time.perf_counter()
-    engine = build_engine(path, dtype=args.dtype, kv_cache_memory_bytes=args.kv_cache_memory,
-                          max_num_seqs=max(concurrencies), max_num_batched_tokens=args.max_batched_tokens)
-    print(f"model {path} ({args.dtype}), loaded in {time.perf_counter() - started:.1f} s; "
+    engine = build_engine(
+        path, dtype=args.dtype, device=args.device, kv_cache_memory_bytes=args.kv_cache_memory,
+        max_num_seqs=max(concurrencies), max_num_batched_tokens=args.max_batched_tokens,
+    )
+    print(f"model {path} ({args.dtype}, {args.device}), loaded in {time.perf_counter() - started:.1f} s; "
           f"torch threads {torch.get_num_threads()}; prompt {args.prompt_len} tokens, "
           f"{args.gen_len} generated per request, median of {args.repeats}")
     vocab = engine.core.model_config.vocab_size
@@ -132,6 +134,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="shape of a synthetic random checkpoint (default tiny)")
     parser.add_argument("--checkpoint-dir", help="where to write/reuse the synthetic checkpoint")
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
+    parser.add_argument("--device", default="cpu")
     parser.add_argument("--prompt-len", type=int, default=128)
     parser.add_argument("--gen-len", type=int, default=64)
     parser.add_argument("--concurrency", default="1,4,16")

@@ -199,3 +199,19 @@ def test_sliding_layers_hold_only_the_window(make_engine):
     # window 8, blocks of 4: at most window / block + 2 blocks, versus 100 / 4 for a full layer
     assert len(held) <= SMALL.sliding_window // 4 + 2
     assert len(seq.full_block_table) >= 25
+
+
+def test_long_prefill_does_not_freeze_a_running_stream(make_engine):
+    engine = make_engine(max_num_batched_tokens=16, kv_cache_memory_bytes="4MiB")
+    engine.add_request("short", prompts([4])[0], SamplingParams(temperature=0.0, max_tokens=20))
+    engine.step()
+    engine.add_request("long", prompts([150], seed=9)[0], SamplingParams(temperature=0.0, max_tokens=2))
+    steps_until_long_starts = 0
+    while True:
+        outputs = engine.step()
+        by_id = {o.request_id for o in outputs}
+        if "long" in by_id:
+            break
+        assert "short" in by_id  # one token for the stream on every step of the chunked prefill
+        steps_until_long_starts += 1
+    assert steps_until_long_starts >= 150 // 16
