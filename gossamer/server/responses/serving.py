@@ -13,16 +13,16 @@ import asyncio
 import copy
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from gossamer.engine.protocol import SamplingParams
-from gossamer.harmony.conversation import Conversation, Message
 from gossamer.harmony.events import Finished, FinishReason
-from gossamer.harmony.render import RenderedPrompt, RenderError, render_conversation
+from gossamer.harmony.render import RenderedPrompt
 from gossamer.harmony.stream import StreamDecoder
 from gossamer.server.errors import APIError
 from gossamer.server.generation import Generation, new_request_id
+from gossamer.server.responses.background import BackgroundRun
 from gossamer.server.responses.errors import bad_request, not_found
 from gossamer.server.responses.events import ResponseEventBuilder, StreamEvent, TerminalStatus
 from gossamer.server.responses.items import Item, parse_input
@@ -30,6 +30,7 @@ from gossamer.server.responses.protocol import CreateResponseRequest, Usage
 from gossamer.server.responses.request import check_include, check_metadata, new_response, to_conversation
 from gossamer.server.responses.store import ChainBroken, ResponseStore
 from gossamer.server.responses.translate import items_to_messages
+from gossamer.server.responses.truncation import fit_to_context
 from gossamer.server.state import ServerState
 
 logger = logging.getLogger(__name__)
@@ -53,82 +54,6 @@ class PreparedResponse:
     @property
     def response(self) -> dict[str, Any]:
         return self.builder.response
-
-
-@dataclass
-class BackgroundRun:
-    """A background response in flight: its events so far, for followers, and its task."""
-
-    prepared: PreparedResponse
-    events: list[StreamEvent] = field(default_factory=list)
-    done: bool = False
-    cancel_requested: bool = False
-    task: asyncio.Task[None] | None = None
-    _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def push(self, event: StreamEvent) -> None:
-        self.events.append(event)
-        self._wakeup.set()
-        self._wakeup = asyncio.Event()
-
-    def close(self) -> None:
-        self.done = True
-        self._wakeup.set()
-
-    async def follow(self, starting_after: int | None = None) -> AsyncIterator[StreamEvent]:
-        """Every event from `starting_after + 1` on (sequence numbers are list positions)."""
-        index = 0 if starting_after is None else starting_after + 1
-        while True:
-            while index < len(self.events):
-                yield self.events[index]
-                index += 1
-            if self.done:
-                return
-            await self._wakeup.wait()
-
-
-def drop_oldest_turn(messages: list[Message]) -> bool:
-    """Drop the first user turn and what answered it; system and developer messages stay."""
-    first = next((i for i, m in enumerate(messages) if m.role not in ("system", "developer")), None)
-    if first is None:
-        return False
-    following_user = next((i for i in range(first + 1, len(messages)) if messages[i].role == "user"), None)
-    if following_user is None:
-        return False
-    del messages[first:following_user]
-    return True
-
-
-def fit_to_context(conv: Conversation, *, truncation: str, max_context_length: int) -> RenderedPrompt:
-    """Render; with truncation `auto` drop the oldest turns until at least one output token fits."""
-    num_dropped = 0
-    while True:
-        try:
-            rendered = render_conversation(conv)
-        except RenderError as exc:
-            raise bad_request(
-                f"The conversation cannot be rendered for the model: {exc}", param="input"
-            ) from exc
-        num_tokens = len(rendered.prompt_ids)
-        if num_tokens < max_context_length:
-            if num_dropped:
-                logger.info("truncation=auto dropped %d turn(s) to fit %d tokens", num_dropped, num_tokens)
-            return rendered
-        if truncation != "auto":
-            raise bad_request(
-                f"The input is {num_tokens} tokens but the model's context holds {max_context_length}. "
-                "Shorten the input or set truncation to 'auto' to drop the oldest turns.",
-                param="input",
-                code="context_length_exceeded",
-            )
-        if not drop_oldest_turn(conv.messages):
-            raise bad_request(
-                f"The input is {num_tokens} tokens even with truncation 'auto' (only the last turn and "
-                f"the instructions left); the model's context holds {max_context_length}.",
-                param="input",
-                code="context_length_exceeded",
-            )
-        num_dropped += 1
 
 
 def _engine_finish_reason(reason: str | None) -> FinishReason | None:
