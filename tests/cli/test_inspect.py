@@ -65,6 +65,12 @@ def test_describe_a_checkpoint_from_its_headers(tmp_path):
     patterns = {p for p, *_ in summary.tensor_groups}
     assert "model.layers.N.mlp.experts.gate_up_proj_blocks" in patterns
 
+    original = describe_model(write_checkpoint(tmp_path / "o", PRESETS["tiny"], layout="original"))
+    assert original.layout == "original"
+    assert original.num_params == summary.num_params
+    assert original.num_active_params == summary.num_active_params
+    assert original.quantization == summary.quantization
+
 
 def test_check_complete_names_what_is_wrong(tmp_path):
     model = write_small_checkpoint(tmp_path / "m")
