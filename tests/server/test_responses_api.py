@@ -394,3 +394,19 @@ def test_wire_format_matches_the_openapi_spec(server):
     )
     assert error.status_code == 404
     validate(error.json(), "ErrorResponse")
+
+
+def test_client_leaving_a_stream_aborts_the_generation(server):
+    """A client that hangs up mid-stream frees the engine at once; nothing keeps generating."""
+    health = f"{server.base_url.removesuffix('/v1')}/health"
+    aborted_before = httpx.get(health, timeout=10).json()["engine"]["num_aborted"]
+    request = {"model": MODEL, "input": "Think SLOWLY about this.", "stream": True}
+    with httpx.stream("POST", f"{server.base_url}/responses", json=request, timeout=30) as streamed:
+        for number, _ in enumerate(streamed.iter_lines()):
+            if number > 20:
+                break
+    deadline = time.monotonic() + 10
+    while httpx.get(health, timeout=10).json()["engine"]["num_aborted"] == aborted_before:
+        assert time.monotonic() < deadline, "the engine request was not aborted"
+        time.sleep(0.05)
+    assert httpx.get(health, timeout=10).json()["engine"]["num_running"] == 0
