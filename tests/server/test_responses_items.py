@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gossamer.harmony.conversation import ToolCallItem
 from gossamer.server.errors import APIError
 from gossamer.server.responses.items import parse_input
 from gossamer.server.responses.translate import items_to_messages
@@ -141,3 +142,20 @@ def test_unknown_item_reference_is_404_and_known_one_resolves():
     with pytest.raises(APIError) as info:
         parse([{"type": "item_reference", "id": "msg_missing"}])
     assert info.value.status == 404
+
+
+def test_truncation_drops_whole_turns_and_keeps_instructions():
+    from gossamer.harmony.conversation import Message
+    from gossamer.server.responses.truncation import drop_oldest_turn
+
+    messages = [
+        Message(role="developer", content="rules"),
+        Message(role="user", content="q1"),
+        Message(role="assistant", content="", tool_calls=[ToolCallItem("c1", "f", "{}")]),
+        Message(role="tool", content="r1", tool_call_id="c1", name="f"),
+        Message(role="assistant", content="a1"),
+        Message(role="user", content="q2"),
+    ]
+    assert drop_oldest_turn(messages)
+    assert [(m.role, m.content) for m in messages] == [("developer", "rules"), ("user", "q2")]
+    assert not drop_oldest_turn(messages)  # the last turn is never dropped
