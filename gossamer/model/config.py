@@ -30,6 +30,9 @@ class ModelConfig:
     rope_ntk_alpha: float = 1.0
     rope_ntk_beta: float = 32.0
     rms_norm_eps: float = 1e-5
+    # YaRN's ramp bounds rounded to whole dimensions: transformers' default when a Hugging Face
+    # config omits `truncate`; the published configs say false, as the reference implementation does.
+    rope_truncate: bool = False
     # Layer i uses the sliding window when layer_types[i] == "sliding_attention"; the published
     # models alternate, starting with a sliding layer.
     layer_types: tuple[str, ...] = ()
@@ -140,7 +143,7 @@ class ModelConfig:
                 "factor": self.rope_scaling_factor,
                 "original_max_position_embeddings": self.initial_context_length,
                 "rope_type": "yarn",
-                "truncate": False,
+                "truncate": self.rope_truncate,
             },
             "rope_theta": self.rope_theta,
             "router_aux_loss_coef": 0.9,
@@ -192,7 +195,6 @@ _HF_KEYS = {
     "num_attention_heads": "num_heads",
     "num_key_value_heads": "num_kv_heads",
     "sliding_window": "sliding_window",
-    "rope_theta": "rope_theta",
 }
 _HF_OPTIONAL = {"head_dim": "head_dim", "swiglu_limit": "swiglu_limit", "rms_norm_eps": "rms_norm_eps"}
 
@@ -217,11 +219,24 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> ModelConfig
         if key in raw:
             kwargs[field] = raw[key]
     if hf:
-        rope = raw.get("rope_scaling") or {}
+        # The published configs carry `rope_theta` and `rope_scaling`; transformers >= 5 saves both
+        # inside `rope_parameters`.
+        rope_key = "rope_parameters" if raw.get("rope_parameters") else "rope_scaling"
+        rope = raw.get(rope_key) or {}
         if not isinstance(rope, dict):
-            raise CheckpointError(f"{source}: field 'rope_scaling' must be an object")
+            raise CheckpointError(f"{source}: field '{rope_key}' must be an object")
+        if "rope_theta" in raw:
+            kwargs["rope_theta"] = raw["rope_theta"]
+        elif "rope_theta" in rope:
+            kwargs["rope_theta"] = rope["rope_theta"]
+        else:
+            raise CheckpointError(
+                f"{source}: missing field 'rope_theta' (required in the Hugging Face layout, "
+                "at top level or in 'rope_parameters')"
+            )
+        kwargs["rope_truncate"] = bool(rope.get("truncate", True)) if rope else False
         if rope and rope.get("rope_type", rope.get("type")) not in ("yarn", None):
-            raise CheckpointError(f"{source}: field 'rope_scaling.rope_type' must be 'yarn'")
+            raise CheckpointError(f"{source}: field '{rope_key}.rope_type' must be 'yarn'")
         kwargs["rope_scaling_factor"] = rope.get("factor", 1.0)
         kwargs["initial_context_length"] = rope.get(
             "original_max_position_embeddings", raw.get("max_position_embeddings", 4096)

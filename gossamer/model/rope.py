@@ -4,7 +4,7 @@ gpt-oss extends a 4096-token RoPE (theta 150000) 32x with YaRN (Peng et al. 2023
 dimensions that rotate fast keep their frequency (extrapolation), slow ones are divided by the
 factor (interpolation), with a linear ramp between. The concentration 0.1*ln(factor)+1 multiplies
 cos and sin, so it scales both q and k. The numbers follow transformers' `_compute_yarn_parameters`
-with `truncate=False` (the published config), which equals the reference implementation.
+(`truncate=False` in the published config, which equals the reference implementation).
 """
 
 from __future__ import annotations
@@ -33,8 +33,10 @@ def yarn_inv_freq(config: ModelConfig) -> tuple[torch.Tensor, float]:
         wavelengths = config.initial_context_length / (num_rotations * 2 * math.pi)
         return dim * math.log(wavelengths) / (2 * math.log(base))
 
-    low = max(correction_dim(config.rope_ntk_beta), 0.0)
-    high = min(correction_dim(config.rope_ntk_alpha), dim - 1.0)
+    low, high = correction_dim(config.rope_ntk_beta), correction_dim(config.rope_ntk_alpha)
+    if config.rope_truncate:
+        low, high = math.floor(low), math.ceil(high)
+    low, high = max(low, 0.0), min(high, dim - 1.0)
     if low == high:
         high += 0.001  # avoid dividing by zero, as transformers does
     index = torch.arange(dim // 2, dtype=torch.float32, device="cpu")  # [D/2]
