@@ -228,27 +228,44 @@ async def test_32_concurrent_streams_equal_their_whole_twins(server: ServerProce
     assert len(set(wholes)) > 1  # different prompts, different continuations: the test can fail
 
 
-async def test_32_concurrent_chat_streams_finish(server: ServerProcess) -> None:
+async def test_32_concurrent_chat_streams_equal_their_whole_twins(server: ServerProcess) -> None:
     async with openai.AsyncOpenAI(
         base_url=server.base_url, api_key="unused", max_retries=0, timeout=300
     ) as client:
 
-        async def one(i: int) -> tuple[str | None, str | None]:
-            messages = [{"role": "user", "content": f"Tell me about {i}"}]
-            answer = await client.chat.completions.create(
-                model=MODEL_NAME, messages=messages, max_tokens=8, temperature=0
-            )
-            stream = await client.chat.completions.create(
-                model=MODEL_NAME, messages=messages, max_tokens=8, temperature=0, stream=True
-            )
-            finish = None
-            async for chunk in stream:
-                for c in chunk.choices:
-                    finish = c.finish_reason or finish
-            return answer.choices[0].finish_reason, finish
+        def request(i: int) -> dict:
+            return {"model": MODEL_NAME, "messages": [{"role": "user", "content": f"Tell me about {i}"}],
+                    "max_tokens": 8, "temperature": 0}  # fmt: skip
 
-        results = await asyncio.gather(*(one(i) for i in range(32)))
-    assert all(whole == streamed and whole is not None for whole, streamed in results)
+        async def whole(i: int) -> tuple:
+            answer = await client.chat.completions.create(**request(i))
+            choice = answer.choices[0]
+            reasoning = (choice.message.model_extra or {}).get("reasoning") or ""
+            return (
+                choice.message.content or "",
+                reasoning,
+                choice.finish_reason,
+                answer.usage.completion_tokens,
+            )
+
+        async def streamed(i: int) -> tuple:
+            stream = await client.chat.completions.create(
+                **request(i), stream=True, stream_options={"include_usage": True}
+            )
+            content, reasoning, finish, num_tokens = "", "", None, None
+            async for chunk in stream:
+                if chunk.usage is not None:
+                    num_tokens = chunk.usage.completion_tokens
+                for c in chunk.choices:
+                    content += c.delta.content or ""
+                    reasoning += (c.delta.model_extra or {}).get("reasoning") or ""
+                    finish = c.finish_reason or finish
+            return content, reasoning, finish, num_tokens
+
+        wholes = await asyncio.gather(*(whole(i) for i in range(32)))
+        streams = await asyncio.gather(*(streamed(i) for i in range(32)))
+    assert streams == wholes
+    assert all(finish is not None for _, _, finish, _ in streams)
 
 
 def test_disconnect_mid_stream_aborts_in_engine(server: ServerProcess) -> None:
