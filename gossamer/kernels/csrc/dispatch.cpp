@@ -3,7 +3,9 @@
 // Threads split the output rows (and, for experts, the selected experts) into tiles; every
 // tile reads a disjoint slice of the weights, which is what makes decode bandwidth bound.
 // OpenMP here links against libgomp.so.1, the same soname torch loads first, so torch and
-// these kernels share one thread pool instead of fighting over the cores.
+// these kernels share one thread pool instead of fighting over the cores. Tiles are handed out
+// dynamically: when another process takes a core from one thread (a shared machine), the other
+// thread keeps working instead of waiting at the barrier with its share unfinished.
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -164,7 +166,7 @@ int gk_linear(const void* w, int w_dtype, const void* bias, int bias_dtype, int6
     if (R <= 0 || C <= 0 || N <= 0 || (w_dtype != 1 && w_dtype != 2)) return -1;
     const IsaKernels k = state().k;
     const int64_t num_tiles = (R + kDenseTileRows - 1) / kDenseTileRows;
-#pragma omp parallel for schedule(static) num_threads(num_threads) if (num_threads > 1)
+#pragma omp parallel for schedule(dynamic, 4) num_threads(num_threads) if (num_threads > 1)
     for (int64_t t = 0; t < num_tiles; ++t) {
         const int64_t r0 = t * kDenseTileRows;
         const int64_t r1 = r0 + kDenseTileRows < R ? r0 + kDenseTileRows : R;
@@ -185,7 +187,7 @@ int gk_attention_decode(const float* q, const void* k, const void* v, int kv_dty
                         int64_t KV, int64_t D, const float* sinks, float scale, float* out, int num_threads) {
     if (M <= 0 || KV <= 0 || H % KV != 0 || D <= 0 || (kv_dtype != 1 && kv_dtype != 2)) return -1;
     const IsaKernels k_ = state().k;
-#pragma omp parallel for schedule(static) num_threads(num_threads) if (num_threads > 1 && M >= 64)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(num_threads) if (num_threads > 1 && M >= 64)
     for (int64_t g = 0; g < KV; ++g) k_.attention_heads(q, k, v, kv_dtype, M, H, KV, D, sinks, scale, out, g, g + 1);
     return 0;
 }
