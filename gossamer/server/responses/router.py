@@ -48,7 +48,7 @@ async def create_response(body: CreateResponseRequest, request: Request) -> Any:
     service = responses_service(request)
     prepared = service.prepare(body)
     if prepared.background:
-        run = service.start_background(prepared)
+        run = await service.start_background(prepared)
         if body.stream:
             return _event_stream(run.follow())
         return service.retrieve(prepared.response["id"])

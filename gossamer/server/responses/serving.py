@@ -185,7 +185,7 @@ class ResponsesService:
         status, incomplete_reason = _terminal_status(finished, error, cancelled=is_cancelled())
         terminal = builder.finish(status, usage=usage, incomplete_reason=incomplete_reason, error=error)
         if prepared.store:
-            self.store.save(builder.response, prepared.input_items)
+            await self._save(builder.response, prepared.input_items)
         for event in terminal:
             yield event
 
@@ -198,9 +198,13 @@ class ResponsesService:
 
     # -- background ---------------------------------------------------------------------------
 
-    def start_background(self, prepared: PreparedResponse) -> BackgroundRun:
+    async def _save(self, response: dict[str, Any], input_items: list[Item] | None = None) -> None:
+        # A durable commit waits for an fsync: off the event loop, so other streams keep flowing.
+        await asyncio.to_thread(self.store.save, copy.deepcopy(response), input_items)
+
+    async def start_background(self, prepared: PreparedResponse) -> BackgroundRun:
         run = BackgroundRun(prepared)
-        self.store.save(prepared.response, prepared.input_items)  # queued: visible to GET at once
+        await self._save(prepared.response, prepared.input_items)  # queued: visible to GET at once
         self._runs[prepared.response["id"]] = run
         run.task = asyncio.create_task(self._drive(run), name=f"response {prepared.response['id']}")
         return run
@@ -217,7 +221,7 @@ class ResponsesService:
                 error = {"code": code, "message": exc.message}
                 for event in prepared.builder.finish("failed", usage=None, error=error):
                     run.push(event)
-                self.store.save(prepared.response)
+                await self._save(prepared.response)
                 return
             async for event in self.run(prepared, gen, is_cancelled=lambda: run.cancel_requested):
                 run.push(event)
@@ -225,7 +229,7 @@ class ResponsesService:
             if not prepared.builder.finished:
                 for event in prepared.builder.finish("cancelled", usage=None):
                     run.push(event)
-                self.store.save(prepared.response)
+                await self._save(prepared.response)
         finally:
             run.close()
             self._runs.pop(prepared.response["id"], None)
