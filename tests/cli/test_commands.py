@@ -82,6 +82,7 @@ def test_pull_offline_fails_fast_with_what_to_do(store_env):
     )
 
 
+@pytest.mark.slow
 def test_half_downloaded_model_is_reported_everywhere(fake_hub, store_env):
     env = cli_env(store_env, HF_ENDPOINT=fake_hub.endpoint)
     fake_hub.cut_after["model.safetensors"] = (1 << 20, 1)
@@ -166,6 +167,7 @@ def random_tiny(tmp_path_factory):
     return write_checkpoint(tmp_path_factory.mktemp("tiny") / "gpt-oss-random", PRESETS["tiny"], layout="hf")
 
 
+@pytest.mark.slow
 def test_run_in_process_when_no_server_is_up(random_tiny, store_env):
     # Random weights say nothing sensible; this checks the whole in-process path answers and exits.
     result = gossamer(
@@ -175,6 +177,7 @@ def test_run_in_process_when_no_server_is_up(random_tiny, store_env):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_serve_then_ps_and_stop_with_ctrl_c(random_tiny, store_env):
     import signal
     import subprocess

@@ -49,6 +49,7 @@ def spawn_run(env: dict[str, str], *args: str) -> pexpect.spawn:
     return child
 
 
+@pytest.mark.slow
 def test_chat_stream_effort_and_bye(server, store_env, tmp_path):
     child = spawn_run(cli_env(store_env, GOSSAMER_HOST=server.url))
 

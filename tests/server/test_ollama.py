@@ -206,3 +206,24 @@ def test_errors_are_ollama_shaped(client, server):
     assert r.status_code == 400 and isinstance(r.json()["error"], str)
     r = httpx.post(f"{server.url}/api/chat", content=b"{not json")
     assert r.status_code == 400 and "JSON" in r.json()["error"]
+
+
+def test_format_reaches_the_prompt(client, server):
+    schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+    client.chat(model="gpt-oss:20b", messages=[{"role": "user", "content": "x"}], format=schema)
+    prompt = server.state.encoding.decode(server.engine.requests[-1].prompt_ids)
+    assert '{"type":"object","properties":{"answer":{"type":"string"}},"required":["answer"]}' in prompt
+    client.chat(model="gpt-oss:20b", messages=[{"role": "user", "content": "x"}], format="json")
+    prompt = server.state.encoding.decode(server.engine.requests[-1].prompt_ids)
+    assert "Respond with a single JSON object" in prompt
+
+
+def test_show_unknown_model_and_pull_of_a_local_directory(client, tmp_path):
+    with pytest.raises(ollama.ResponseError) as info:
+        client.show("llama3")
+    assert info.value.status_code == 404
+    directory = write_small_checkpoint(tmp_path / "mine")
+    assert client.pull(str(directory)).status == "success"
+    assert "mine" in [m.model for m in client.list().models]
+    assert client.delete("mine").status == "success"
+    assert directory.is_dir()
