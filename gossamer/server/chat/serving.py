@@ -190,7 +190,9 @@ async def create_chat_completion(state: ServerState, body: ChatCompletionRequest
     rendered = render_prompt(body)
     params = to_sampling_params(body, rendered.stop_token_ids, VOCAB_SIZE, state.max_n)
     check_context(len(rendered.prompt_ids), params.max_tokens, state.max_context_length, "messages")
-    gen = await Generation.start(state, new_request_id("chatcmpl"), list(rendered.prompt_ids), params)
+    # Waiting in the queue or in prefill, the client may give up: watch for that from the start.
+    start = Generation.start(state, new_request_id("chatcmpl"), list(rendered.prompt_ids), params)
+    gen = await run_unless_disconnected(raw, asyncio.ensure_future(start))
     run = ChatCompletionRun(state, body, model, rendered, gen)
     if body.stream:
         return sse_response(run.stream())

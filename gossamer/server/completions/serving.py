@@ -249,7 +249,8 @@ async def create_completion(state: ServerState, body: CompletionRequest, raw: Re
     params = to_sampling_params(state, body, stop_token_ids(state, table))
     check_context(len(ids), params.max_tokens, state.max_context_length, "prompt")
     echo = IncrementalDetokenizer().push(ids) if body.echo else ""
-    gen = await Generation.start(state, new_request_id("cmpl"), ids, params)
+    start = Generation.start(state, new_request_id("cmpl"), ids, params)
+    gen = await run_unless_disconnected(raw, asyncio.ensure_future(start))
     run = CompletionRun(state, body, model, gen, echo)
     if body.stream:
         return sse_response(run.stream())
