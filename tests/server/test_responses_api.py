@@ -42,9 +42,24 @@ def server(tmp_path_factory):
         yield running
 
 
+def _validate_strictly(response: httpx.Response) -> None:
+    """Every JSON body the server returns must parse as the SDK's typed model, not just construct."""
+    is_json = response.headers.get("content-type", "").startswith("application/json")
+    if response.status_code != 200 or not is_json:
+        return
+    response.read()
+    body = response.json()
+    if body.get("object") == "response":
+        Response.model_validate(body)
+    elif body.get("object") == "list":
+        for item in body["data"]:
+            ITEMS.validate_python(item)
+
+
 @pytest.fixture
 def client(server):
-    return openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
+    http = httpx.Client(event_hooks={"response": [_validate_strictly]}, timeout=60)
+    return openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, http_client=http)
 
 
 def strict_response(data: dict) -> Response:
