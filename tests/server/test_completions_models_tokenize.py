@@ -64,6 +64,7 @@ def test_completion_stream_logprobs_and_spec(scripted_app: LiveApp, client: open
     ).json()
     check_spec(raw, "CreateCompletionResponse")
     assert raw["choices"][0]["text"].startswith("Hi")
+    assert raw["choices"][0]["logprobs"]["text_offset"][0] == len("Hi")  # offsets count the echoed prompt
 
 
 def test_completion_stop_string_and_n(client: openai.OpenAI) -> None:
@@ -111,6 +112,9 @@ def test_tokenize_chat_is_the_exact_harmony_prompt(scripted_app: LiveApp) -> Non
     ).prompt_ids
     assert answer["tokens"] == list(expected)
     assert answer["count"] == len(expected) and answer["max_model_len"] == 4096
+    bare = httpx.post(scripted_app.url + "/tokenize", json={**body, "add_generation_prompt": False}).json()
+    assert answer["tokens"][: bare["count"]] == bare["tokens"]
+    assert decode_text(answer["tokens"][bare["count"] :]) == "<|start|>assistant"
     # The chat route runs exactly this prompt.
     httpx.post(scripted_app.base_url + "/chat/completions", json=body, timeout=30).raise_for_status()
     assert scripted_app.engine.requests[-1].prompt_ids == answer["tokens"]

@@ -66,3 +66,18 @@ def test_server_serves_after_disconnects(slow_app: LiveApp) -> None:
         timeout=30,
     )
     assert response.status_code == 200
+
+
+def test_disconnect_before_the_first_token_aborts() -> None:
+    """A client that leaves while its request waits for the first token (queue, prefill)."""
+    from conftest import start_app
+
+    app = start_app(ScriptedEngine(gpt_oss_script, step_delay_s=6.0))
+    try:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(app.base_url + "/chat/completions", json={**LONG, "stream": True}, timeout=0.5)
+        started = time.monotonic()
+        wait_for_aborted(app, 1, timeout_s=10)
+        assert time.monotonic() - started < 4.0  # seen before the first token was due
+    finally:
+        app.stop()

@@ -151,7 +151,9 @@ class CompletionRun:
         stops = stop_strings(body.stop)
         stop_ids = frozenset(gen.params.stop_token_ids)
         self.choices = [
-            TextChoice(i, IncrementalDetokenizer(), StopMatcher(stops) if stops else None, stop_ids)
+            TextChoice(
+                i, IncrementalDetokenizer(), StopMatcher(stops) if stops else None, stop_ids, offset=len(echo)
+            )
             for i in range(gen.params.n)
         ]
 

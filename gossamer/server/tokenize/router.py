@@ -47,7 +47,11 @@ async def tokenize(body: ChatTokenizeRequest | CompletionTokenizeRequest, reques
     if body.model is not None:
         require_model(state, body.model)
     if isinstance(body, ChatTokenizeRequest):
-        ids = list(render_prompt(body).prompt_ids)
+        rendered = render_prompt(body)
+        ids = list(rendered.prompt_ids)
+        if not body.add_generation_prompt and rendered.prefill_ids:
+            # Without the opening of the assistant's reply (`<|start|>assistant`, forced call header).
+            ids = ids[: len(ids) - len(rendered.prefill_ids)]
     else:
         ids = list(state.encoding.encode(body.prompt, allowed_special="all"))
     answer: dict[str, Any] = {"count": len(ids), "max_model_len": state.max_context_length, "tokens": ids}
