@@ -22,18 +22,27 @@ from gossamer.errors import GossamerError
 from gossamer.hub.errors import ChecksumError, OfflineError
 from gossamer.hub.fetch import fetch_lfs_file
 from gossamer.hub.inspect import check_complete
-from gossamer.hub.store import manual_models_dir, pull_record, set_pull_record
+from gossamer.hub.store import gossamer_home, manual_models_dir, pull_record, set_pull_record
 
 logger = logging.getLogger(__name__)
 
 # The files gossamer reads in each layout; the repos also hold `original/` and `metal/` copies
 # of the weights that would double or triple the download.
 HF_LAYOUT_FILES = (
-    "config.json", "*.safetensors", "model.safetensors.index.json", "generation_config.json",
-    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+    "config.json",
+    "*.safetensors",
+    "model.safetensors.index.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
 )
 ORIGINAL_LAYOUT_FILES = (
-    "original/config.json", "original/*.safetensors", "original/dtypes.json", "tokenizer.json",
+    "original/config.json",
+    "original/*.safetensors",
+    "original/dtypes.json",
+    "tokenizer.json",
 )
 
 
@@ -77,7 +86,7 @@ def _offline_message(repo_id: str, reason: str) -> str:
         f"  - Or copy the model files (config.json, *.safetensors, model.safetensors.index.json,\n"
         f"    tokenizer.json)"
         f" from a machine that has them into {manual}\n"
-                f"    (or any directory, then `gossamer pull /that/directory` to register it)."
+        f"    (or any directory, then `gossamer pull /that/directory` to register it)."
     )
 
 
@@ -139,7 +148,8 @@ def _fetch_file_list(repo_id: str, revision: str) -> tuple[str, list[_RemoteFile
     except HfHubHTTPError as exc:
         raise GossamerError(f"the hub at {endpoint} refused the request for {repo_id}: {exc}") from exc
     files = [
-        _RemoteFile(s.rfilename, s.lfs.size, s.lfs.sha256, s.blob_id) if s.lfs
+        _RemoteFile(s.rfilename, s.lfs.size, s.lfs.sha256, s.blob_id)
+        if s.lfs
         else _RemoteFile(s.rfilename, s.size or 0, None, s.blob_id)
         for s in info.siblings or []
     ]
@@ -164,8 +174,12 @@ def _file_digest_ok(path: Path, remote: _RemoteFile) -> tuple[bool, str]:
     return actual == expected, actual
 
 
-def _verify(snapshot: Path, files: list[_RemoteFile], verified: dict[str, list[int]],
-            report: Callable[[PullProgress], None]) -> dict[str, list[int]]:
+def _verify(
+    snapshot: Path,
+    files: list[_RemoteFile],
+    verified: dict[str, list[int]],
+    report: Callable[[PullProgress], None],
+) -> dict[str, list[int]]:
     """Hash each file not yet verified; delete and raise on a mismatch. Returns {path: [size, mtime_ns]}."""
     total = sum(f.size for f in files)
     done = 0
@@ -195,8 +209,14 @@ def _verify(snapshot: Path, files: list[_RemoteFile], verified: dict[str, list[i
 class _ProgressWatcher:
     """Reports bytes on disk (finished files plus `.incomplete` temporaries) every `interval_s`."""
 
-    def __init__(self, storage: Path, snapshot: Path, files: list[_RemoteFile],
-                 report: Callable[[PullProgress], None], interval_s: float = 0.25) -> None:
+    def __init__(
+        self,
+        storage: Path,
+        snapshot: Path,
+        files: list[_RemoteFile],
+        report: Callable[[PullProgress], None],
+        interval_s: float = 0.25,
+    ) -> None:
         self.storage, self.snapshot, self.files, self.report = storage, snapshot, files, report
         self.total = sum(f.size for f in files)
         self.interval_s = interval_s
@@ -224,13 +244,14 @@ class _ProgressWatcher:
         self._thread.join()
 
 
-def pull_repo(repo_id: str, *, revision: str = "main", layout: str = "hf",
-              on_progress: Callable[[PullProgress], None] | None = None) -> Path:
+def pull_repo(
+    repo_id: str,
+    *,
+    revision: str = "main",
+    layout: str = "hf",
+    on_progress: Callable[[PullProgress], None] | None = None,
+) -> Path:
     """Download the files of `layout` from `repo_id` into the HF cache; return the model directory."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError
-    from huggingface_hub.utils import build_hf_headers, disable_progress_bars
-
     if layout not in ("hf", "original"):
         raise GossamerError(f"unknown layout '{layout}': use 'hf' or 'original'")
     report = on_progress or (lambda p: None)
@@ -249,6 +270,30 @@ def pull_repo(repo_id: str, *, revision: str = "main", layout: str = "hf",
     if not any(n.endswith(".safetensors") for n in names):
         raise GossamerError(f"{repo_id} has no *.safetensors weights in the {layout} layout")
 
+    # Two pulls of one repo (two terminals, or the CLI and /api/pull) would append to the same partial file.
+    from filelock import FileLock, Timeout
+
+    lock_path = gossamer_home() / "locks" / (repo_id.replace("/", "--") + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(str(lock_path), timeout=0):
+            return _download(repo_id, revision, layout, commit, files, report)
+    except Timeout as exc:
+        raise GossamerError(f"another pull of {repo_id} is running; wait for it to finish") from exc
+
+
+def _download(
+    repo_id: str,
+    revision: str,
+    layout: str,
+    commit: str,
+    files: list[_RemoteFile],
+    report: Callable[[PullProgress], None],
+) -> Path:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError
+    from huggingface_hub.utils import build_hf_headers, disable_progress_bars
+
     storage = repo_storage_dir(repo_id)
     snapshot = storage / "snapshots" / commit
     previous = pull_record(repo_id) or {}
@@ -260,7 +305,10 @@ def pull_repo(repo_id: str, *, revision: str = "main", layout: str = "hf",
     try:
         with _ProgressWatcher(storage, snapshot, files, report):
             snapshot_download(
-                repo_id, revision=commit, allow_patterns=small, cache_dir=str(hub_cache_dir()),
+                repo_id,
+                revision=commit,
+                allow_patterns=small,
+                cache_dir=str(hub_cache_dir()),
                 endpoint=hub_endpoint(),
             )
             headers = build_hf_headers()
@@ -269,8 +317,14 @@ def pull_repo(repo_id: str, *, revision: str = "main", layout: str = "hf",
                     continue
                 # Hashed while streaming: record it as verified so it is not read twice.
                 pointer = fetch_lfs_file(
-                    endpoint=hub_endpoint(), repo_id=repo_id, commit=commit, path=f.path, size=f.size,
-                    sha256=f.sha256, storage=storage, headers=headers,
+                    endpoint=hub_endpoint(),
+                    repo_id=repo_id,
+                    commit=commit,
+                    path=f.path,
+                    size=f.size,
+                    sha256=f.sha256,
+                    storage=storage,
+                    headers=headers,
                 )
                 stat = pointer.resolve().stat()
                 verified[f.path] = [stat.st_size, stat.st_mtime_ns]

@@ -144,3 +144,13 @@ def test_remove_deletes_the_cached_repo(fake_hub, store_env):
     assert not (store_env / "hf" / "hub" / "models--openai--gpt-oss-20b").exists()
     with pytest.raises(ModelNotDownloaded, match="gossamer pull"):
         resolve_model("gpt-oss-20b")
+
+
+def test_a_second_concurrent_pull_is_refused(fake_hub, store_env):
+    from filelock import FileLock
+
+    lock = store_env / "gossamer" / "locks" / "openai--gpt-oss-20b.lock"
+    lock.parent.mkdir(parents=True)
+    busy = "another pull of openai/gpt-oss-20b is running"
+    with FileLock(str(lock)), pytest.raises(GossamerError, match=busy):
+        pull_model("gpt-oss-20b")
