@@ -55,10 +55,10 @@ class Generation:
         cls, state: ServerState, request_id: str, prompt_ids: list[int], params: SamplingParams
     ) -> Generation:
         gen = cls(state, request_id, prompt_ids, params)
-        state.metrics.prompt_tokens.inc(len(prompt_ids))
         try:
             gen._iterator = aiter(state.engine.generate(request_id, prompt_ids, params))
             gen._first = await anext(gen._iterator)
+            state.metrics.prompt_tokens.inc(len(prompt_ids))
         except (RequestRejected, QueueFull) as exc:
             await gen.close()
             raise from_engine_error(exc) from exc
@@ -110,6 +110,8 @@ class Generation:
         if self._closed:
             return
         self._closed = True
+        if self._iterator is None:
+            return  # refused when added: nothing runs in the engine
         if self.finished:
             if self._iterator is not None and hasattr(self._iterator, "aclose"):
                 await self._iterator.aclose()  # type: ignore[attr-defined]

@@ -87,7 +87,7 @@ class ScriptedEngine:
         self.requests.append(request)
         self._active[request_id] = request
         num_cached = self._cached_tokens(prompt_ids)
-        self._seen_prompts.append(list(prompt_ids))
+        self._seen_prompts = [*self._seen_prompts[-63:], list(prompt_ids)]  # a small cache, like a real one
         self._num_prompt_tokens += len(prompt_ids)
         self._num_cached_tokens += num_cached
         return self._replay(request, num_cached)
