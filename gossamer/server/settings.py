@@ -32,6 +32,7 @@ class ServerSettings:
     log_level: str = "info"
     shutdown_timeout_s: float = 30.0  # graceful shutdown: how long running streams may finish
     max_n: int = 16  # the most choices one request may ask for
+    responses_store: str | None = None  # Responses API store: SQLite file or ":memory:"; None: default
 
 
 def _parse_bytes(text: str) -> int:
@@ -74,6 +75,7 @@ _HELP = {
     "log_level": "debug, info, warning, error",
     "shutdown_timeout_s": "seconds running streams get to finish on shutdown",
     "max_n": "the largest n one request may ask for",
+    "responses_store": "SQLite file of stored Responses (':memory:' keeps none across restarts)",
 }
 
 
