@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-p", type=float, default=None)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--num-predict", type=int, default=None, help="the most tokens to generate per answer")
+    p.add_argument("--stats", action="store_true", help="print tokens and speed after each answer")
     p.add_argument("--local", action="store_true", help="run in this process even when a server is up")
     p.set_defaults(func=run.cmd_run)
     return parser

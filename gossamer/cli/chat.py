@@ -37,6 +37,7 @@ class ChatSession:
     client: ChatClient
     effort: str = "medium"
     show_thinking: bool = True
+    show_stats: bool = False
     options: dict = field(default_factory=dict)
     messages: list[dict] = field(default_factory=list)
 
@@ -45,8 +46,10 @@ class ChatSession:
         self.messages.append({"role": "user", "content": text})
         thinking, answer = [], []
         in_thinking = False
+        last = None
         try:
             for chunk in self.client.stream(self.messages, self.effort, self.options):
+                last = chunk
                 if chunk.thinking:
                     thinking.append(chunk.thinking)
                     if self.show_thinking and not answer_only:
@@ -67,6 +70,9 @@ class ChatSession:
             self.messages.pop()  # the turn did not happen
             raise
         out.print()
+        if self.show_stats and not answer_only and last is not None and last.done:
+            rate = last.num_output_tokens / last.duration_s if last.duration_s else 0.0
+            out.print(f"{last.num_output_tokens} tokens, {rate:.1f} tokens/s", style="dim", markup=False)
         reply = {"role": "assistant", "content": "".join(answer)}
         if thinking:
             reply["thinking"] = "".join(thinking)
@@ -198,7 +204,11 @@ def interactive(session: ChatSession, model_name: str) -> int:
         markup=False,
     )
     while True:
-        text = _read_message(">>> ")
+        try:
+            text = _read_message(">>> ")
+        except KeyboardInterrupt:  # as in Ollama: Ctrl-C clears the line, it does not quit
+            out.print("\nUse Ctrl-D or /bye to leave.", style="dim", markup=False)
+            continue
         if text is None:
             out.print()
             return 0

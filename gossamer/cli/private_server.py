@@ -50,8 +50,15 @@ def start_private_server(
 
     port = _free_port()
     settings = ServerSettings(
-        model=model, served_model_name=served_model_name, host="127.0.0.1", port=port, device=device,
-        dtype=dtype, max_context_length=max_context_length, max_concurrent_requests=4, log_level="warning",
+        model=model,
+        served_model_name=served_model_name,
+        host="127.0.0.1",
+        port=port,
+        device=device,
+        dtype=dtype,
+        max_context_length=max_context_length,
+        max_concurrent_requests=4,
+        log_level="warning",
     )
     state = build_state(settings)
     app = create_app(state)

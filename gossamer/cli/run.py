@@ -81,7 +81,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         served_name = served_models(url)[0]
 
     client = ChatClient(url, served_name, api_key=api_key if private is None else None)
-    session = ChatSession(client, effort=args.effort, show_thinking=not args.hide_thinking, options=options)
+    session = ChatSession(
+        client,
+        effort=args.effort,
+        show_thinking=not args.hide_thinking,
+        show_stats=args.stats,
+        options=options,
+    )
     try:
         if prompt is not None:
             return one_shot(session, prompt)

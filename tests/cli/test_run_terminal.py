@@ -119,12 +119,20 @@ def test_chat_stream_effort_and_bye(server, store_env, tmp_path):
     assert "Reasoning: high" in last_prompt and "hello there" in last_prompt
 
 
-def test_hide_thinking_flag_and_ctrl_d(server, store_env):
-    child = spawn_run(cli_env(store_env, GOSSAMER_HOST=server.url), "--hide-thinking", "--think", "low")
+def test_hide_thinking_stats_ctrl_c_and_ctrl_d(server, store_env):
+    child = spawn_run(
+        cli_env(store_env, GOSSAMER_HOST=server.url), "--hide-thinking", "--think", "low", "--stats"
+    )
     child.sendline("hi")
-    child.expect(r"You said: hi\. Effort low\.")
-    assert "Thinking" not in child.before
+    text = turn(child)
+    assert "You said: hi. Effort low." in text
+    assert "Thinking" not in text
+    assert re.search(r"\d+ tokens, [\d.]+ tokens/s", text)
+    child.sendintr()  # Ctrl-C at the prompt does not quit
+    child.expect("Use Ctrl-D or /bye to leave.")
     child.expect(">>> ")
+    child.sendline("still here")
+    assert "You said: still here. Effort low." in turn(child)
     child.sendeof()
     child.expect(pexpect.EOF)
     child.close()
