@@ -112,6 +112,8 @@ def test_chat_stream_effort_and_bye(server, store_env, tmp_path):
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+    # Input history survives for the next session (readline).
+    assert "hello there" in (store_env / "gossamer" / "history").read_text()
     messages = json.loads(saved.read_text())["messages"]
     assert messages[0] == {"role": "user", "content": "hello there"}
     # The server saw the whole conversation on the last turn, at the effort in force.
