@@ -133,13 +133,22 @@ def show(state: ServerState, name: str) -> dict[str, Any]:
     }
 
 
+def _kv_cache_bytes(state: ServerState) -> int:
+    """The KV cache budget the engine was built with (its default when the settings left it open)."""
+    try:
+        from gossamer.engine.kv_cache import resolve_kv_cache_memory
+    except ImportError:  # a build without the engine (API tests over a scripted one)
+        return state.settings.kv_cache_memory_bytes or 0
+    return resolve_kv_cache_memory(state.settings.kv_cache_memory_bytes)
+
+
 def ps(state: ServerState) -> dict[str, Any]:
     if state.model_path is None:
         return {"models": []}
     path = Path(state.model_path)
     summary = summary_of(path)
     # Resident size: the weights plus the KV cache the engine reserved.
-    size = summary.size_bytes + (state.settings.kv_cache_memory_bytes or 0)
+    size = summary.size_bytes + _kv_cache_bytes(state)
     on_gpu = str(state.settings.device).startswith("cuda")
     return {
         "models": [
