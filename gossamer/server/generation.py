@@ -143,14 +143,23 @@ async def run_unless_disconnected(request: Request, work: asyncio.Future[T] | as
     watcher = asyncio.ensure_future(wait_for_disconnect(request))
     try:
         done, _ = await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
-        if work in done:
-            return work.result()
+    except BaseException:  # the handler itself was cancelled (server shutdown): take the work down too
+        work.cancel()
+        watcher.cancel()
+        raise
+    watcher.cancel()
+    if watcher not in done:
+        return work.result()
+    # The client is gone. Work that finished in the same instant may hold a running generation.
+    if work in done and not work.cancelled() and work.exception() is None:
+        close = getattr(work.result(), "close", None)
+        if close is not None and asyncio.iscoroutinefunction(close):
+            await close()
+    else:
         work.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await work
-        raise APIError(499, "The client closed the request.", "invalid_request_error", code="client_closed")
-    finally:
-        watcher.cancel()
+    raise APIError(499, "The client closed the request.", "invalid_request_error", code="client_closed")
 
 
 def check_context(
