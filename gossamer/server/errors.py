@@ -86,16 +86,20 @@ def from_engine_error(exc: RequestRejected | QueueFull) -> APIError:
     return APIError(400, str(exc), "invalid_request_error", exc.param, code)
 
 
+# pydantic puts the union member it tried into `loc` ('str', 'list[...]', 'ChatMessage', ...);
+# those are implementation details, not parameter names.
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "none", "tuple", "json-or-python"})
+
+
 def _loc_to_param(loc: tuple[Any, ...]) -> str | None:
     """('body', 'messages', 0, 'content') -> 'messages[0].content' (OpenAI's param notation)."""
-    parts = [p for p in loc if p not in ("body", "query", "path")]
-    # pydantic names the union member it tried (e.g. 'ChatMessageUser', 'function-after[...]');
-    # those are implementation details, not parameter names.
     out = ""
-    for part in parts:
+    for part in loc:
+        if part in ("body", "query", "path"):
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
-        elif isinstance(part, str) and (part[:1].isupper() or "[" in part or "-" in part):
+        elif part in _TYPE_TAGS or part[:1].isupper() or any(c in part for c in "[-"):
             continue
         else:
             out += f".{part}" if out else str(part)
@@ -110,14 +114,18 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     param = _loc_to_param(tuple(first.get("loc", ())))
     if first.get("type") == "json_invalid":
         return "The request body is not valid JSON.", None
+    if param is None and first.get("type") in ("model_attributes_type", "dict_type", "model_type"):
+        return "The request body must be a JSON object.", None
     if first.get("type") == "missing" and param:
         return f"Missing required parameter: '{param}'.", param
-    msg = str(first.get("msg", "invalid value"))
-    # pydantic prefixes messages raised by validators with 'Value error, '.
-    msg = msg.removeprefix("Value error, ")
-    more = f" (and {len(errors) - 1} more error(s))" if len(errors) > 1 else ""
+    # Errors at the same parameter are the alternatives of one union: say them together.
+    same = [e for e in errors if _loc_to_param(tuple(e.get("loc", ()))) == param]
+    messages = (str(e.get("msg", "invalid value")).removeprefix("Value error, ") for e in same)
+    reasons = list(dict.fromkeys(messages))
+    others = len(errors) - len(same)
+    more = f" (and {others} more error(s))" if others else ""
     where = f"Invalid value for '{param}': " if param else "Invalid request: "
-    return f"{where}{msg}{more}", param
+    return f"{where}{'; or '.join(reasons)}{more}", param
 
 
 def install_error_handlers(app: FastAPI) -> None:
