@@ -46,3 +46,9 @@ def test_no_compiler_falls_back(tmp_path):
     """With no compiler on PATH and an empty cache, loading fails softly (the torch path stays)."""
     out = _probe(PATH=str(tmp_path), CXX="", GOSSAMER_HOME=str(tmp_path / "home"))
     assert out.startswith("False no C++ compiler found")
+
+
+def test_build_command_reports_the_isa(isas):
+    result = subprocess.run([sys.executable, "-m", "gossamer.kernels"], capture_output=True, text=True,
+                            timeout=240, check=True, cwd=os.getcwd())
+    assert f"using {isas[-1]}" in result.stdout
