@@ -1,8 +1,9 @@
-"""Chat Completions request and response types, in the order of OpenAI's API reference.
+"""Chat Completions request types, in the order of OpenAI's API reference.
 
 Requests are validated here (types, ranges) and converted once into plain objects by
-`serving.py`. Unknown request fields are accepted and ignored, as OpenAI-compatible servers do,
-so newer SDKs keep working.
+`convert.py`. Answers and chunks are built as plain dicts in `serving.py` (the hot path of
+streaming) and checked against OpenAI's OpenAPI description in the tests. Unknown request
+fields are accepted and ignored, as OpenAI-compatible servers do, so newer SDKs keep working.
 """
 
 from __future__ import annotations
@@ -154,79 +155,3 @@ class ChatCompletionRequest(_Lenient):
     tools: list[ToolDefinition] | None = None
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     user: str | None = None
-
-
-# -- response --------------------------------------------------------------------------------------
-
-
-class TopLogprob(BaseModel):
-    token: str
-    logprob: float
-    bytes: list[int] | None
-
-
-class TokenLogprobEntry(BaseModel):
-    token: str
-    logprob: float
-    bytes: list[int] | None
-    top_logprobs: list[TopLogprob]
-
-
-class ChoiceLogprobs(BaseModel):
-    content: list[TokenLogprobEntry] | None
-    refusal: list[TokenLogprobEntry] | None = None
-
-
-class FunctionCall(BaseModel):
-    name: str
-    arguments: str
-
-
-class ToolCall(BaseModel):
-    id: str
-    type: Literal["function"] = "function"
-    function: FunctionCall
-
-
-class ResponseMessage(BaseModel):
-    role: Literal["assistant"] = "assistant"
-    content: str | None
-    refusal: str | None = None
-    tool_calls: list[ToolCall] | None = None
-    # Both names: clients read either (vLLM renamed one and broke the other's users).
-    reasoning: str | None = None
-    reasoning_content: str | None = None
-
-
-class Choice(BaseModel):
-    index: int
-    message: ResponseMessage
-    logprobs: ChoiceLogprobs | None = None
-    finish_reason: Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
-
-
-class PromptTokensDetails(BaseModel):
-    cached_tokens: int = 0
-
-
-class CompletionTokensDetails(BaseModel):
-    reasoning_tokens: int = 0
-
-
-class Usage(BaseModel):
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-    prompt_tokens_details: PromptTokensDetails = Field(default_factory=PromptTokensDetails)
-    completion_tokens_details: CompletionTokensDetails = Field(default_factory=CompletionTokensDetails)
-
-
-class ChatCompletionResponse(BaseModel):
-    id: str
-    object: Literal["chat.completion"] = "chat.completion"
-    created: int
-    model: str
-    choices: list[Choice]
-    usage: Usage
-    system_fingerprint: str | None = None
-    service_tier: str | None = None
