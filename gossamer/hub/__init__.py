@@ -12,7 +12,7 @@ from gossamer.hub.catalog import (
 from gossamer.hub.errors import ChecksumError, OfflineError
 from gossamer.hub.inspect import ModelSummary, describe_model
 from gossamer.hub.names import TINY_MODEL_NAME, ModelRef, UnknownModel, parse_model_name
-from gossamer.hub.pull import PullProgress
+from gossamer.hub.progress import PullProgress
 
 __all__ = [
     "TINY_MODEL_NAME",

@@ -13,7 +13,8 @@ from gossamer.errors import CheckpointError, GossamerError
 from gossamer.hub import store
 from gossamer.hub.inspect import check_complete, detect_layout, dir_size_bytes
 from gossamer.hub.names import TINY_MODEL_NAME, ModelKind, ModelRef, UnknownModel, parse_model_name
-from gossamer.hub.pull import PullProgress, hub_cache_dir, pull_repo, repo_storage_dir
+from gossamer.hub.progress import PullProgress
+from gossamer.hub.pull import hub_cache_dir, pull_repo, repo_storage_dir
 
 
 class ModelNotDownloaded(GossamerError):

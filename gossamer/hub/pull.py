@@ -8,21 +8,19 @@ for weights, the git blob sha1 for small files. A file that does not match is de
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
-import hashlib
 import logging
 import os
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from gossamer.errors import GossamerError
 from gossamer.hub.errors import ChecksumError, OfflineError
 from gossamer.hub.fetch import fetch_lfs_file
 from gossamer.hub.inspect import check_complete
+from gossamer.hub.progress import ProgressWatcher, PullProgress
 from gossamer.hub.store import gossamer_home, manual_models_dir, pull_record, set_pull_record
+from gossamer.hub.verify import RemoteFile, verify_files
 
 logger = logging.getLogger(__name__)
 
@@ -44,22 +42,6 @@ ORIGINAL_LAYOUT_FILES = (
     "original/dtypes.json",
     "tokenizer.json",
 )
-
-
-@dataclass(frozen=True)
-class PullProgress:
-    status: str  # "pulling manifest" | "downloading" | "verifying" | "success"
-    completed: int = 0  # bytes
-    total: int = 0
-    file: str | None = None
-
-
-@dataclass(frozen=True)
-class _RemoteFile:
-    path: str
-    size: int
-    sha256: str | None  # LFS files
-    blob_id: str | None  # git sha1 of the contents
 
 
 def hub_endpoint() -> str:
@@ -109,7 +91,7 @@ def _is_offline_env() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
 
 
-def _select(files: list[_RemoteFile], layout: str) -> list[_RemoteFile]:
+def _select(files: list[RemoteFile], layout: str) -> list[RemoteFile]:
     patterns = ORIGINAL_LAYOUT_FILES if layout == "original" else HF_LAYOUT_FILES
     # Root files only for the HF layout ("*" would otherwise match "original/..." too).
     chosen = []
@@ -121,7 +103,7 @@ def _select(files: list[_RemoteFile], layout: str) -> list[_RemoteFile]:
     return chosen
 
 
-def _fetch_file_list(repo_id: str, revision: str) -> tuple[str, list[_RemoteFile]]:
+def _fetch_file_list(repo_id: str, revision: str) -> tuple[str, list[RemoteFile]]:
     from huggingface_hub import HfApi
     from huggingface_hub.errors import (
         GatedRepoError,
@@ -148,100 +130,14 @@ def _fetch_file_list(repo_id: str, revision: str) -> tuple[str, list[_RemoteFile
     except HfHubHTTPError as exc:
         raise GossamerError(f"the hub at {endpoint} refused the request for {repo_id}: {exc}") from exc
     files = [
-        _RemoteFile(s.rfilename, s.lfs.size, s.lfs.sha256, s.blob_id)
+        RemoteFile(s.rfilename, s.lfs.size, s.lfs.sha256, s.blob_id)
         if s.lfs
-        else _RemoteFile(s.rfilename, s.size or 0, None, s.blob_id)
+        else RemoteFile(s.rfilename, s.size or 0, None, s.blob_id)
         for s in info.siblings or []
     ]
     if not info.sha:
         raise GossamerError(f"the hub at {endpoint} gave no commit for {repo_id}@{revision}")
     return info.sha, files
-
-
-def _file_digest_ok(path: Path, remote: _RemoteFile) -> tuple[bool, str]:
-    if remote.sha256:
-        digest = hashlib.sha256()
-        expected = remote.sha256
-    elif remote.blob_id:
-        digest = hashlib.sha1(b"blob %d\0" % path.stat().st_size)
-        expected = remote.blob_id
-    else:
-        return True, ""
-    with path.open("rb") as f:
-        while chunk := f.read(8 << 20):
-            digest.update(chunk)
-    actual = digest.hexdigest()
-    return actual == expected, actual
-
-
-def _verify(
-    snapshot: Path,
-    files: list[_RemoteFile],
-    verified: dict[str, list[int]],
-    report: Callable[[PullProgress], None],
-) -> dict[str, list[int]]:
-    """Hash each file not yet verified; delete and raise on a mismatch. Returns {path: [size, mtime_ns]}."""
-    total = sum(f.size for f in files)
-    done = 0
-    out: dict[str, list[int]] = {}
-    for remote in files:
-        local = snapshot / remote.path
-        blob = local.resolve()
-        stat = blob.stat()
-        key = [stat.st_size, stat.st_mtime_ns]
-        report(PullProgress("verifying", done, total, remote.path))
-        if verified.get(remote.path) != key:
-            ok, actual = _file_digest_ok(blob, remote)
-            if not ok:
-                blob.unlink(missing_ok=True)
-                local.unlink(missing_ok=True)
-                expected = remote.sha256 or remote.blob_id
-                raise ChecksumError(
-                    f"{remote.path} is corrupt: its checksum is {actual}, the hub says {expected}. "
-                    "The file was deleted; run the pull again to fetch it anew."
-                )
-        out[remote.path] = key
-        done += remote.size
-    report(PullProgress("verifying", total, total))
-    return out
-
-
-class _ProgressWatcher:
-    """Reports bytes on disk (finished files plus `.incomplete` temporaries) every `interval_s`."""
-
-    def __init__(
-        self,
-        storage: Path,
-        snapshot: Path,
-        files: list[_RemoteFile],
-        report: Callable[[PullProgress], None],
-        interval_s: float = 0.25,
-    ) -> None:
-        self.storage, self.snapshot, self.files, self.report = storage, snapshot, files, report
-        self.total = sum(f.size for f in files)
-        self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="pull-progress", daemon=True)
-
-    def bytes_on_disk(self) -> int:
-        done = sum(f.size for f in self.files if (self.snapshot / f.path).is_file())
-        partial = 0
-        for tmp in (self.storage / "blobs").glob("*.incomplete"):
-            with contextlib.suppress(FileNotFoundError):  # finished and renamed meanwhile
-                partial += tmp.stat().st_size
-        return min(done + partial, self.total)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self.report(PullProgress("downloading", self.bytes_on_disk(), self.total))
-
-    def __enter__(self) -> _ProgressWatcher:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def pull_repo(
@@ -287,7 +183,7 @@ def _download(
     revision: str,
     layout: str,
     commit: str,
-    files: list[_RemoteFile],
+    files: list[RemoteFile],
     report: Callable[[PullProgress], None],
 ) -> Path:
     from huggingface_hub import snapshot_download
@@ -303,7 +199,7 @@ def _download(
     disable_progress_bars()
     small = sorted(f.path for f in files if not f.sha256)
     try:
-        with _ProgressWatcher(storage, snapshot, files, report):
+        with ProgressWatcher(storage, snapshot, files, report):
             snapshot_download(
                 repo_id,
                 revision=commit,
@@ -346,7 +242,7 @@ def _download(
     total = sum(f.size for f in files)
     report(PullProgress("downloading", total, total))
     try:
-        verified = _verify(snapshot, files, verified, report)
+        verified = verify_files(snapshot, files, verified, report)
     except ChecksumError:
         set_pull_record(repo_id, {"commit": commit, "layout": layout, "complete": False, "verified": {}})
         raise
