@@ -229,3 +229,18 @@ def test_show_unknown_model_and_pull_of_a_local_directory(client, tmp_path):
     assert "mine" in [m.model for m in client.list().models]
     assert client.delete("mine").status == "success"
     assert directory.is_dir()
+
+
+@pytest.mark.parametrize("stop_token_in_output", [True, False])
+def test_both_stop_token_shapes_of_the_engine(client, server, caplog, stop_token_in_output):
+    server.engine.stop_token_in_output = stop_token_in_output
+    try:
+        r = client.chat(model="gpt-oss:20b", messages=[{"role": "user", "content": "s"}])
+        assert (r.message.content, r.done_reason) == ("You said: s. Effort medium.", "stop")
+        r = client.chat(
+            model="gpt-oss:20b", messages=[{"role": "user", "content": "w"}], tools=[WEATHER_TOOL]
+        )
+        assert r.message.tool_calls[0].function.arguments == {"city": "Paris"}
+    finally:
+        server.engine.stop_token_in_output = True
+    assert "after the end of the completion" not in caplog.text

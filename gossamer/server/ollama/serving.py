@@ -145,10 +145,13 @@ async def _run(
         async for output in gen:
             if output.token_ids and timing.first_token_s is None:
                 timing.first_token_s = time.perf_counter()
-            # The engine reports the stop token apart from the text; the decoder needs it to know
-            # how the reply ended (`<|call|>` finishes a tool call, `<|return|>` an answer).
-            ended_by = (output.stop_token_id,) if output.stop_token_id is not None else ()
-            delta = translator.translate(decoder.feed((*output.token_ids, *ended_by)))
+            # The decoder needs the stop token to know how the reply ended (`<|call|>` finishes a tool
+            # call, `<|return|>` an answer); an engine may report it only in `stop_token_id`.
+            token_ids = output.token_ids
+            stop = output.stop_token_id
+            if stop is not None and (not token_ids or token_ids[-1] != stop):
+                token_ids = (*token_ids, stop)
+            delta = translator.translate(decoder.feed(token_ids))
             if translator.matcher.stopped:
                 break
             if output.finished:
