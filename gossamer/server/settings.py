@@ -79,8 +79,25 @@ _HELP = {
 }
 
 
+def _split_host(env: Mapping[str, str]) -> dict[str, str]:
+    """GOSSAMER_HOST may be a URL or host:port (Ollama's OLLAMA_HOST habit) for servers and clients alike."""
+    raw = env.get(ENV_PREFIX + "HOST", "").strip()
+    hostport = raw.split("://", 1)[-1].rstrip("/")
+    if hostport.startswith("["):  # [::1]:8000
+        host, _, rest = hostport[1:].partition("]")
+        port = rest.removeprefix(":")
+    elif hostport.count(":") == 1:
+        host, port = hostport.split(":")
+    else:
+        return dict(env)
+    out = {**env, ENV_PREFIX + "HOST": host}
+    if port and not env.get(ENV_PREFIX + "PORT"):
+        out[ENV_PREFIX + "PORT"] = port
+    return out
+
+
 def settings_from_env(env: Mapping[str, str] | None = None) -> ServerSettings:
-    env = os.environ if env is None else env
+    env = _split_host(os.environ if env is None else env)
     values: dict[str, Any] = {}
     for f in fields(ServerSettings):
         raw = env.get(ENV_PREFIX + f.name.upper())

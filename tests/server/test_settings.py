@@ -51,3 +51,11 @@ def test_positional_model_for_the_cli() -> None:
     parser = argparse.ArgumentParser()
     add_arguments(parser, model_positional=True)
     assert settings_from_args(parser.parse_args(["gpt-oss-20b"]), {}).model == "gpt-oss-20b"
+
+
+def test_host_may_carry_a_port_like_ollama_host() -> None:
+    settings = settings_from_env({"GOSSAMER_HOST": "http://0.0.0.0:8080/"})
+    assert (settings.host, settings.port) == ("0.0.0.0", 8080)
+    settings = settings_from_env({"GOSSAMER_HOST": "[::1]:9000", "GOSSAMER_PORT": "9001"})
+    assert (settings.host, settings.port) == ("::1", 9001)
+    assert settings_from_env({"GOSSAMER_HOST": "::1"}).host == "::1"
