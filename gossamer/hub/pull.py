@@ -140,6 +140,28 @@ def _fetch_file_list(repo_id: str, revision: str) -> tuple[str, list[RemoteFile]
     return info.sha, files
 
 
+def _check_disk_space(storage: Path, files: list[RemoteFile]) -> None:
+    """Fail before downloading rather than at 90% with a full disk."""
+    import shutil
+
+    missing = 0
+    for f in files:
+        blob = storage / "blobs" / (f.sha256 or f.blob_id or "")
+        if blob.is_file():
+            continue
+        partial = blob.with_name(blob.name + ".incomplete")
+        missing += f.size - (partial.stat().st_size if partial.is_file() else 0)
+    existing = storage
+    while not existing.exists():
+        existing = existing.parent
+    free = shutil.disk_usage(existing).free
+    if missing > free:
+        raise GossamerError(
+            f"the download needs {missing / 2**30:.1f} GiB but {existing} has {free / 2**30:.1f} GiB free; "
+            "free some space or point HF_HOME (or HF_HUB_CACHE) at a larger disk"
+        )
+
+
 def pull_repo(
     repo_id: str,
     *,
@@ -195,6 +217,7 @@ def _download(
     previous = pull_record(repo_id) or {}
     verified = previous.get("verified", {}) if previous.get("commit") == commit else {}
     set_pull_record(repo_id, {"commit": commit, "layout": layout, "complete": False, "verified": verified})
+    _check_disk_space(storage, files)
     # Our own progress reporting replaces huggingface_hub's tqdm bars (which also print to a server's log).
     disable_progress_bars()
     small = sorted(f.path for f in files if not f.sha256)

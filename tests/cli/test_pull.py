@@ -154,3 +154,14 @@ def test_a_second_concurrent_pull_is_refused(fake_hub, store_env):
     busy = "another pull of openai/gpt-oss-20b is running"
     with FileLock(str(lock)), pytest.raises(GossamerError, match=busy):
         pull_model("gpt-oss-20b")
+
+
+def test_not_enough_disk_space_is_said_before_downloading(fake_hub, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 << 30, 10 << 30, 1 << 20))
+    with pytest.raises(GossamerError, match="GiB free; free some space or point HF_HOME"):
+        pull_model("gpt-oss-20b")
+    assert not fake_hub.file_requests(WEIGHTS)
