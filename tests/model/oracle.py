@@ -17,7 +17,9 @@ def load_reference(hf_dir: Path, dtype: torch.dtype = torch.float32):
     transformers.logging.set_verbosity_error()
     logging.getLogger("transformers").setLevel(logging.ERROR)
     model = GptOssForCausalLM.from_pretrained(hf_dir, dtype=dtype, attn_implementation="eager")
-    return model.eval()
+    # Some transformers versions keep the dequantized experts in bf16 whatever `dtype` says;
+    # every MXFP4 value is exact in bf16, so casting up loses nothing.
+    return model.to(dtype).eval()
 
 
 @torch.inference_mode()
