@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import torch
 
-# Query rows processed at once, so scores stay [chunk, heads, keys] instead of [N, heads, keys].
-_QUERY_CHUNK = 512
+# Score elements materialized at once (float32): queries are processed in chunks so the scores
+# stay [chunk, heads, keys] (~256 MB) instead of [N, heads, keys] on long prefills.
+_MAX_SCORE_ELEMENTS = 1 << 26
 
 
 def causal_mask(
@@ -47,8 +48,9 @@ def attention_with_sinks(
     vf = v.float()  # [M, KV, D]
     sink_logits = sinks.float().view(1, num_kv_heads, group, 1)  # [1, KV, G, 1]
     out = torch.empty_like(q)
-    for start in range(0, num_tokens, _QUERY_CHUNK):
-        stop = min(start + _QUERY_CHUNK, num_tokens)
+    chunk = max(1, _MAX_SCORE_ELEMENTS // max(num_heads * num_keys, 1))
+    for start in range(0, num_tokens, chunk):
+        stop = min(start + chunk, num_tokens)
         qc = q[start:stop].float().view(stop - start, num_kv_heads, group, head_dim)  # [n, KV, G, D]
         scores = torch.einsum("nkgd,mkd->nkgm", qc, kf) * scale  # [n, KV, G, M]
         scores = scores.masked_fill(~mask[start:stop, None, None, :], float("-inf"))

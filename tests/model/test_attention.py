@@ -87,3 +87,15 @@ def test_yarn_frequencies_match_transformers():
         expected, scaling = ROPE_INIT_FUNCTIONS["yarn"](hf)
         ours, concentration = yarn_inv_freq(dataclasses.replace(config, rope_truncate=truncate))
         assert torch.equal(ours, expected) and concentration == scaling
+
+
+def test_query_chunking_does_not_change_the_result(monkeypatch):
+    import gossamer.model.attention as attention
+
+    g = torch.Generator().manual_seed(4)
+    q, k, v = (torch.randn(30, heads, 8, generator=g) for heads in (4, 2, 2))
+    sinks = torch.randn(4, generator=g)
+    mask = causal_mask(torch.arange(30), torch.arange(30), 7)
+    whole = attention_with_sinks(q, k, v, sinks, mask)
+    monkeypatch.setattr(attention, "_MAX_SCORE_ELEMENTS", 4 * 30 * 4)  # 4 query rows per chunk
+    assert torch.equal(attention_with_sinks(q, k, v, sinks, mask), whole)
