@@ -187,6 +187,28 @@ def test_completion_greedy_stream_equals_whole(client: openai.OpenAI) -> None:
     assert whole.usage.completion_tokens >= 1
 
 
+def test_stop_string_cuts_and_frees_the_sequence(server: ServerProcess, client: openai.OpenAI) -> None:
+    prompt = "The list:"
+    full = (
+        client.completions.create(model=MODEL_NAME, prompt=prompt, max_tokens=12, temperature=0)
+        .choices[0]
+        .text
+    )
+    stop = full[len(full) // 2 : len(full) // 2 + 3]
+    if not stop.strip():
+        pytest.skip("the model's greedy text has no usable stop string here")
+    cut = client.completions.create(
+        model=MODEL_NAME, prompt=prompt, max_tokens=12, temperature=0, stop=[stop]
+    )
+    assert cut.choices[0].text == full[: full.index(stop)]
+    assert cut.choices[0].finish_reason == "stop"
+    # Stopped by text, the sequence is aborted in the engine (unless it had finished already): freed.
+    deadline = time.monotonic() + 10
+    while engine_stats(server)["num_running"]:
+        assert time.monotonic() < deadline, engine_stats(server)
+        time.sleep(0.05)
+
+
 async def test_async_client(server: ServerProcess) -> None:
     async with openai.AsyncOpenAI(
         base_url=server.base_url, api_key="unused", max_retries=0, timeout=120
