@@ -40,6 +40,38 @@ def _slots(block_table: list[int | None], start: int, stop: int, block_size: int
     return table[positions // block_size - first_block] * block_size + positions % block_size  # [n]
 
 
+def _pad(views: list[tuple[torch.Tensor | None, torch.Tensor | None]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sequence key slots [M_s] and one-query masks [1, M_s] -> padded [S, M_max] slots and mask."""
+    width = max(slots.shape[0] for slots, _ in views)  # type: ignore[union-attr]
+    device = views[0][0].device  # type: ignore[union-attr]
+    slots = torch.zeros((len(views), width), dtype=torch.long, device=device)  # [S, M_max]; pad: slot 0
+    mask = torch.zeros((len(views), width), dtype=torch.bool, device=device)  # [S, M_max]; pad: hidden
+    for i, (seq_slots, seq_mask) in enumerate(views):
+        slots[i, : seq_slots.shape[0]] = seq_slots  # type: ignore[union-attr]
+        mask[i, : seq_mask.shape[1]] = seq_mask[0]  # type: ignore[index]
+    return slots, mask
+
+
+def _decode_attention(
+    q: torch.Tensor,  # [S, H, D], one query per sequence
+    k: torch.Tensor,  # [S, M, KV, D]
+    v: torch.Tensor,  # [S, M, KV, D]
+    sinks: torch.Tensor,  # [H]
+    mask: torch.Tensor,  # [S, M] bool
+) -> torch.Tensor:  # [S, H, D]
+    """attention_with_sinks (gossamer/model/attention.py) batched over sequences of one query each."""
+    num_seqs, num_heads, head_dim = q.shape
+    num_kv_heads = k.shape[2]
+    group = num_heads // num_kv_heads
+    qf = q.float().view(num_seqs, num_kv_heads, group, head_dim)  # [S, KV, G, D]
+    scores = torch.einsum("skgd,smkd->skgm", qf, k.float()) * head_dim**-0.5  # [S, KV, G, M]
+    scores = scores.masked_fill(~mask[:, None, None, :], float("-inf"))
+    sink = sinks.float().view(1, num_kv_heads, group, 1).expand(num_seqs, -1, -1, -1)  # [S, KV, G, 1]
+    probs = torch.softmax(torch.cat((scores, sink), dim=-1), dim=-1)[..., :-1]  # [S, KV, G, M]
+    ctx = torch.einsum("skgm,smkd->skgd", probs, v.float())  # [S, KV, G, D]
+    return ctx.reshape(num_seqs, num_heads, head_dim).to(q.dtype)
+
+
 class PagedBackend:
     """AttentionBackend over the paged KV cache for one step's batch (see gossamer/model/backend.py)."""
 
@@ -71,6 +103,13 @@ class PagedBackend:
             self.views.append(_SeqView(row, row + item.num_tokens, full_slots, full_mask,
                                        sliding_slots, sliding_mask))
             row += item.num_tokens
+        # Decode-only steps (the steady state) attend all sequences in one padded call per layer.
+        self.padded: dict[bool, tuple[torch.Tensor, torch.Tensor]] = {}
+        if len(batch) > 1 and all(item.num_tokens == 1 for item in batch):
+            if has_full:
+                self.padded[False] = _pad([(v.full_key_slots, v.full_mask) for v in self.views])
+            if has_sliding:
+                self.padded[True] = _pad([(v.sliding_key_slots, v.sliding_mask) for v in self.views])
         empty = torch.empty(0, dtype=torch.long)
         self.full_write = torch.cat(full_write or [empty]).to(device)  # [N]
         self.sliding_write = torch.cat(sliding_write or [empty]).to(device)  # [N]
@@ -89,12 +128,14 @@ class PagedBackend:
         write = self.sliding_write if is_sliding else self.full_write
         cache_k.index_copy_(0, write, k.to(cache_k.dtype))
         cache_v.index_copy_(0, write, v.to(cache_v.dtype))
+        if is_sliding in self.padded:
+            slots, mask = self.padded[is_sliding]  # [S, M_max], [S, M_max]
+            return _decode_attention(q, cache_k[slots], cache_v[slots], sinks, mask)
         out = torch.empty_like(q)
         for view in self.views:
             slots = view.sliding_key_slots if is_sliding else view.full_key_slots
             mask = view.sliding_mask if is_sliding else view.full_mask
             a, b = view.query_start, view.query_stop
-            # TODO(speed): decode rows of many sequences could share one padded batched call.
             out[a:b] = attention_with_sinks(q[a:b], cache_k[slots], cache_v[slots], sinks, mask)
         return out
 
