@@ -41,11 +41,15 @@ def test_bf16_top1_on_the_trained_tiny_model(tmp_path):
     from gossamer.harmony.tokenizer import load_harmony_encoding
 
     encoding = load_harmony_encoding(path)
-    text = (
-        "The quick brown fox jumps over the lazy dog. Gossamer runs gpt-oss models locally and serves "
-        "them through the OpenAI and Ollama APIs. "
-    ) * 8
-    ids = torch.tensor(encoding.encode(text, allowed_special="all")[:NUM_TOKENS])
+    # Harmony-formatted turns, the kind of text the model was trained on.
+    turn = (
+        "<|start|>user<|message|>What is the capital of France? Please answer briefly.<|end|>"
+        "<|start|>assistant<|channel|>analysis<|message|>The user asks for the capital of France. "
+        "It is Paris.<|end|><|start|>assistant<|channel|>final<|message|>The capital of France is "
+        "Paris.<|return|>"
+    )
+    ids = torch.tensor(encoding.encode(turn * 8, allowed_special="all")[:NUM_TOKENS])
+    assert len(ids) == NUM_TOKENS
     expected = reference_logits(load_reference(path, torch.float32), ids)
     ours = LLM(path, dtype="bfloat16").logits(ids)
     assert top1_agreement(ours, expected) >= 0.99
