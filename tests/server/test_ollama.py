@@ -244,3 +244,12 @@ def test_both_stop_token_shapes_of_the_engine(client, server, caplog, stop_token
     finally:
         server.engine.stop_token_in_output = True
     assert "after the end of the completion" not in caplog.text
+
+
+def test_unsupported_routes_say_so(client):
+    with pytest.raises(ollama.ResponseError) as info:
+        client.embed(model="gpt-oss:20b", input="x")
+    assert info.value.status_code == 501 and "embeddings" in info.value.error
+    with pytest.raises(ollama.ResponseError) as info:
+        client.copy("gpt-oss:20b", "mine")
+    assert info.value.status_code == 501

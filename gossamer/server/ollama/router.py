@@ -156,3 +156,24 @@ async def delete(request: Request) -> Response:
 @router.get("/api/version")
 async def version() -> dict[str, str]:
     return {"version": gossamer.__version__}
+
+
+_UNSUPPORTED = {
+    "/api/embed": "embeddings (gpt-oss is not an embedding model)",
+    "/api/embeddings": "embeddings (gpt-oss is not an embedding model)",
+    "/api/create": "creating models from a Modelfile (use `gossamer pull` with a directory)",
+    "/api/copy": "copying models",
+    "/api/push": "pushing models",
+}
+
+
+def _unsupported(what: str) -> Callable[[], Awaitable[Response]]:
+    async def route() -> Response:
+        return _error(501, f"gossamer does not support {what}")
+
+    return route
+
+
+for _path, _what in _UNSUPPORTED.items():
+    # Ollama's shape rather than a bare 404, so that its clients say what is missing.
+    router.add_api_route(_path, _unsupported(_what), methods=["POST"], include_in_schema=False)
