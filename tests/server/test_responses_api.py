@@ -249,6 +249,21 @@ def test_named_tool_choice_forces_the_call(client):
     assert required.output[-1].type == "function_call"
 
 
+def test_logprobs_of_the_answer_tokens(client):
+    response = client.responses.create(
+        model=MODEL, input="hi", include=["message.output_text.logprobs"], top_logprobs=2
+    )
+    part = response.output[-1].content[0]
+    assert response.top_logprobs == 2
+    assert "".join(entry.token for entry in part.logprobs) == part.text  # one entry per answer token
+    assert all(len(entry.top_logprobs) == 2 for entry in part.logprobs)
+    events = list(client.responses.create(model=MODEL, input="hi", top_logprobs=0, stream=True))
+    deltas = [e for e in events if e.type == "response.output_text.delta"]
+    assert all(len(e.logprobs) == 1 and e.logprobs[0].token == e.delta for e in deltas)
+    plain = client.responses.create(model=MODEL, input="hi")
+    assert plain.output[-1].content[0].logprobs == []
+
+
 def test_unknown_model_is_404(client):
     with pytest.raises(openai.NotFoundError) as info:
         client.responses.create(model="gpt-5", input="x")
@@ -370,7 +385,7 @@ def test_truncation_auto_drops_oldest_turns_and_disabled_refuses(tmp_path):
 def test_wire_format_matches_the_openapi_spec(server):
     """Raw JSON (not the SDK's lenient parse) against the newest spec: objects, events, lists, errors."""
     base = server.base_url
-    request = {"model": MODEL, "input": "Weather?", "tools": [WEATHER], "stream": True}
+    request = {"model": MODEL, "input": "Weather?", "tools": [WEATHER], "stream": True, "top_logprobs": 1}
     events = []
     with httpx.stream("POST", f"{base}/responses", json=request, timeout=60) as streamed:
         assert streamed.headers["content-type"].startswith("text/event-stream")
@@ -389,11 +404,13 @@ def test_wire_format_matches_the_openapi_spec(server):
             "previous_response_id": final["id"],
             "input": [{"type": "function_call_output", "call_id": call["call_id"], "output": "fine"}],
             "max_output_tokens": 20,
+            "top_logprobs": 2,
         },
         timeout=60,
     ).json()
     validate(answer, "Response")
     assert answer["status"] == "incomplete"
+    assert answer["output"][-1]["content"][0]["logprobs"]  # the cut-off answer has its logprobs
     events = []
     with httpx.stream("POST", f"{base}/responses", json={**request, "max_output_tokens": 8}, timeout=60) as s:
         events = [json.loads(line[6:]) for line in s.iter_lines() if line.startswith("data: ")]

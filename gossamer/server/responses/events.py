@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gossamer.harmony.events import (
@@ -40,6 +40,7 @@ class _OpenItem:
     output_index: int
     text: str = ""
     tool_index: int | None = None  # the decoder's index for function calls
+    logprobs: list[dict[str, Any]] = field(default_factory=list)  # answer tokens, when asked for
 
     def item(self, output: list[dict[str, Any]]) -> dict[str, Any]:
         return output[self.output_index]
@@ -75,7 +76,8 @@ class ResponseEventBuilder:
     def queued(self) -> list[StreamEvent]:
         return [self._event("response.queued", response=self._snapshot())]
 
-    def feed(self, events: list[Event]) -> list[StreamEvent]:
+    def feed(self, events: list[Event], logprobs: list[dict[str, Any]] | None = None) -> list[StreamEvent]:
+        """Stream events for decoder events; `logprobs` (of the tokens behind them) go with answer text."""
         out: list[StreamEvent] = []
         for event in events:
             match event:
@@ -98,6 +100,11 @@ class ResponseEventBuilder:
                     pass
                 case Finished():
                     pass  # the caller decides the terminal status (it knows about aborts and errors)
+        if logprobs:
+            text_deltas = [e for e in out if e["type"] == "response.output_text.delta"]
+            if text_deltas and self._open is not None:
+                text_deltas[0]["logprobs"] = logprobs
+                self._open.logprobs += logprobs
         return out
 
     # -- text items (reasoning, answer, preamble) --------------------------------------------
@@ -183,14 +190,15 @@ class ResponseEventBuilder:
                 text=text,
             )
         else:
-            part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+            logprobs = self._open.logprobs
+            part = {"type": "output_text", "text": text, "annotations": [], "logprobs": logprobs}
             done = self._event(
                 "response.output_text.done",
                 item_id=item["id"],
                 output_index=index,
                 content_index=0,
                 text=text,
-                logprobs=[],
+                logprobs=logprobs,
             )
         item["content"] = [part]
         item["status"] = status

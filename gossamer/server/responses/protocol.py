@@ -121,6 +121,7 @@ class ResponseObject(BaseModel):
     text: dict[str, Any] = Field(default_factory=dict)
     tool_choice: str | dict[str, Any] = "auto"
     tools: list[dict[str, Any]] = Field(default_factory=list)
+    top_logprobs: int | None = None
     top_p: float | None = None
     truncation: Literal["auto", "disabled"] = "disabled"
     usage: Usage | None = None

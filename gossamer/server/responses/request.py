@@ -152,6 +152,7 @@ def new_response(req: CreateResponseRequest, model_name: str) -> dict[str, Any]:
         text={"format": text_format},
         tool_choice=req.tool_choice if req.tool_choice is not None else "auto",
         tools=tools_echo,
+        top_logprobs=req.top_logprobs,
         top_p=1.0 if req.top_p is None else req.top_p,
         truncation=req.truncation or "disabled",
         user=req.user,

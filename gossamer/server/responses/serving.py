@@ -16,10 +16,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gossamer.engine.protocol import SamplingParams
+from gossamer.engine.protocol import RequestOutput, SamplingParams
 from gossamer.harmony.events import Finished, FinishReason
 from gossamer.harmony.render import RenderedPrompt
 from gossamer.harmony.stream import StreamDecoder
+from gossamer.harmony.tokenizer import TokenTable, token_table
+from gossamer.server.chat.choice import logprob_entry
 from gossamer.server.errors import APIError
 from gossamer.server.generation import Generation, new_request_id
 from gossamer.server.responses.background import BackgroundRun
@@ -66,6 +68,7 @@ class ResponsesService:
         self.state = state
         self.store = store
         self._runs: dict[str, BackgroundRun] = {}
+        self._table: TokenTable | None = None
         num_failed = store.fail_interrupted()
         if num_failed:
             logger.warning("marked %d response(s) left unfinished by a previous server as failed", num_failed)
@@ -123,6 +126,7 @@ class ResponsesService:
             top_p=1.0 if req.top_p is None else req.top_p,
             max_tokens=max_tokens,
             stop_token_ids=tuple(rendered.stop_token_ids),
+            logprobs=_num_top_logprobs(req),
         )
         response = new_response(req, model_name)
         return PreparedResponse(
@@ -153,16 +157,21 @@ class ResponsesService:
         try:
             engine_reason: str | None = None
             async for output in gen:
-                decoded = decoder.feed(output.token_ids)
+                decoded: list[Any] = []
+                for token_ids, logprobs in self._token_steps(prepared, output):
+                    events = decoder.feed(token_ids)
+                    finished = next((e for e in events if isinstance(e, Finished)), finished)
+                    for event in builder.feed(events, logprobs):
+                        yield event
                 if output.finished:
                     engine_reason = output.finish_reason
                     # An engine may leave its stop token (<|call|>, <|return|>) out of the ids; the
                     # decoder needs it to tell a finished call from a cut-off one.
                     if output.stop_token_id is not None and not decoder.is_finished:
                         decoded += decoder.feed([output.stop_token_id])
-                if is_cancelled():
-                    engine_reason = "abort"
-                decoded += decoder.finish(_engine_finish_reason(engine_reason)) if output.finished else []
+                    if is_cancelled():
+                        engine_reason = "abort"
+                    decoded += decoder.finish(_engine_finish_reason(engine_reason))
                 finished = next((e for e in decoded if isinstance(e, Finished)), finished)
                 for event in builder.feed(decoded):
                     yield event
@@ -188,6 +197,27 @@ class ResponsesService:
             await self._save(builder.response, prepared.input_items)
         for event in terminal:
             yield event
+
+    def _token_steps(
+        self, prepared: PreparedResponse, output: RequestOutput
+    ) -> list[tuple[list[int], list[dict[str, Any]] | None]]:
+        """The output's tokens in feeding steps: all at once, or one by one with each logprob."""
+        num_top = prepared.params.logprobs
+        if num_top is None or not output.logprobs:
+            return [(list(output.token_ids), None)]
+        table = self._token_table()
+        return [
+            (
+                [token_id],
+                [logprob_entry(table, lp, num_top)] if token_id not in table.special_names else None,
+            )
+            for token_id, lp in zip(output.token_ids, output.logprobs, strict=False)
+        ]
+
+    def _token_table(self) -> TokenTable:
+        if self._table is None:
+            self._table = token_table()
+        return self._table
 
     async def create(self, prepared: PreparedResponse) -> dict[str, Any]:
         """Run a foreground request to its end and return the terminal event's response."""
@@ -286,6 +316,13 @@ class ResponsesService:
             if run.task is not None:
                 run.task.cancel()
         await asyncio.gather(*(run.task for run in self._runs.values() if run.task), return_exceptions=True)
+
+
+def _num_top_logprobs(req: CreateResponseRequest) -> int | None:
+    """None: no logprobs; k: the sampled token's logprob plus the k likeliest (OpenAI's rules)."""
+    if req.top_logprobs is not None:
+        return req.top_logprobs
+    return 0 if "message.output_text.logprobs" in (req.include or []) else None
 
 
 def _terminal_status(
