@@ -196,7 +196,7 @@ def _command(session: ChatSession, line: str, out: Console) -> bool:
 
 
 def interactive(session: ChatSession, model_name: str) -> int:
-    out = Console(highlight=False)
+    out = Console(highlight=False, emoji=False)  # model text is shown as written
     _setup_readline()
     out.print(
         f"{model_name} (effort {session.effort}). Type /help for commands, /bye to leave.",
@@ -228,6 +228,6 @@ def interactive(session: ChatSession, model_name: str) -> int:
 
 
 def one_shot(session: ChatSession, prompt: str) -> int:
-    out = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    out = Console(file=sys.stdout, highlight=False, emoji=False, soft_wrap=True)
     session.ask(prompt, out, answer_only=True)
     return 0
