@@ -139,3 +139,25 @@ def test_hide_thinking_stats_ctrl_c_and_ctrl_d(server, store_env):
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+@pytest.mark.slow
+def test_run_in_process_on_the_embedded_model(store_env):
+    """No server up: `gossamer run` loads gossamer-tiny in its own process and chats in the terminal."""
+    try:
+        from gossamer.tiny import model_path
+
+        model_path(store_env / "tiny-cache")
+    except Exception as exc:  # an install or checkout without the embedded model
+        pytest.skip(f"gossamer-tiny unavailable: {exc}")
+    env = cli_env(store_env)
+    child = spawn_run(env, "--temperature", "0")
+    child.sendline("What is the capital of France?")
+    text = turn(child)
+    assert "Thinking..." in text and "...done thinking." in text
+    answer = text.split("...done thinking.", 1)[1].strip()
+    assert answer  # the model's reply, whatever the small model says
+    child.sendline("/bye")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
