@@ -132,3 +132,17 @@ def test_grouped_rows_with_uneven_and_empty_groups(isas):
         kernels.mxfp4_grouped(x, blocks, scales, bias, group_experts, torch.tensor([0, 5, 4, 6, 15]))
     with pytest.raises(ValueError, match="must rise"):
         kernels.mxfp4_grouped(x, blocks, scales, bias, group_experts, torch.tensor([0, 5, 5, 6, 14]))
+
+
+@pytest.mark.parametrize("num_tokens", [1, 2, 3])
+def test_bf16_decode_path_falls_back_outside_its_exact_scale_range(use_isa, num_tokens):
+    """The bf16 decode kernel adds the scale to the exponent field, exact for scales 2..252; a
+    tile holding a scale outside that range must take the float32 kernel and stay exact."""
+    use_isa("avx512bf16")
+    blocks, scales, bias, gen = _experts(2, 24, 128, seed=17)
+    scales[1, 5, 0] = 1  # 2**-126: code values below 1 would become bf16 denormals
+    scales[1, 9, 2] = 0  # 2**-127
+    x = torch.randn(num_tokens, 128, generator=gen).bfloat16()  # [N, C]
+    got = kernels.mxfp4_experts(x, blocks, scales, bias, torch.tensor([1, 0]))
+    want = _oracle(x, blocks, scales, bias, torch.tensor([1, 0]))
+    assert torch.allclose(got, want, rtol=1e-5, atol=1e-3)

@@ -83,6 +83,17 @@ void deinterleave_blocks(const void* x, int x_dtype, OUT* xs, int64_t rows, int6
             }
 }
 
+// The bf16 decode kernel's layout: per pair of blocks, the 32 even elements (16 of each block)
+// then the 32 odd ones.
+void pair_layout(const uint16_t* x, uint16_t* xp, int64_t rows, int64_t C) {
+    for (int64_t n = 0; n < rows; ++n)
+        for (int64_t b = 0; b < C; b += 64)
+            for (int j = 0; j < 64; ++j) {
+                const int64_t block = j / 32, elem = j % 32;
+                xp[n * C + b + (elem % 2) * 32 + block * 16 + elem / 2] = x[n * C + b + j];
+            }
+}
+
 // Below this many tokens per expert, decoding straight into float32 FMAs beats decoding a row
 // group to bf16 first.
 constexpr int64_t kBf16MinTokens = 4;
@@ -126,7 +137,14 @@ int gk_mxfp4_grouped(const uint8_t* blocks, const uint8_t* scales, const void* b
         any_f32 |= !bf16;
     }
     std::vector<float> xs;
-    std::vector<uint16_t> xs_bf16;
+    std::vector<uint16_t> xs_bf16, xs_pairs;
+    // 1..3 bf16 tokens: the bf16 decode kernel (it may decline a tile; then the float32 one runs).
+    const bool pairs = can_bf16 && nb % 2 == 0;
+    if (pairs) {
+        xs_pairs.resize((size_t)(num_rows * C));
+        pair_layout((const uint16_t*)x, xs_pairs.data(), num_rows, C);
+        any_f32 = true;
+    }
     if (any_bf16) {
         xs_bf16.resize((size_t)(num_rows * C));
         deinterleave_blocks(x, x_dtype, xs_bf16.data(), num_rows, C);
@@ -151,7 +169,8 @@ int gk_mxfp4_grouped(const uint8_t* blocks, const uint8_t* scales, const void* b
         float* yg = y + row0 * R;
         if (can_bf16 && n >= kBf16MinTokens)
             gk_mxfp4_tile_bf16(eb, es, nb, xs_bf16.data() + row0 * C, C, n, yg, R, r0, r1);
-        else
+        else if (!(pairs && n <= 3 &&
+                   gk_mxfp4_tile_bf16_decode(eb, es, nb, xs_pairs.data() + row0 * C, C, n, yg, R, r0, r1)))
             k.mxfp4_tile(eb, es, nb, xs.data() + row0 * C, C, n, yg, R, r0, r1);
         if (bias_dtype != 0)
             for (int64_t t = 0; t < n; ++t)

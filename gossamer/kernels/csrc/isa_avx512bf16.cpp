@@ -68,6 +68,79 @@ void dot_rows_any_tokens(const uint16_t* w, int64_t nb, const uint16_t* xs, int6
     }
 }
 
+
+// ---------------------------------------------------------------- decode: 1 to 3 tokens
+// Here decoding dominates (each weight is used once or twice), so it is done in the bf16
+// domain, two blocks per step: 32 code bytes widen to 32 words, each nibble indexes a 32-entry
+// bf16 table holding both blocks' 16 values already scaled (the E8M0 scale is added to the
+// exponent field: exact while the result stays a normal number, i.e. for scales 2..252, which
+// the caller checks). vdpbf16ps then multiplies with bf16 activations and accumulates float32.
+// Table word 2c + k holds code c of block k (k = 0 for the first block of the pair), so one
+// dword broadcast of the two exponent offsets lines up with it.
+constexpr uint16_t kFp4Bf16[16] = {0x0000, 0x3F00, 0x3F80, 0x3FC0, 0x4000, 0x4040, 0x4080, 0x40C0,
+                                   0x8000, 0xBF00, 0xBF80, 0xBFC0, 0xC000, 0xC040, 0xC080, 0xC0C0};
+constexpr __mmask32 kNonzeroCodes = 0xFFFCFFFCu;  // table words of codes 0 and 8 (+0, -0) stay zero
+
+inline bool scales_in_exact_range(const uint8_t* scales, int64_t n) {
+    uint8_t lo = 255, hi = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        lo = scales[i] < lo ? scales[i] : lo;
+        hi = scales[i] > hi ? scales[i] : hi;
+    }
+    return lo >= 2 && hi <= 252;
+}
+
+template <int ROWS, int NT>
+inline void decode_rows_bf16(const uint8_t* blocks, const uint8_t* scales, int64_t nb, const uint16_t* xp,
+                             int64_t ldx, float* y, int64_t ldy, int64_t r) {
+    alignas(64) uint16_t base_words[32];
+    for (int c = 0; c < 16; ++c) base_words[2 * c] = base_words[2 * c + 1] = kFp4Bf16[c];
+    const __m512i base = _mm512_load_si512(base_words);
+    const __m512i low4x2 = _mm512_set1_epi16(0x1E);
+    // Block select bit: words 16..31 of the pair come from the second block.
+    const __m512i second = _mm512_set_epi64(0x0001000100010001LL, 0x0001000100010001LL, 0x0001000100010001LL,
+                                            0x0001000100010001LL, 0, 0, 0, 0);
+    __m512 acc[ROWS][NT];
+    for (int i = 0; i < ROWS; ++i)
+        for (int n = 0; n < NT; ++n) acc[i][n] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b += 2) {
+        __m512bh xlo[NT], xhi[NT];
+        for (int n = 0; n < NT; ++n) {
+            xlo[n] = (__m512bh)_mm512_loadu_si512((const void*)(xp + n * ldx + b * 32));
+            xhi[n] = (__m512bh)_mm512_loadu_si512((const void*)(xp + n * ldx + b * 32 + 32));
+        }
+        for (int i = 0; i < ROWS; ++i) {
+            const uint8_t* p = blocks + ((r + i) * nb + b) * 16;
+            const __m512i w = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)p));  // word j = byte j
+            // index = 2 * nibble + block: (w << 1) & 0x1E | second, and (w >> 3) & 0x1E | second
+            const __m512i lo_idx = _mm512_ternarylogic_epi32(_mm512_slli_epi16(w, 1), low4x2, second, 0xEA);
+            const __m512i hi_idx = _mm512_ternarylogic_epi32(_mm512_srli_epi16(w, 3), low4x2, second, 0xEA);
+            const uint8_t* sp = scales + (r + i) * nb + b;
+            const uint32_t d0 = (uint32_t)(((int32_t)sp[0] - 127) << 7) & 0xFFFFu;
+            const uint32_t d1 = (uint32_t)(((int32_t)sp[1] - 127) << 7) & 0xFFFFu;
+            const __m512i table = _mm512_mask_add_epi16(base, kNonzeroCodes, base, _mm512_set1_epi32((int)(d0 | (d1 << 16))));
+            const __m512bh lo = (__m512bh)_mm512_permutexvar_epi16(lo_idx, table);
+            const __m512bh hi = (__m512bh)_mm512_permutexvar_epi16(hi_idx, table);
+            for (int n = 0; n < NT; ++n) {
+                acc[i][n] = _mm512_dpbf16_ps(acc[i][n], lo, xlo[n]);
+                acc[i][n] = _mm512_dpbf16_ps(acc[i][n], hi, xhi[n]);
+            }
+        }
+    }
+    for (int i = 0; i < ROWS; ++i)
+        for (int n = 0; n < NT; ++n) y[n * ldy + r + i] = _mm512_reduce_add_ps(acc[i][n]);
+}
+
+template <int ROWS>
+inline void decode_rows_any_tokens(const uint8_t* blocks, const uint8_t* scales, int64_t nb, const uint16_t* xp,
+                                   int64_t ldx, int64_t N, float* y, int64_t ldy, int64_t r) {
+    switch (N) {
+        case 1: decode_rows_bf16<ROWS, 1>(blocks, scales, nb, xp, ldx, y, ldy, r); break;
+        case 2: decode_rows_bf16<ROWS, 2>(blocks, scales, nb, xp, ldx, y, ldy, r); break;
+        default: decode_rows_bf16<ROWS, 3>(blocks, scales, nb, xp, ldx, y, ldy, r); break;
+    }
+}
+
 }  // namespace
 
 extern "C" void gk_mxfp4_tile_bf16(const uint8_t* blocks, const uint8_t* scales, int64_t nb, const uint16_t* xs,
@@ -84,4 +157,18 @@ extern "C" void gk_mxfp4_tile_bf16(const uint8_t* blocks, const uint8_t* scales,
         decode_rows(blocks, scales, nb, r, 1, w.data());
         dot_rows_any_tokens<1>(w.data(), nb, xs, ldx, N, y, ldy, r);
     }
+}
+
+// Rows [r0, r1) times 1..3 bf16 tokens. xp: per pair of blocks, the 32 even elements then the
+// 32 odd ones (see gk_pair_layout). Requires an even number of blocks. Returns false, having
+// done nothing, when a row group's scales fall outside the exact range (the caller then uses
+// the float32 kernel for this tile).
+extern "C" bool gk_mxfp4_tile_bf16_decode(const uint8_t* blocks, const uint8_t* scales, int64_t nb,
+                                          const uint16_t* xp, int64_t ldx, int64_t N, float* y, int64_t ldy,
+                                          int64_t r0, int64_t r1) {
+    if (nb % 2 != 0 || N < 1 || N > 3 || !scales_in_exact_range(scales + r0 * nb, (r1 - r0) * nb)) return false;
+    int64_t r = r0;
+    for (; r + kRows <= r1; r += kRows) decode_rows_any_tokens<kRows>(blocks, scales, nb, xp, ldx, N, y, ldy, r);
+    for (; r < r1; ++r) decode_rows_any_tokens<1>(blocks, scales, nb, xp, ldx, N, y, ldy, r);
+    return true;
 }

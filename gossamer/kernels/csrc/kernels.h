@@ -40,6 +40,11 @@ extern "C" void gk_attention_heads_avx2(const float*, const void*, const void*, 
 extern "C" void gk_attention_heads_scalar(const float*, const void*, const void*, int, int64_t, int64_t,
                                           int64_t, int64_t, const float*, float, float*, int64_t, int64_t);
 
+// MXFP4 rows times 1..3 bf16 tokens in the pair layout (see dispatch.cpp); false = not done.
+extern "C" bool gk_mxfp4_tile_bf16_decode(const uint8_t* blocks, const uint8_t* scales, int64_t num_blocks,
+                                          const uint16_t* xp, int64_t ldx, int64_t num_tokens, float* y,
+                                          int64_t ldy, int64_t r0, int64_t r1);
+
 struct IsaKernels {
     Mxfp4TileFn mxfp4_tile;
     Bf16TileFn bf16_tile;
