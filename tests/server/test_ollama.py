@@ -253,3 +253,22 @@ def test_unsupported_routes_say_so(client):
     with pytest.raises(ollama.ResponseError) as info:
         client.copy("gpt-oss:20b", "mine")
     assert info.value.status_code == 501
+
+
+def test_a_client_that_hangs_up_aborts_its_request(server):
+    import time
+
+    import httpx
+
+    server.engine.step_delay_s = 0.2  # a slow model: the reply takes seconds
+    try:
+        body = {"model": "gpt-oss:20b", "messages": [{"role": "user", "content": "long"}]}
+        with httpx.stream("POST", f"{server.url}/api/chat", json=body, timeout=30) as response:
+            next(response.iter_lines())  # the first chunk, then hang up
+        request = server.engine.requests[-1]
+        deadline = time.monotonic() + 5
+        while not request.aborted and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert request.aborted and not request.finished
+    finally:
+        server.engine.step_delay_s = 0.01

@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from gossamer.engine.protocol import SamplingParams
 from gossamer.harmony.events import (
     ContentDelta,
     Event,
@@ -25,7 +27,7 @@ from gossamer.harmony.events import (
     ToolCallFinished,
     ToolCallStarted,
 )
-from gossamer.harmony.render import RenderError, render_conversation
+from gossamer.harmony.render import RenderedPrompt, RenderError, render_conversation
 from gossamer.harmony.stream import StreamDecoder
 from gossamer.server.errors import APIError
 from gossamer.server.generation import Generation, new_request_id
@@ -134,7 +136,11 @@ def _done_reason(reason: FinishReason | None, stopped_by_string: bool) -> str:
 
 
 async def _run(
-    state: ServerState, rendered, params, show_thinking: bool, stops: list[str] | None
+    state: ServerState,
+    rendered: RenderedPrompt,
+    params: SamplingParams,
+    show_thinking: bool,
+    stops: list[str] | None,
 ) -> AsyncIterator[tuple[_Delta, dict[str, Any] | None]]:
     """Yield (delta, None) while generating, then (last delta, final stats) once."""
     timing = _Timing()
@@ -208,12 +214,14 @@ async def chat(state: ServerState, req: ChatRequest) -> AsyncIterator[dict[str, 
         stop_token_ids=rendered.stop_token_ids,
     )
     show = think_mode(req.think).show
-    async for delta, final in _run(state, rendered, params, show, req.options.stop):
-        chunk: dict[str, Any] = {"model": model, "created_at": now_iso(), "message": _message(delta)}
-        if final is None:
-            yield {**chunk, "done": False}
-        else:
-            yield {**chunk, "done": True, **final}
+    # aclosing: a client that hangs up closes this generator, and with it the engine request at once.
+    async with aclosing(_run(state, rendered, params, show, req.options.stop)) as deltas:
+        async for delta, final in deltas:
+            chunk: dict[str, Any] = {"model": model, "created_at": now_iso(), "message": _message(delta)}
+            if final is None:
+                yield {**chunk, "done": False}
+            else:
+                yield {**chunk, "done": True, **final}
 
 
 async def generate(state: ServerState, req: GenerateRequest) -> AsyncIterator[dict[str, Any]]:
@@ -222,8 +230,9 @@ async def generate(state: ServerState, req: GenerateRequest) -> AsyncIterator[di
         yield {"model": model, "created_at": now_iso(), "response": "", "done": True, "done_reason": "load"}
         return
     if req.raw:
-        async for chunk in _generate_raw(state, req, model):
-            yield chunk
+        async with aclosing(_generate_raw(state, req, model)) as chunks:
+            async for chunk in chunks:
+                yield chunk
         return
     try:
         rendered = render_conversation(generate_conversation(req), encoding=state.encoding)
@@ -236,11 +245,12 @@ async def generate(state: ServerState, req: GenerateRequest) -> AsyncIterator[di
         stop_token_ids=rendered.stop_token_ids,
     )
     show = think_mode(req.think).show
-    async for delta, final in _run(state, rendered, params, show, req.options.stop):
-        chunk: dict[str, Any] = {"model": model, "created_at": now_iso(), "response": delta.content}
-        if delta.thinking:
-            chunk["thinking"] = delta.thinking
-        yield {**chunk, "done": False} if final is None else {**chunk, "done": True, **final}
+    async with aclosing(_run(state, rendered, params, show, req.options.stop)) as deltas:
+        async for delta, final in deltas:
+            chunk: dict[str, Any] = {"model": model, "created_at": now_iso(), "response": delta.content}
+            if delta.thinking:
+                chunk["thinking"] = delta.thinking
+            yield {**chunk, "done": False} if final is None else {**chunk, "done": True, **final}
 
 
 async def _generate_raw(
