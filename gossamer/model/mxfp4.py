@@ -25,13 +25,15 @@ def dequantize(
     )
     # One lookup per byte gives both of its values (low nibble first): half the gathers of
     # looking up each nibble, and no stacking.
-    lut = torch.tensor(FP4_VALUES, dtype=dtype, device=blocks.device)  # [16]
+    # Every E2M1 value times a power of two is exact in float32 and in bf16 (same exponent
+    # range), so those compute directly in `dtype`; others (fp16) go through float32.
+    work = dtype if dtype in (torch.float32, torch.bfloat16) else torch.float32
+    lut = torch.tensor(FP4_VALUES, dtype=work, device=blocks.device)  # [16]
     pairs = torch.stack((lut.repeat(16), lut.repeat_interleave(16)), dim=-1)  # [256, 2]
     values = pairs[blocks.long()].flatten(-2)  # [..., R, C/32, 32]
-    # Every E2M1 value times a power of two is exact in float32 and in bf16 (same exponent range).
     ones = torch.ones(scales.shape, dtype=torch.float32, device=scales.device)
-    powers = torch.ldexp(ones, scales.to(torch.int32) - 127).to(dtype)  # [..., R, C/32]
-    return (values * powers.unsqueeze(-1)).flatten(-2)  # [..., R, C]
+    powers = torch.ldexp(ones, scales.to(torch.int32) - 127).to(work)  # [..., R, C/32]
+    return (values * powers.unsqueeze(-1)).flatten(-2).to(dtype)  # [..., R, C]
 
 
 def quantize(weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
