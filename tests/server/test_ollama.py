@@ -272,3 +272,22 @@ def test_a_client_that_hangs_up_aborts_its_request(server):
         assert request.aborted and not request.finished
     finally:
         server.engine.step_delay_s = 0.01
+
+
+def test_a_client_that_hangs_up_on_a_non_streamed_chat_aborts_it(server):
+    import time
+
+    import httpx
+
+    server.engine.step_delay_s = 0.2
+    try:
+        body = {"model": "gpt-oss:20b", "messages": [{"role": "user", "content": "long"}], "stream": False}
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{server.url}/api/chat", json=body, timeout=1.0)
+        request = server.engine.requests[-1]
+        deadline = time.monotonic() + 5
+        while not request.aborted and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert request.aborted and not request.finished
+    finally:
+        server.engine.step_delay_s = 0.01

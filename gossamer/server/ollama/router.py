@@ -6,9 +6,11 @@ after a stream started is sent as a last `{"error": ...}` line, as Ollama does.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
@@ -16,6 +18,8 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
 
 import gossamer
+from gossamer.server.errors import APIError
+from gossamer.server.generation import run_unless_disconnected
 from gossamer.server.ollama import models, serving
 from gossamer.server.ollama.convert import OllamaError
 from gossamer.server.ollama.protocol import ChatRequest, GenerateRequest, ModelRequest, PullRequest
@@ -55,20 +59,29 @@ def _ndjson(line: dict[str, Any]) -> bytes:
 
 
 async def _respond(
+    request: Request,
     chunks: AsyncIterator[dict[str, Any]],
     stream: bool,
     fold: Callable[[list[dict[str, Any]]], dict[str, Any]],
 ) -> Response:
+    if not stream:
+
+        async def collect() -> list[dict[str, Any]]:
+            async with aclosing(chunks):
+                return [chunk async for chunk in chunks]
+
+        # A client that hangs up while waiting cancels the work (and the engine request) too.
+        try:
+            collected = await run_unless_disconnected(request, asyncio.ensure_future(collect()))
+        except APIError as exc:  # 499: nobody is left to read the answer
+            return _error(exc.status, exc.message)
+        return JSONResponse(fold(collected)) if collected else _error(500, "no output")
+
     # Pull the first chunk before answering so that errors found up front get a real status code.
     try:
         first = await anext(chunks)
     except StopAsyncIteration:
         return _error(500, "no output")
-    if not stream:
-        collected = [first]
-        async for chunk in chunks:
-            collected.append(chunk)
-        return JSONResponse(fold(collected))
 
     async def lines() -> AsyncIterator[bytes]:
         try:
@@ -102,14 +115,16 @@ def _handled(route: Callable[[Request], Awaitable[Response]]) -> Callable[[Reque
 @_handled
 async def chat(request: Request) -> Response:
     body = await _parse(request, ChatRequest)
-    return await _respond(serving.chat(_state(request), body), body.stream, serving.fold_chat)
+    return await _respond(request, serving.chat(_state(request), body), body.stream, serving.fold_chat)
 
 
 @router.post("/api/generate")
 @_handled
 async def generate(request: Request) -> Response:
     body = await _parse(request, GenerateRequest)
-    return await _respond(serving.generate(_state(request), body), body.stream, serving.fold_generate)
+    return await _respond(
+        request, serving.generate(_state(request), body), body.stream, serving.fold_generate
+    )
 
 
 @router.get("/api/tags")
@@ -142,7 +157,7 @@ async def ps(request: Request) -> Response:
 async def pull(request: Request) -> Response:
     body = await _parse(request, PullRequest)
     name = _required_name(body)
-    return await _respond(models.pull(name), body.stream, lambda chunks: chunks[-1])
+    return await _respond(request, models.pull(name), body.stream, lambda chunks: chunks[-1])
 
 
 @router.delete("/api/delete")
