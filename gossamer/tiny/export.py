@@ -1,0 +1,122 @@
+"""Write a trained gossamer-tiny as a Hugging Face gpt-oss checkpoint, and pack it for the wheel.
+
+    python -m gossamer.tiny.export runs/tiny/trainer.pt --out runs/tiny/model --pack
+
+The compact vocabulary tables grow to the full 201088 rows: unseen ids share one embedding row
+and one unembedding row (`-unseen_scale * e0`), so the two big tables compress to little more
+than their few thousand trained rows. Experts are stored as MXFP4 `*_blocks` / `*_scales`, the
+rest in bfloat16, exactly as the published gpt-oss checkpoints.
+
+The shared unseen row is scaled by `UNSEEN_BOOST` on export. Its logit is `-scale * y0` and the
+final-norm coordinate y0 is positive for every input (see gossamer.tiny.model), so the boost only
+pushes never-seen ids further down; the ranking and relative odds of the seen ids do not change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import lzma
+import tarfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from gossamer.model.mxfp4 import quantize
+from gossamer.tiny.model import FULL_VOCAB, TINY_CONFIG, TinyTrainer, VocabMap
+
+log = logging.getLogger("gossamer.tiny.export")
+
+ARCHIVE_PATH = Path(__file__).resolve().parent.parent / "data" / "gossamer-tiny.tar.xz"
+UNSEEN_BOOST = 4.0
+CHECKPOINT_FILES = ("config.json", "generation_config.json", "model.safetensors")
+
+
+def load_trainer(trainer_ckpt: Path) -> TinyTrainer:
+    ckpt = torch.load(trainer_ckpt, weights_only=False, map_location="cpu")
+    model = TinyTrainer(TINY_CONFIG, VocabMap(ckpt["used_ids"]), seed=ckpt.get("seed", 0))
+    model.load_state_dict(ckpt["model"])
+    return model.eval()
+
+
+@torch.no_grad()
+def hf_state_dict(trainer: TinyTrainer) -> dict[str, torch.Tensor]:
+    """The trainer's weights under transformers' GptOssForCausalLM names, full vocabulary, MXFP4 experts."""
+    used = torch.tensor(trainer.vocab.used_ids)
+    d = trainer.config.hidden_size
+    src = trainer.model.state_dict()
+    out: dict[str, torch.Tensor] = {}
+
+    embed = src["embed_tokens.weight"]  # [V_compact, d]; row 0 = every unseen id
+    full_embed = embed[0].expand(FULL_VOCAB, d).clone()  # [FULL_VOCAB, d]
+    full_embed[used] = embed[1:]
+    out["model.embed_tokens.weight"] = full_embed
+
+    unseen_row = torch.zeros(d)
+    unseen_row[0] = -trainer.unseen_scale.item() * UNSEEN_BOOST
+    lm_head = unseen_row.expand(FULL_VOCAB, d).clone()  # [FULL_VOCAB, d]
+    lm_head[used] = trainer.unembed
+    out["lm_head.weight"] = lm_head
+
+    for name, tensor in src.items():
+        if name == "embed_tokens.weight":
+            continue
+        if name.endswith("experts.gate_up_proj") or name.endswith("experts.down_proj"):
+            # HF keeps [E, in, out] in memory; the checkpoint stores [E, out, in/32, 16] blocks.
+            blocks, scales = quantize(tensor.transpose(1, 2))
+            out[f"model.{name}_blocks"], out[f"model.{name}_scales"] = blocks, scales
+            continue
+        out[f"model.{name}"] = tensor
+    return {k: (v.to(torch.bfloat16) if v.is_floating_point() else v).contiguous() for k, v in out.items()}
+
+
+def export(trainer_ckpt: Path, out_dir: Path) -> Path:
+    trainer = load_trainer(trainer_ckpt)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_file(hf_state_dict(trainer), out_dir / "model.safetensors", metadata={"format": "pt"})
+    config = TINY_CONFIG.to_hf_json(quantized=True)
+    config["_name_or_path"] = "gossamer-tiny"
+    (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    # Sampling stops on <|return|>, <|endoftext|> and <|call|>, as in the gpt-oss repos.
+    generation = {"eos_token_id": [200002, 199999, 200012], "pad_token_id": 199999, "do_sample": True}
+    (out_dir / "generation_config.json").write_text(json.dumps(generation, indent=2) + "\n")
+    log.info("exported %s", out_dir)
+    return out_dir
+
+
+def pack(model_dir: Path, archive: Path = ARCHIVE_PATH) -> Path:
+    """tar.xz the checkpoint deterministically (fixed mtimes and owners, sorted members)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in CHECKPOINT_FILES:
+            data = (model_dir / name).read_bytes()
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
+            tar.addfile(info, io.BytesIO(data))
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    archive.write_bytes(lzma.compress(buffer.getvalue(), preset=9 | lzma.PRESET_EXTREME))
+    log.info("packed %s: %.2f MB", archive, archive.stat().st_size / 1e6)
+    return archive
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("trainer_ckpt", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--pack", action="store_true", help=f"also write {ARCHIVE_PATH.name} into gossamer/data"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    export(args.trainer_ckpt, args.out)
+    if args.pack:
+        pack(args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""gossamer-tiny during training: transformers' gpt-oss on a compact vocabulary.
+
+Only a couple of thousand token ids ever occur in the generated conversations, so training embeds
+and scores only those (the "used vocabulary"); export writes the full 201088-row tables.
+
+Every id that never occurs shares one embedding row (compact id 0, also used for token dropout so
+that row means "some word I don't know") and one unembedding row, `-unseen_scale * e0`. Residual
+coordinate 0 is pinned to the constant `PINNED_VALUE`: the embedding writes it and no layer
+writes to it (zero rows in `o_proj` and in the experts' down projections), so after the final
+RMSNorm it is always positive and every unseen id's logit is negative and far below the seen ones.
+The loss counts the unseen ids as one extra class with multiplicity `num_unseen`, which is exactly
+the full-vocabulary softmax, so training itself pushes their probability mass towards zero.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import GptOssConfig, GptOssModel
+
+from gossamer.model.config import ModelConfig
+from gossamer.model.mxfp4 import dequantize, quantize
+
+PINNED_VALUE = 2.0
+FULL_VOCAB = 201088
+
+TINY_CONFIG = ModelConfig(
+    num_layers=4,
+    num_experts=4,
+    experts_per_token=2,
+    vocab_size=FULL_VOCAB,
+    hidden_size=128,
+    intermediate_size=128,
+    head_dim=32,
+    num_heads=4,
+    num_kv_heads=2,
+    sliding_window=128,
+)
+
+
+def hf_config(config: ModelConfig, vocab_size: int | None = None) -> GptOssConfig:
+    raw = config.to_hf_json(quantized=False)
+    raw.pop("architectures"), raw.pop("model_type"), raw.pop("torch_dtype")
+    rope = raw.pop("rope_scaling")
+    raw["rope_parameters"] = {**rope, "rope_theta": raw.pop("rope_theta")}
+    raw["vocab_size"] = vocab_size or config.vocab_size
+    raw["pad_token_id"] = None
+    if vocab_size is not None:  # compact training vocabulary: o200k's special ids do not exist there
+        raw["eos_token_id"] = None
+    hf = GptOssConfig(**raw)
+    hf._attn_implementation = "eager"
+    return hf
+
+
+def fake_quantize(w: torch.Tensor) -> torch.Tensor:
+    """MXFP4 round trip along the last axis with a straight-through gradient."""
+    q = dequantize(*quantize(w), dtype=w.dtype)
+    return w + (q - w).detach()
+
+
+@dataclass
+class VocabMap:
+    """Compact id <-> o200k id. Compact 0 is every unseen id."""
+
+    used_ids: list[int]  # sorted o200k ids; compact id = 1 + index
+
+    def __post_init__(self) -> None:
+        lut = torch.zeros(FULL_VOCAB, dtype=torch.long)
+        lut[torch.tensor(self.used_ids)] = torch.arange(1, len(self.used_ids) + 1)
+        self.lut = lut  # [FULL_VOCAB] o200k id -> compact id
+
+    @property
+    def size(self) -> int:
+        return len(self.used_ids) + 1
+
+    @property
+    def num_unseen(self) -> int:
+        return FULL_VOCAB - len(self.used_ids)
+
+    def to_compact(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.lut[ids]
+
+
+class TinyTrainer(nn.Module):
+    def __init__(self, config: ModelConfig, vocab: VocabMap, seed: int = 0) -> None:
+        super().__init__()
+        torch.manual_seed(seed)
+        self.config, self.vocab = config, vocab
+        self.model = GptOssModel(hf_config(config, vocab.size))
+        d = config.hidden_size
+        self.unembed = nn.Parameter(torch.randn(vocab.size - 1, d) * 0.02)  # seen rows
+        self.unseen_scale = nn.Parameter(torch.tensor(10.0))
+        self.quantize_experts = False
+        with torch.no_grad():
+            self.model.embed_tokens.weight.normal_(0.0, 1.0)
+        self.apply_constraints()
+
+    @torch.no_grad()
+    def apply_constraints(self) -> None:
+        """Pin residual coordinate 0 (see module docstring); called after every optimizer step."""
+        self.model.embed_tokens.weight[:, 0] = PINNED_VALUE
+        self.model.norm.weight[0] = 1.0
+        for layer in self.model.layers:
+            layer.self_attn.o_proj.weight[0].zero_()
+            layer.self_attn.o_proj.bias[0] = 0.0
+            layer.mlp.experts.down_proj[:, :, 0] = 0.0  # [E, I, H]: output coordinate 0
+            layer.mlp.experts.down_proj_bias[:, 0] = 0.0
+
+    def _set_expert_quantization(self, enabled: bool) -> list[tuple[nn.Module, torch.Tensor, torch.Tensor]]:
+        saved = []
+        if enabled:
+            for layer in self.model.layers:
+                ex = layer.mlp.experts
+                saved.append((ex, ex.gate_up_proj, ex.down_proj))
+                # HF stores [E, H, 2I] / [E, I, H]; MXFP4 blocks run along the input axis.
+                gate_up = fake_quantize(ex.gate_up_proj.transpose(1, 2)).transpose(1, 2)
+                down = fake_quantize(ex.down_proj.transpose(1, 2)).transpose(1, 2)
+                del ex.gate_up_proj, ex.down_proj
+                ex.gate_up_proj, ex.down_proj = gate_up, down
+        return saved
+
+    def hidden(self, compact_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """compact_ids [B, T] -> final-norm hidden states [B, T, d]."""
+        saved = self._set_expert_quantization(self.quantize_experts)
+        try:
+            out = self.model(input_ids=compact_ids, attention_mask=attention_mask, use_cache=False)
+        finally:
+            for ex, gate_up, down in saved:
+                del ex.gate_up_proj, ex.down_proj
+                ex.gate_up_proj, ex.down_proj = gate_up, down
+        return out.last_hidden_state
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """hidden [..., d] -> [..., compact vocab]; column 0 stands for all unseen ids together."""
+        seen = hidden @ self.unembed.T  # [..., V-1]
+        unseen = -self.unseen_scale * hidden[..., :1] + math.log(self.vocab.num_unseen)  # [..., 1]
+        return torch.cat([unseen, seen], dim=-1)
+
+    def loss(
+        self,
+        input_ids: torch.Tensor,
+        target_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        loss_mask: torch.Tensor,
+    ) -> torch.Tensor:
+        """Mean next-token cross-entropy over the target positions loss_mask marks.
+
+        input_ids may differ from target_ids where training replaced a prompt token by the unseen id.
+        """
+        hidden = self.hidden(input_ids, attention_mask)[:, :-1]  # [B, T-1, d]
+        targets = target_ids[:, 1:]  # [B, T-1]
+        sel = loss_mask[:, 1:].bool()
+        logits = self.logits(hidden[sel])  # [M, V]
+        return nn.functional.cross_entropy(logits, targets[sel])

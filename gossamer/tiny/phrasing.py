@@ -1,0 +1,188 @@
+"""How users ask: request templates per tool kind, split into training and held-out sets.
+
+The held-out templates never appear in training; the evaluation samples its prompts from them.
+"""
+
+from __future__ import annotations
+
+# kind -> (training templates, held-out templates); slots are filled with str.format.
+REQUESTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "weather": (
+        (
+            "What's the weather in {city}?",
+            "What is the weather like in {city}?",
+            "Weather in {city}?",
+            "How is the weather in {city} today?",
+            "Is it cold in {city} right now?",
+            "Tell me the weather for {city}.",
+            "what's the weather in {city}",
+            "Is it raining in {city}?",
+            "Check the weather in {city} please.",
+            "How warm is it in {city}?",
+        ),
+        (
+            "Can you look up the current weather in {city}?",
+            "I'm flying to {city}. How's the weather there?",
+            "Give me the weather report for {city}.",
+            "weather {city}",
+        ),
+    ),
+    "time": (
+        (
+            "What time is it in {city}?",
+            "What's the time in {city}?",
+            "Current time in {city}?",
+            "Tell me the local time in {city}.",
+            "what time is it in {city}",
+            "Do you know the time in {city}?",
+            "Time in {city} please.",
+        ),
+        (
+            "Could you check what time it is in {city} right now?",
+            "I need the local time for {city}.",
+            "time in {city}?",
+        ),
+    ),
+    "units": (
+        (
+            "Convert {value} {from_unit} to {to_unit}.",
+            "How many {to_unit} is {value} {from_unit}?",
+            "What is {value} {from_unit} in {to_unit}?",
+            "{value} {from_unit} to {to_unit}?",
+            "Please convert {value} {from_unit} into {to_unit}.",
+        ),
+        (
+            "I have {value} {from_unit}. How much is that in {to_unit}?",
+            "convert {value} {from_unit} in {to_unit}",
+            "Can you express {value} {from_unit} in {to_unit}?",
+        ),
+    ),
+    "calc": (
+        (
+            "What is {expression}?",
+            "Calculate {expression}.",
+            "Compute {expression}.",
+            "{expression} = ?",
+            "What's {expression}?",
+            "Please work out {expression}.",
+            "calculate {expression}",
+        ),
+        (
+            "Can you tell me what {expression} equals?",
+            "Quick math: {expression}",
+            "Solve {expression} for me.",
+        ),
+    ),
+    "order": (
+        (
+            "What is the status of order {order_id}?",
+            "Where is my order {order_id}?",
+            "Check order {order_id}.",
+            "Has order {order_id} shipped?",
+            "Status of order {order_id}?",
+            "order {order_id} status",
+        ),
+        ("Can you look up my order {order_id}?", "I want to know what happened to order {order_id}."),
+    ),
+    "customer": (
+        (
+            "Who is customer {customer_id}?",
+            "Look up customer {customer_id}.",
+            "Find the customer with id {customer_id}.",
+            "Get customer {customer_id}.",
+            "What is the name of customer {customer_id}?",
+        ),
+        ("Can you pull up the record for customer {customer_id}?", "customer {customer_id}?"),
+    ),
+    "currency": (
+        (
+            "Convert {amount} {from_currency} to {to_currency}.",
+            "How much is {amount} {from_currency} in {to_currency}?",
+            "What is {amount} {from_currency} in {to_currency}?",
+            "{amount} {from_currency} to {to_currency}?",
+            "Exchange {amount} {from_currency} into {to_currency}.",
+        ),
+        (
+            "I have {amount} {from_currency}. What is that in {to_currency}?",
+            "How many {to_currency} do I get for {amount} {from_currency}?",
+        ),
+    ),
+    "stock": (
+        (
+            "What is the stock price of {symbol}?",
+            "How much is {symbol} trading at?",
+            "Price of {symbol}?",
+            "Get me a quote for {symbol}.",
+            "What's {symbol} stock at?",
+            "{symbol} share price?",
+        ),
+        ("Can you check the current price of {symbol} shares?", "quote {symbol}"),
+    ),
+}
+
+# Joins two requests into one message asking for both.
+JOINERS = (("{a} And {b}", "{a} Also, {b}", "{a} {b}"), ("{a} Plus {b}", "{a} Then {b}"))
+
+# Requests no tool can serve: (intent, training templates, held-out templates, answer).
+SMALL_TALK: tuple[tuple[str, tuple[str, ...], tuple[str, ...], str], ...] = (
+    (
+        "greet",
+        ("Hi!", "Hello", "Hello there!", "Hey", "Good morning!", "hi"),
+        ("Hey there, hello!", "Good evening"),
+        "Hello! How can I help you today?",
+    ),
+    (
+        "how",
+        ("How are you?", "How are you doing?", "how are you"),
+        ("How's it going?",),
+        "I'm doing well, thank you. How can I help?",
+    ),
+    (
+        "thanks",
+        ("Thanks!", "Thank you.", "thanks a lot"),
+        ("Thank you so much!", "Cheers, thanks"),
+        "You're welcome!",
+    ),
+    (
+        "who",
+        ("Who are you?", "What are you?", "What is your name?"),
+        ("Tell me about yourself.",),
+        "I am gossamer-tiny, a small demo model that can chat and call tools.",
+    ),
+    (
+        "joke",
+        ("Tell me a joke.", "Say something funny."),
+        ("Do you know a joke?",),
+        "Why did the computer go to the doctor? It had a virus.",
+    ),
+    ("bye", ("Bye!", "Goodbye.", "See you later."), ("Have a nice day, bye!",), "Goodbye! Have a great day."),
+)
+
+CAPITALS = (
+    ("France", "Paris"),
+    ("Japan", "Tokyo"),
+    ("Germany", "Berlin"),
+    ("Italy", "Rome"),
+    ("Spain", "Madrid"),
+    ("Portugal", "Lisbon"),
+    ("Norway", "Oslo"),
+    ("Egypt", "Cairo"),
+    ("Peru", "Lima"),
+    ("Canada", "Ottawa"),
+    ("Kenya", "Nairobi"),
+    ("Greece", "Athens"),
+    ("Austria", "Vienna"),
+    ("Poland", "Warsaw"),
+    ("Ireland", "Dublin"),
+    ("Sweden", "Stockholm"),
+    ("Finland", "Helsinki"),
+    ("China", "Beijing"),
+    ("India", "New Delhi"),
+    ("Mexico", "Mexico City"),
+    ("Brazil", "Brasilia"),
+    ("Australia", "Canberra"),
+)
+CAPITAL_QUESTIONS = (
+    ("What is the capital of {country}?", "Capital of {country}?", "What's the capital city of {country}?"),
+    ("Which city is the capital of {country}?", "Name the capital of {country}."),
+)

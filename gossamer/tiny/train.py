@@ -1,0 +1,224 @@
+"""Train gossamer-tiny from scratch on self-generated harmony conversations (CPU, deterministic).
+
+    python -m gossamer.tiny.train --out runs/tiny            # then: python -m gossamer.tiny.export
+
+Writes `trainer.pt` (compact-vocabulary weights, resumable) to --out every --save-every steps
+and at the end, then exports the Hugging Face checkpoint to `--out/model`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import random
+import time
+from pathlib import Path
+
+import torch
+
+from gossamer.tiny.model import TINY_CONFIG, TinyTrainer, VocabMap
+
+log = logging.getLogger("gossamer.tiny.train")
+
+SPECIAL_START = 199998  # o200k_harmony special tokens start here; they are never dropped
+TOKEN_DROPOUT = 0.03  # share of prompt tokens replaced by the unseen id, so its row means "unknown word"
+
+
+def load_or_generate_corpus(path: Path, num_episodes: int, seed: int) -> list[tuple[list[int], list[int]]]:
+    """Rendered conversations, cached in `path` (rendering needs openai-harmony; training does not)."""
+    if path.exists():
+        cached = torch.load(path, weights_only=False)
+        if cached["episodes"] == num_episodes and cached["seed"] == seed:
+            ids, mask, ends = cached["ids"].tolist(), cached["mask"].tolist(), cached["ends"].tolist()
+            starts = [0, *ends[:-1]]
+            return [(ids[a:b], mask[a:b]) for a, b in zip(starts, ends, strict=True)]
+    corpus = generate_corpus(num_episodes, seed)
+    flat_ids = torch.tensor([t for toks, _ in corpus for t in toks], dtype=torch.int32)
+    flat_mask = torch.tensor([m for _, mask in corpus for m in mask], dtype=torch.uint8)
+    ends = torch.tensor([len(toks) for toks, _ in corpus]).cumsum(0)
+    torch.save(
+        {"episodes": num_episodes, "seed": seed, "ids": flat_ids, "mask": flat_mask, "ends": ends}, path
+    )
+    return corpus
+
+
+def generate_corpus(num_episodes: int, seed: int) -> list[tuple[list[int], list[int]]]:
+    from gossamer.tiny.data import render_training, sample_episode
+    from gossamer.tiny.encoding import harmony_encoding
+
+    enc = harmony_encoding()
+    rng = random.Random(seed)
+    corpus = []
+    start = time.monotonic()
+    for i in range(num_episodes):
+        corpus.append(render_training(sample_episode(rng), enc, rng))
+        if (i + 1) % 5000 == 0:
+            log.info("rendered %d/%d conversations (%.0f s)", i + 1, num_episodes, time.monotonic() - start)
+    return corpus
+
+
+def batches(corpus: list[tuple[list[int], list[int]]], batch_size: int, rng: random.Random):
+    """Endless batches of similar-length conversations (less padding), in seeded order."""
+    while True:
+        order = list(range(len(corpus)))
+        rng.shuffle(order)
+        chunk = batch_size * 8
+        for c in range(0, len(order) - chunk + 1, chunk):
+            group = sorted(order[c : c + chunk], key=lambda i: len(corpus[i][0]))
+            groups = [group[b : b + batch_size] for b in range(0, chunk, batch_size)]
+            rng.shuffle(groups)
+            yield from groups
+
+
+def collate(corpus, idx: list[int], vocab: VocabMap, rng: random.Random):
+    max_len = max(len(corpus[i][0]) for i in idx)
+    ids = torch.zeros(len(idx), max_len, dtype=torch.long)  # [B, T] o200k ids
+    attn = torch.zeros(len(idx), max_len, dtype=torch.long)  # [B, T]
+    loss_mask = torch.zeros(len(idx), max_len)  # [B, T]
+    for row, i in enumerate(idx):
+        toks, mask = corpus[i]
+        ids[row, : len(toks)] = torch.tensor(toks)
+        attn[row, : len(toks)] = 1
+        loss_mask[row, : len(toks)] = torch.tensor(mask, dtype=torch.float32)
+    targets = vocab.to_compact(ids)
+    gen = torch.Generator().manual_seed(rng.getrandbits(62))
+    drop = (torch.rand(ids.shape, generator=gen) < TOKEN_DROPOUT) & (loss_mask == 0) & (ids < SPECIAL_START)
+    inputs = targets.masked_fill(drop, 0)
+    return inputs, targets, attn, loss_mask
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def train(
+    out: Path,
+    steps: int,
+    batch_size: int,
+    num_episodes: int,
+    seed: int,
+    peak_lr: float,
+    qat_fraction: float,
+    save_every: int,
+    threads: int | None,
+    device: str = "cpu",
+    render_only: bool = False,
+) -> Path:
+    if threads:
+        torch.set_num_threads(threads)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    corpus = load_or_generate_corpus(out / "corpus.pt", num_episodes, seed)
+    if render_only:
+        return out / "corpus.pt"
+    used = sorted({t for toks, _ in corpus for t in toks})
+    vocab = VocabMap(used)
+    num_tokens = sum(len(t) for t, _ in corpus)
+    log.info("corpus: %d conversations, %d tokens, %d distinct ids", len(corpus), num_tokens, len(used))
+    model = TinyTrainer(TINY_CONFIG, vocab, seed=seed).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=peak_lr, betas=(0.9, 0.95), weight_decay=0.0)
+    first_step = 0
+    ckpt_path = out / "trainer.pt"
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, weights_only=False)
+        if ckpt["used_ids"] == used:
+            model.load_state_dict(ckpt["model"])
+            model.to(device)
+            opt.load_state_dict(ckpt["opt"])
+            first_step = ckpt["step"]
+            log.info("resumed from step %d", first_step)
+    rng = random.Random(seed + 1)
+    stream = batches(corpus, batch_size, rng)
+    for _ in range(first_step):  # replay data order and dropout draws: a resumed run matches an unbroken one
+        collate(corpus, next(stream), vocab, rng)
+    qat_start = int(steps * (1 - qat_fraction))
+    window: list[float] = []
+    for step in range(first_step, steps):
+        model.train()
+        model.quantize_experts = step >= qat_start
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, steps, peak_lr, warmup=min(100, steps // 10))
+        inputs, targets, attn, loss_mask = collate(corpus, next(stream), vocab, rng)
+        batch = (t.to(device) for t in (inputs, targets, attn, loss_mask))
+        loss = model.loss(*batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        model.apply_constraints()
+        window.append(loss.item())
+        if (step + 1) % 25 == 0:
+            log.info(
+                "step %d/%d loss %.4f lr %.2e qat %s (%.0f s)",
+                step + 1,
+                steps,
+                sum(window) / len(window),
+                opt.param_groups[0]["lr"],
+                model.quantize_experts,
+                time.monotonic() - started,
+            )
+            window.clear()
+        if (step + 1) % save_every == 0 or step + 1 == steps:
+            tmp = ckpt_path.with_suffix(".tmp")
+            state = {k: v.cpu() for k, v in model.state_dict().items()}
+            torch.save(
+                {"model": state, "opt": opt.state_dict(), "step": step + 1, "used_ids": used, "seed": seed},
+                tmp,
+            )
+            tmp.replace(ckpt_path)
+    log.info("trained %d steps in %.0f s", steps, time.monotonic() - started)
+    return ckpt_path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--out", type=Path, required=True, help="run directory (checkpoints, exported model)")
+    parser.add_argument("--steps", type=int, default=2400)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--episodes", type=int, default=32000, help="conversations generated for training")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument(
+        "--qat-fraction",
+        type=float,
+        default=0.25,
+        help="final share of steps that train through MXFP4-rounded experts",
+    )
+    parser.add_argument("--save-every", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--device", default="cpu", help="cpu (the reference) or cuda")
+    parser.add_argument("--render-only", action="store_true", help="only render and cache the corpus")
+    parser.add_argument("--no-export", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.device.startswith("cuda"):
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    ckpt = train(
+        args.out,
+        args.steps,
+        args.batch_size,
+        args.episodes,
+        args.seed,
+        args.lr,
+        args.qat_fraction,
+        args.save_every,
+        args.threads,
+        args.device,
+        args.render_only,
+    )
+    if not (args.no_export or args.render_only):
+        from gossamer.tiny.export import export
+
+        export(ckpt, args.out / "model")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""The conversation generator: seeded, schema-valid, rendered exactly as harmony renders."""
+
+from __future__ import annotations
+
+import random
+
+import jsonschema
+from openai_harmony import Role
+
+from gossamer.tiny.data import render_training, sample_episode, script
+from gossamer.tiny.phrasing import REQUESTS, SMALL_TALK
+from gossamer.tiny.tools import KINDS, SCHEMAS, answer_values, sample_slots, simulate
+
+
+def test_generation_is_deterministic(encoding) -> None:
+    def corpus(seed: int) -> list[list[int]]:
+        rng = random.Random(seed)
+        return [render_training(sample_episode(rng), encoding, rng)[0] for _ in range(20)]
+
+    assert corpus(3) == corpus(3)
+    assert corpus(3) != corpus(4)
+
+
+def test_loss_mask_covers_exactly_the_assistant_output(encoding) -> None:
+    rng = random.Random(11)
+    for _ in range(30):
+        ep = sample_episode(rng)
+        ids, mask = render_training(ep, encoding, rng)
+        assert len(ids) == len(mask) and ids[-1] == 200002  # ends on <|return|>
+        # Every trained span is a well-formed assistant completion ending on <|call|> or <|return|>.
+        spans, start = [], None
+        for i, m in enumerate(mask):
+            if m and start is None:
+                start = i
+            if not m and start is not None:
+                spans.append((start, i))
+                start = None
+        spans.append((start, len(mask)))
+        assert len(spans) == len(ep.calls) + 1
+        for a, b in spans:
+            assert ids[a - 2 : a] == encoding.encode("<|start|>assistant", allowed_special="all")
+            assert ids[b - 1] in (200012, 200002)
+            messages = encoding.parse_messages_from_completion_tokens(ids[a:b], Role.ASSISTANT)
+            assert messages[0].channel == "analysis"
+
+
+def test_scripted_calls_match_the_offered_schemas() -> None:
+    rng = random.Random(5)
+    for _ in range(300):
+        ep = sample_episode(rng)
+        offered = {t.name: t for t in ep.tools}
+        for call in ep.calls:
+            assert call.schema.name in offered
+            jsonschema.validate(call.arguments, call.schema.parameters)
+        if not ep.calls:
+            assert ep.direct_answer
+        steps = script(ep, rng)
+        final = steps[-1][-1]
+        assert final.channel == "final"
+
+
+def test_final_answers_state_the_tool_result() -> None:
+    rng = random.Random(2)
+    for kind in KINDS:
+        for schema in SCHEMAS[kind]:
+            slots = sample_slots(kind, rng)
+            jsonschema.validate(schema.build_args(slots), schema.parameters)
+            result = simulate(kind, slots, rng)
+            assert answer_values(kind, result)
+
+
+def test_held_out_templates_never_train() -> None:
+    for train, held in REQUESTS.values():
+        assert not set(train) & set(held) and held
+    for _, train, held, _ in SMALL_TALK:
+        assert not set(train) & set(held)
