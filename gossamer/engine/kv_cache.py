@@ -102,7 +102,7 @@ def plan_cache(
             minimum_bytes = num_sliding * bytes_sliding + 2 * bytes_full
             raise ValueError(
                 f"KV cache budget of {memory_bytes} bytes is too small for this model: "
-                f"need at least {minimum_bytes} bytes (set ${KV_CACHE_MEMORY_ENV} or --kv-cache-memory)"
+                f"need at least {minimum_bytes} bytes (set ${KV_CACHE_MEMORY_ENV} or --kv-cache-memory-bytes)"
             )
     elif num_sliding * bytes_sliding > memory_bytes:
         raise ValueError(f"KV cache budget of {memory_bytes} bytes is too small: need "
