@@ -1,6 +1,7 @@
 """The Python entry point: `LLM(path_or_name)` with `.logits`, `.generate`, `.chat` and streaming.
 
-    from gossamer import LLM, SamplingParams
+    from gossamer import LLM
+    from gossamer.engine import SamplingParams
     llm = LLM("gossamer-tiny", dtype="float32")
     logits = llm.logits([200006, 17360, 200008])  # float32 [3, vocab]
     [out] = llm.generate("Once upon a time", SamplingParams(temperature=0.0, max_tokens=20))
