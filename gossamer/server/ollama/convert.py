@@ -115,9 +115,12 @@ def sampling_params(
             f"the prompt is {num_prompt_tokens} tokens, more than the context of {num_ctx} (num_ctx); "
             "shorten it or raise num_ctx",
         )
-    max_tokens = num_ctx - num_prompt_tokens
+    # None lets the engine stop at whatever room is left (context or KV cache capacity).
+    max_tokens = num_ctx - num_prompt_tokens if options.num_ctx else None
     if options.num_predict is not None and options.num_predict >= 0:
-        max_tokens = min(max_tokens, options.num_predict)
+        # The engine generates at least one token; num_predict 0 still yields that one.
+        limit = max(options.num_predict, 1)
+        max_tokens = limit if max_tokens is None else min(max_tokens, limit)
     defaults = SamplingParams()
     return SamplingParams(
         temperature=defaults.temperature if options.temperature is None else options.temperature,
