@@ -119,6 +119,10 @@ class AsyncEngine:
                 self.core.add_request(request_id, prompt_ids, params)
             except RequestRejected as exc:
                 self._deliver(request_id, exc)
+            except Exception as exc:  # a bug must fail this request, not stop the engine thread
+                logger.exception("could not add request %s", request_id)
+                self.core.abort_request(request_id)
+                self._deliver(request_id, exc)
         else:
             for output in self.core.abort_request(command[1]):
                 self._deliver(output.request_id, output)
