@@ -156,6 +156,8 @@ class EngineCore:
         outputs = []
         for seq, token in zip(seqs, sampled, strict=True):
             seq.append_token(token.token_id)
+            if seq.index == 0 and seq.num_output_tokens == 1:  # the prompt is done: count its cache hit
+                self.num_cached_tokens_total += seq.num_cached_tokens or 0
             params = seq.params
             if token.token_id in params.stop_token_ids and not params.ignore_eos:
                 seq.stop_token_id = token.token_id
@@ -167,7 +169,7 @@ class EngineCore:
             outputs.append(self._output(seq, [token.token_id], [token.logprob] if token.logprob else []))
             request = self.requests[seq.request_id]
             if seq.index == 0 and request.pending_forks:
-                for fork in request.pending_forks:
+                for fork in reversed(request.pending_forks):  # ahead of later requests, in index order
                     self.scheduler.add(fork, front=True)
                 request.pending_forks = []
             if all(s.is_finished for s in request.seqs):
@@ -180,8 +182,6 @@ class EngineCore:
         seq.finish_reason = reason
 
     def _output(self, seq: Sequence, token_ids: list[int], logprobs: list) -> RequestOutput:
-        if seq.index == 0 and seq.num_cached_tokens is not None and seq.num_output_tokens == 1:
-            self.num_cached_tokens_total += seq.num_cached_tokens
         return RequestOutput(
             request_id=seq.request_id,
             index=seq.index,
