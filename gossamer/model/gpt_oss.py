@@ -16,7 +16,7 @@ from torch import nn
 
 from gossamer.model.backend import AttentionBackend
 from gossamer.model.config import ModelConfig
-from gossamer.model.moe import MLPBlock
+from gossamer.model.moe import ExpertsImpl, MLPBlock
 from gossamer.model.norm import RMSNorm
 from gossamer.model.rope import RotaryEmbedding
 
@@ -76,6 +76,11 @@ class GptOss(nn.Module):
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.unembedding = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.requires_grad_(False)  # inference only
+
+    def set_experts_impl(self, impl: ExpertsImpl | None) -> None:
+        """Route every MoE block's expert products through `impl` (None: the torch reference)."""
+        for block in self.blocks:
+            block.mlp.experts_impl = impl
 
     @property
     def dtype(self) -> torch.dtype:

@@ -7,6 +7,8 @@ dequantized, one at a time, right before their matmuls.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -16,6 +18,9 @@ from gossamer.model.config import ModelConfig
 from gossamer.model.norm import RMSNorm
 
 SWIGLU_ALPHA = 1.702
+
+# (block, t [N, hidden], expert ids [N, k], expert weights [N, k] float32) -> float32 [N, hidden]
+ExpertsImpl = Callable[["MLPBlock", torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def swiglu(x: torch.Tensor, limit: float) -> torch.Tensor:
@@ -52,6 +57,9 @@ class MLPBlock(nn.Module):
             self.register_buffer("mlp2_weight", torch.empty(num_experts, hidden, inter))
         self.register_buffer("mlp1_bias", torch.empty(num_experts, 2 * inter))
         self.register_buffer("mlp2_bias", torch.empty(num_experts, hidden))
+        # A faster expert computation (e.g. gossamer.kernels' grouped MXFP4 products) may replace
+        # `experts()`; the torch path below stays the reference it is tested against.
+        self.experts_impl: ExpertsImpl | None = None
 
     def expert_weights(self, expert: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """Expert's mlp1 [2I, hidden] and mlp2 [hidden, I] weights in `dtype`."""
@@ -70,6 +78,14 @@ class MLPBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [N, hidden]
         t = self.norm(x).to(self.gate.weight.dtype)  # [N, hidden] in the model dtype
         expert_ids, expert_weights = self.route(t)  # [N, k], [N, k]
+        if self.experts_impl is not None:
+            return self.experts_impl(self, t, expert_ids, expert_weights)
+        return self.experts(t, expert_ids, expert_weights)
+
+    def experts(
+        self, t: torch.Tensor, expert_ids: torch.Tensor, expert_weights: torch.Tensor
+    ) -> torch.Tensor:
+        """The router-weighted sum of the chosen experts' outputs: float32 [N, hidden]."""
         out = torch.zeros_like(t, dtype=torch.float32)  # [N, hidden]
         for expert in torch.unique(expert_ids).tolist():
             token_idx, slot = torch.nonzero(expert_ids == expert, as_tuple=True)  # [T], [T]

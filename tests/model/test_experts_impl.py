@@ -1,0 +1,46 @@
+"""The MoE seam: another expert implementation can replace the torch reference per model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from oracle import load_reference, reference_logits
+
+from gossamer.model.attention import FullSequenceBackend
+from gossamer.model.loader import load_model
+
+
+@torch.inference_mode()
+def logits_of(model, ids):
+    positions = torch.arange(len(ids))
+    return model.compute_logits(model(ids, positions, FullSequenceBackend(positions)))
+
+
+def test_the_impl_is_called_and_can_be_removed(tiny_checkpoint):
+    model = load_model(tiny_checkpoint, dtype=torch.float32)
+    ids = torch.randint(0, 201088, (40,), generator=torch.Generator().manual_seed(8))
+    reference = logits_of(model, ids)
+    calls = []
+
+    def traced(block, t, expert_ids, expert_weights):
+        calls.append(t.shape[0])
+        return block.experts(t, expert_ids, expert_weights)
+
+    model.set_experts_impl(traced)
+    assert torch.equal(logits_of(model, ids), reference)
+    assert calls == [40] * model.config.num_layers
+    model.set_experts_impl(None)
+    assert torch.equal(logits_of(model, ids), reference) and len(calls) == model.config.num_layers
+
+
+def test_cpu_kernels_keep_parity_with_transformers(tiny_checkpoints):
+    kernels = pytest.importorskip("gossamer.kernels")
+    if not kernels.available():
+        pytest.skip(f"CPU kernels unavailable: {kernels.unavailable_reason()}")
+    from gossamer.kernels.moe import experts_forward
+
+    model = load_model(tiny_checkpoints["original"], dtype=torch.float32)
+    model.set_experts_impl(experts_forward)
+    ids = torch.randint(0, 201088, (300,), generator=torch.Generator().manual_seed(9))
+    expected = reference_logits(load_reference(tiny_checkpoints["hf"]), ids)
+    assert (logits_of(model, ids) - expected).abs().max().item() <= 1e-3
