@@ -122,3 +122,32 @@ def test_logits_stays(small_llm):
     ids = prompts([5])[0]
     assert small_llm.logits(ids).shape == (5, SMALL.vocab_size)
     assert small_llm.logits(ids).dtype == torch.float32
+
+
+@pytest.fixture(scope="module")
+def trained_llm() -> LLM:
+    from gossamer.errors import CheckpointError
+    from gossamer.tiny import model_path
+
+    try:
+        path = model_path()
+    except CheckpointError as exc:  # the bundled archive is built by the tiny-model issue
+        pytest.skip(f"gossamer-tiny not available: {exc}")
+    return LLM(path, dtype="float32")
+
+
+def test_chat_with_the_trained_tiny_model_answers_and_calls_tools(trained_llm):
+    greedy = SamplingParams(temperature=0.0, max_tokens=120)
+    answer = trained_llm.chat([{"role": "user", "content": "What is the capital of France?"}],
+                              reasoning_effort="low", params=greedy)
+    assert answer.finish_reason == FinishReason.STOP
+    assert "Paris" in answer.content and answer.reasoning and not answer.tool_calls
+    tools = [{"type": "function", "function": {
+        "name": "get_weather", "description": "Get the weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+    call = trained_llm.chat([{"role": "user", "content": "What is the weather in Paris?"}], tools=tools,
+                            reasoning_effort="low", params=greedy)
+    assert call.finish_reason == FinishReason.TOOL_CALLS
+    (tool_call,) = call.tool_calls
+    assert tool_call.name == "get_weather" and "Paris" in tool_call.arguments
+    assert tool_call.call_id.startswith("call_")
