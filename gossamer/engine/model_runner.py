@@ -40,6 +40,9 @@ def _slots(block_table: list[int | None], start: int, stop: int, block_size: int
     return table[positions // block_size - first_block] * block_size + positions % block_size  # [n]
 
 
+_MAX_PADDED_ELEMENTS = 1 << 25  # 32 M key elements (64 MiB in bf16) per gathered tensor
+
+
 def _pad(views: list[tuple[torch.Tensor | None, torch.Tensor | None]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sequence key slots [M_s] and one-query masks [1, M_s] -> padded [S, M_max] slots and mask."""
     width = max(slots.shape[0] for slots, _ in views)  # type: ignore[union-attr]
@@ -103,9 +106,13 @@ class PagedBackend:
             self.views.append(_SeqView(row, row + item.num_tokens, full_slots, full_mask,
                                        sliding_slots, sliding_mask))
             row += item.num_tokens
-        # Decode-only steps (the steady state) attend all sequences in one padded call per layer.
+        # Decode-only steps (the steady state) attend all sequences in one padded call per layer,
+        # unless the padded key copy [S, M_max, KV, D] would be large (long contexts): then per sequence.
         self.padded: dict[bool, tuple[torch.Tensor, torch.Tensor]] = {}
-        if len(batch) > 1 and all(item.num_tokens == 1 for item in batch):
+        num_kv_elements = cache.full_k.shape[-2] * cache.full_k.shape[-1]
+        max_keys = max((item.start + 1 for item in batch), default=0)
+        if (len(batch) > 1 and all(item.num_tokens == 1 for item in batch)
+                and len(batch) * max_keys * num_kv_elements <= _MAX_PADDED_ELEMENTS):
             if has_full:
                 self.padded[False] = _pad([(v.full_key_slots, v.full_mask) for v in self.views])
             if has_sliding:
