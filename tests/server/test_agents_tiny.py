@@ -125,3 +125,29 @@ async def test_tiny_model_completes_the_tool_loop(server, api, streamed):
         assert chained.usage.input_tokens >= alone.usage.input_tokens + 60
         # ... and began with the very tokens the first run's prompts began with (prefix cache hit).
         assert chained.usage.input_tokens_details.cached_tokens > 0
+
+
+async def test_tiny_model_over_the_raw_sdk_streamed_and_chained(server):
+    """The SDK's own calls on the real model: a streamed call, its stored twin, the chained answer."""
+    client = openai.AsyncOpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
+    tools = [{"type": "function", "name": t.name, "parameters": t.params_json_schema} for t in TOOLS]
+    common = {"model": TINY_MODEL_NAME, "tools": tools, "temperature": 0.0}
+    stream = await client.responses.create(input="What's the weather in Paris?", stream=True, **common)
+    events = [event async for event in stream]
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert events[-1].type == "response.completed"
+    first = events[-1].response
+    assert (await client.responses.retrieve(first.id)).model_dump() == first.model_dump()
+    call = first.output[-1]
+    assert call.type == "function_call" and call.name == "get_weather"
+    assert json.loads(call.arguments) == {"city": "Paris"}
+    assert first.usage.output_tokens_details.reasoning_tokens > 0
+
+    result = json.dumps({"city": "Paris", "temperature": 18, "unit": "celsius", "condition": "sunny"})
+    answer = await client.responses.create(
+        previous_response_id=first.id,
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": result}],
+        **common,
+    )
+    assert answer.status == "completed"
+    assert "18" in answer.output_text and "sunny" in answer.output_text, answer.output_text
