@@ -44,3 +44,32 @@ def test_cpu_kernels_keep_parity_with_transformers(tiny_checkpoints):
     ids = torch.randint(0, 201088, (300,), generator=torch.Generator().manual_seed(9))
     expected = reference_logits(load_reference(tiny_checkpoints["hf"]), ids)
     assert (logits_of(model, ids) - expected).abs().max().item() <= 1e-3
+
+
+def test_linear_impl_is_used_for_projections_and_logits(tiny_checkpoint):
+    model = load_model(tiny_checkpoint, dtype=torch.bfloat16)
+    ids = torch.randint(0, 201088, (12,), generator=torch.Generator().manual_seed(10))
+    reference = logits_of(model, ids)
+    shapes = []
+
+    def float32_linear(x, weight, bias):
+        shapes.append(tuple(weight.shape))
+        return torch.nn.functional.linear(x.float(), weight.float(), None if bias is None else bias.float())
+
+    model.set_linear_impl(float32_linear)
+    logits = logits_of(model, ids)
+    assert len(shapes) == 2 * model.config.num_layers + 1 and shapes[-1] == (201088, 64)
+    assert (logits - reference).abs().max() < 0.1  # float32 products: close to the bf16 ones
+    model.set_linear_impl(None)
+    assert torch.equal(logits_of(model, ids), reference)
+
+
+def test_cpu_linear_kernel_keeps_parity_with_transformers(tiny_checkpoints):
+    kernels = pytest.importorskip("gossamer.kernels")
+    if not kernels.available():
+        pytest.skip(f"CPU kernels unavailable: {kernels.unavailable_reason()}")
+    model = load_model(tiny_checkpoints["original"], dtype=torch.float32)
+    model.set_linear_impl(kernels.linear)
+    ids = torch.randint(0, 201088, (64,), generator=torch.Generator().manual_seed(12))
+    expected = reference_logits(load_reference(tiny_checkpoints["hf"]), ids)
+    assert (logits_of(model, ids) - expected).abs().max().item() <= 1e-3
