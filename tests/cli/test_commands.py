@@ -9,8 +9,8 @@ import time
 import pytest
 
 from tests.cli.cli_process import cli_env, gossamer
-from tests.cli.conftest import write_small_checkpoint
 from tests.cli.live_server import free_port, live_server
+from tests.cli.small_checkpoint import write_small_checkpoint
 
 
 def assert_clean_failure(result, code: int, *fragments: str) -> None:

@@ -7,7 +7,7 @@ import pytest
 from gossamer.errors import CheckpointError
 from gossamer.hub.inspect import TensorInfo, check_complete, count_params, describe_model
 from gossamer.model.config import PRESETS, ModelConfig
-from tests.cli.conftest import write_small_checkpoint
+from tests.cli.small_checkpoint import write_small_checkpoint
 
 
 def hf_layout_tensors(c: ModelConfig) -> list[TensorInfo]:

@@ -20,7 +20,7 @@ from gossamer.hub import (
     remove_model,
     resolve_model,
 )
-from tests.cli.conftest import REPO_ID
+from tests.cli.small_checkpoint import REPO_ID
 
 WEIGHTS = "model.safetensors"
 

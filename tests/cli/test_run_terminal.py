@@ -11,8 +11,8 @@ import pexpect
 import pytest
 
 from tests.cli.cli_process import REPO_ROOT, cli_env
-from tests.cli.conftest import write_small_checkpoint
 from tests.cli.live_server import live_server
+from tests.cli.small_checkpoint import write_small_checkpoint
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import gossamer
 from gossamer.model.config import PRESETS
 from gossamer.testing.checkpoint import write_checkpoint
 from gossamer.testing.fake_hub import FakeHub
-from tests.cli.conftest import write_small_checkpoint
 from tests.cli.live_server import LiveServer, live_server
+from tests.cli.small_checkpoint import write_small_checkpoint
 
 WEATHER_TOOL = {
     "type": "function",
