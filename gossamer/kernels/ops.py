@@ -209,6 +209,8 @@ def linear(
     x32 = x.to(torch.float32).contiguous()
     num_tokens = x.shape[0]
     y = torch.empty(num_tokens, rows, dtype=torch.float32)  # [N, R]
+    if num_tokens == 0:
+        return y
     bias_ptr, bias_code = _bias_args(bias)
     rc = lib.gk_linear(weight.data_ptr(), _DTYPE_CODES[weight.dtype], bias_ptr, bias_code, rows, cols,
                        x32.data_ptr(), num_tokens, y.data_ptr(), torch.get_num_threads())

@@ -40,6 +40,16 @@ def test_linear_without_bias_and_bf16_input(isas):
     assert (got - x.float() @ weight.float().T).abs().max().item() <= 1e-3
 
 
+def test_zero_rows(isas):
+    """An engine step may ask for no rows at all (nothing sampled); that is an empty result."""
+    assert kernels.linear(torch.randn(0, 16), torch.randn(8, 16)).shape == (0, 8)
+    blocks = torch.zeros(2, 8, 1, 16, dtype=torch.uint8)
+    scales = torch.full((2, 8, 1), 127, dtype=torch.uint8)
+    no_rows = torch.randn(0, 32)
+    got = kernels.mxfp4_grouped(no_rows, blocks, scales, None, torch.tensor([1]), torch.tensor([0, 0]))
+    assert got.shape == (0, 8)
+
+
 def test_linear_rejects_bad_arguments(isas):
     weight = torch.randn(8, 16)
     with pytest.raises(ValueError, match="does not fit"):
