@@ -2,6 +2,7 @@
 
 torch's one-row `F.linear` reaches only part of the memory bandwidth on CPU, while its matrix
 multiply is good once there are many rows (prefill); so the kernel takes the few-row case only.
+`linear_impl` has the model's LinearImpl signature (GptOss.set_linear_impl).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from gossamer.kernels.ops import available, linear
 MAX_KERNEL_ROWS = 16
 
 
-def _use_kernel(x: torch.Tensor, weight: torch.Tensor) -> bool:
+def use_kernel(x: torch.Tensor, weight: torch.Tensor) -> bool:
     return (
         x.device.type == "cpu"
         and x.dim() == 2
@@ -26,15 +27,9 @@ def _use_kernel(x: torch.Tensor, weight: torch.Tensor) -> bool:
     )
 
 
-def dense(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """F.linear(x [N, C], weight [R, C], bias) -> [N, R] in x's dtype."""
-    if _use_kernel(x, weight):
-        return linear(x, weight, bias).to(x.dtype)
+def linear_impl(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """x [N, C] @ weight [R, C].T + bias -> [N, R]: float32 from the kernel (few rows on the CPU),
+    else F.linear in x's dtype. The model casts projections back to its dtype; logits stay float32."""
+    if use_kernel(x, weight):
+        return linear(x, weight, bias)
     return F.linear(x, weight, bias)
-
-
-def dense_float32(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """x [N, C] @ weight.T -> float32 [N, R] (logits: no rounding to bf16 on the kernel path)."""
-    if _use_kernel(x, weight):
-        return linear(x, weight)
-    return F.linear(x, weight).float()

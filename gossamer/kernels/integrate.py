@@ -1,8 +1,8 @@
 """Switch a loaded model's CPU hot paths to the kernels (the model keeps its torch reference).
 
-The MoE uses the model's own seam (`GptOss.set_experts_impl`); the dense projections and decode
-attention dispatch per call (gossamer.kernels.dense, ContiguousKVCache), since they check the
-device and row count anyway.
+Through the model's own seams: `GptOss.set_experts_impl` (MXFP4 experts, every batch size) and
+`GptOss.set_linear_impl` (attention projections and the unembedding; the kernel takes few-row
+products, torch's matmul the rest).
 """
 
 from __future__ import annotations
@@ -19,14 +19,16 @@ logger = logging.getLogger(__name__)
 
 
 def use_cpu_kernels(model: GptOss) -> bool:
-    """Route `model`'s MXFP4 expert products through the kernels when it lives on the CPU and the
-    kernels can run here; returns whether they now do."""
+    """Route `model`'s products through the kernels when it lives on the CPU and the kernels can
+    run here; returns whether they now do."""
     if model.device.type != "cpu" or not available():
         return False
-    if not model.blocks[0].mlp.packed_experts:
-        return False  # dense (bf16) experts: torch's matmul is already the right tool
-    from gossamer.kernels.moe import experts_forward
+    from gossamer.kernels.dense import linear_impl
 
-    model.set_experts_impl(experts_forward)
-    logger.debug("MoE experts run on the CPU kernels")
+    model.set_linear_impl(linear_impl)
+    if model.blocks[0].mlp.packed_experts:  # dense (bf16) experts: torch's matmul is the right tool
+        from gossamer.kernels.moe import experts_forward
+
+        model.set_experts_impl(experts_forward)
+    logger.debug("CPU kernels on (experts: %s)", "MXFP4" if model.blocks[0].mlp.packed_experts else "torch")
     return True

@@ -24,15 +24,18 @@ def test_kernels_replace_the_torch_experts_with_the_same_logits(isas, tmp_path):
     path = write_checkpoint(tmp_path / "ckpt", CONFIG, layout="original", seed=4)
     model = load_model(path, dtype=torch.float32)
     model.set_experts_impl(None)  # the torch reference, whatever the loader chose
+    model.set_linear_impl(None)
     ids = torch.randint(0, CONFIG.vocab_size, (21,), generator=torch.Generator().manual_seed(2))
     reference = _logits(model, ids)
     assert use_cpu_kernels(model)
     assert all(block.mlp.experts_impl is not None for block in model.blocks)
+    assert model.linear_impl is not None
     assert (_logits(model, ids) - reference).abs().max().item() <= 1e-3
 
 
-def test_not_used_for_dense_experts(isas, tmp_path):
+def test_dense_experts_keep_torch(isas, tmp_path):
     path = write_checkpoint(tmp_path / "dense", CONFIG, layout="original", seed=4, experts="bf16")
     model = load_model(path, dtype=torch.float32)
     model.set_experts_impl(None)
-    assert not use_cpu_kernels(model)
+    assert use_cpu_kernels(model)
+    assert model.blocks[0].mlp.experts_impl is None and model.linear_impl is not None
