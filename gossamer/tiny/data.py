@@ -27,7 +27,16 @@ from openai_harmony import (
     ToolDescription,
 )
 
-from gossamer.tiny.phrasing import CAPITAL_QUESTIONS, CAPITALS, JOINERS, REQUESTS, SMALL_TALK
+from gossamer.tiny.phrasing import (
+    CAPITAL_QUESTIONS,
+    CAPITALS,
+    EXTRA_REQUESTS,
+    JOINERS,
+    PREFIXES,
+    REQUESTS,
+    SMALL_TALK,
+    SUFFIXES,
+)
 from gossamer.tiny.tools import (
     KINDS,
     SCHEMAS,
@@ -97,7 +106,11 @@ def _pick(rng: random.Random, pair: tuple[tuple[str, ...], tuple[str, ...]], hel
     return rng.choice(pair[1] if held_out else pair[0])
 
 
-def _request(kind: str, slots: dict[str, Any], rng: random.Random, held_out: bool) -> str:
+def _request(
+    kind: str, slots: dict[str, Any], rng: random.Random, held_out: bool, augment: bool = False
+) -> str:
+    if augment and rng.random() < 0.5:
+        return rng.choice(EXTRA_REQUESTS[kind]).format(**slots)
     return _pick(rng, REQUESTS[kind], held_out).format(**slots)
 
 
@@ -112,8 +125,9 @@ def _offer(
     return tools
 
 
-def sample_episode(rng: random.Random, held_out: bool = False) -> Episode:
-    """One request with context; `held_out` draws phrasings that training never sees."""
+def sample_episode(rng: random.Random, held_out: bool = False, augment: bool = False) -> Episode:
+    """One request with context; `held_out` draws phrasings that training never sees, `augment`
+    adds training-only phrasings and chatty framing (see phrasing.EXTRA_REQUESTS)."""
     effort = rng.choice(tuple(EFFORTS))
     date = (
         None
@@ -128,7 +142,7 @@ def sample_episode(rng: random.Random, held_out: bool = False) -> Episode:
         call = Call(rng.choice(SCHEMAS[kind]), sample_slots(kind, rng))
         ep.calls = [call]
         ep.tools = _offer(rng, [call.schema], set(), 3)
-        ep.user = _request(kind, call.slots, rng, held_out)
+        ep.user = _request(kind, call.slots, rng, held_out, augment)
     elif r < 0.67:  # two calls in one turn: two kinds, or the same tool twice
         kinds = rng.sample(KINDS, 2) if rng.random() < 0.6 else [rng.choice(KINDS)] * 2
         first = rng.choice(SCHEMAS[kinds[0]])
@@ -136,13 +150,13 @@ def sample_episode(rng: random.Random, held_out: bool = False) -> Episode:
         ep.calls = [Call(first, sample_slots(kinds[0], rng)), Call(second, sample_slots(kinds[1], rng))]
         required = [first] if first is second else [first, second]
         ep.tools = _offer(rng, required, set(), 2)
-        a, b = (_request(c.schema.kind, c.slots, rng, held_out) for c in ep.calls)
+        a, b = (_request(c.schema.kind, c.slots, rng, held_out, augment) for c in ep.calls)
         ep.user = _pick(rng, JOINERS, held_out).format(a=a, b=b)
     elif r < 0.77:  # asks for something no offered tool can do
         kind = rng.choice(KINDS)
         slots = sample_slots(kind, rng)
         ep.tools = _offer(rng, [], {kind}, 3) if rng.random() < 0.8 else []
-        ep.user = _request(kind, slots, rng, held_out)
+        ep.user = _request(kind, slots, rng, held_out, augment)
         ep.no_call_reason = "no_fit"
         ep.direct_answer = f"Sorry, I don't have a tool to get {need_phrase(kind, slots)}."
     elif r < 0.89:  # small talk
@@ -155,6 +169,8 @@ def sample_episode(rng: random.Random, held_out: bool = False) -> Episode:
         ep.tools = _offer(rng, [], set(), 3) if rng.random() < 0.6 else []
         ep.user = _pick(rng, CAPITAL_QUESTIONS, held_out).format(country=country)
         ep.no_call_reason, ep.direct_answer = "fact", f"The capital of {country} is {capital}."
+    if augment and ep.no_call_reason != "small_talk":
+        ep.user = rng.choice(PREFIXES) + ep.user + rng.choice(SUFFIXES)
     return ep
 
 

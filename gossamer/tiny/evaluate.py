@@ -35,7 +35,7 @@ from gossamer.tiny.tools import answer_values, simulate
 
 log = logging.getLogger("gossamer.tiny.evaluate")
 
-RETURN, CALL = 200002, 200012
+RETURN, CALL, PAD = 200002, 200012, 199999
 CHANNELS = {"analysis", "commentary", "final"}
 MAX_STEP_TOKENS = 256
 MAX_STEPS = 4
@@ -98,6 +98,37 @@ class Sampler:
             ids = torch.tensor([[token]], device=self.device)
         return out
 
+    @torch.no_grad()
+    def sample_batch(
+        self, prompts: list[list[int]], temperature: float, max_tokens: int = MAX_STEP_TOKENS
+    ) -> list[list[int]]:
+        """Sample one step for many prompts at once (left-padded), each up to its first stop token.
+
+        Uses transformers' generate over the full vocabulary (top_k/top_p disabled: plain sampling).
+        """
+        width = max(len(p) for p in prompts)
+        ids = torch.full((len(prompts), width), PAD, dtype=torch.long)  # [B, T]
+        mask = torch.zeros((len(prompts), width), dtype=torch.long)  # [B, T]
+        for row, p in enumerate(prompts):
+            ids[row, width - len(p) :] = torch.tensor(p)
+            mask[row, width - len(p) :] = 1
+        kwargs: dict[str, Any] = {"do_sample": False}
+        if temperature > 0:
+            kwargs = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
+        out = self.model.generate(
+            input_ids=ids.to(self.device),
+            attention_mask=mask.to(self.device),
+            max_new_tokens=max_tokens,
+            eos_token_id=[RETURN, CALL],
+            pad_token_id=PAD,
+            **kwargs,
+        )[:, width:].tolist()  # [B, new]
+        steps = []
+        for row in out:
+            stop = next((i for i, t in enumerate(row) if t in (RETURN, CALL)), None)
+            steps.append(row if stop is None else row[: stop + 1])
+        return steps
+
 
 @dataclass
 class Outcome:
@@ -131,31 +162,40 @@ def _parse_step(enc: HarmonyEncoding, tokens: list[int]) -> tuple[list[Message] 
     return messages, None
 
 
-def run_episode(
-    ep: Episode,
-    enc: HarmonyEncoding,
-    sampler: Sampler,
-    temperature: float,
-    rng: random.Random,
-    gen: torch.Generator,
-) -> Outcome:
-    outcome = Outcome()
-    history = ep.prompt_messages()
-    tools = {t.name: t for t in ep.tools}
-    expected = [c.schema.name for c in ep.calls]
-    results: dict[int, dict[str, Any]] = {}  # expected call index -> the result it got
-    for _ in range(MAX_STEPS):
-        prompt = enc.render_conversation_for_completion(Conversation.from_messages(history), Role.ASSISTANT)
-        tokens = sampler.sample(prompt, temperature, gen)
+class Play:
+    """One held-out prompt played like a server: sample, run the called tool, sample again."""
+
+    def __init__(self, ep: Episode, rng: random.Random) -> None:
+        self.ep, self.rng = ep, rng
+        self.outcome = Outcome()
+        self.history = ep.prompt_messages()
+        self.tools = {t.name: t for t in ep.tools}
+        self.results: dict[int, dict[str, Any]] = {}  # expected call index -> the result it got
+        self.num_steps = 0
+        self.done = False
+
+    def prompt(self, enc: HarmonyEncoding) -> list[int]:
+        return enc.render_conversation_for_completion(
+            Conversation.from_messages(self.history), Role.ASSISTANT
+        )
+
+    def consume(self, enc: HarmonyEncoding, tokens: list[int]) -> None:
+        """Take one sampled step (up to and including <|call|> or <|return|>)."""
+        outcome, ep = self.outcome, self.ep
+        self.num_steps += 1
         messages, problem = _parse_step(enc, tokens)
         if messages is None:
-            outcome.well_formed, outcome.problem = False, problem
-            return outcome
-        history += messages
+            outcome.well_formed, outcome.problem, self.done = False, problem, True
+            return
+        self.history += messages
         last = messages[-1]
         if tokens[-1] == RETURN:
             outcome.final = "".join(c.text for c in last.content if hasattr(c, "text"))
-            break
+            self._finish()
+            return
+        if self.num_steps >= MAX_STEPS:
+            outcome.well_formed, outcome.problem, self.done = False, "too many steps", True
+            return
         name = (last.recipient or "").removeprefix("functions.")
         text = "".join(c.text for c in last.content if hasattr(c, "text"))
         try:
@@ -163,7 +203,7 @@ def run_episode(
         except json.JSONDecodeError:
             args = None
         outcome.calls.append((name, args))
-        tool = tools.get(name)
+        tool = self.tools.get(name)
         valid = tool is not None and args is not None
         if valid:
             try:
@@ -176,46 +216,66 @@ def run_episode(
             (
                 i
                 for i, c in enumerate(ep.calls)
-                if i not in results and name == c.schema.name and args == c.arguments
+                if i not in self.results and name == c.schema.name and args == c.arguments
             ),
             None,
         )
         if match is not None and valid:
-            result = results[match] = simulate(ep.calls[match].schema.kind, ep.calls[match].slots, rng)
+            result = self.results[match] = simulate(
+                ep.calls[match].schema.kind, ep.calls[match].slots, self.rng
+            )
         else:
             result = {"error": "invalid request"}
-        history.append(tool_result_message(name or "unknown", result))
-    else:
-        outcome.well_formed, outcome.problem = False, "too many steps"
-        return outcome
-    called = [name for name, _ in outcome.calls]
-    outcome.right_tools = Counter(called) == Counter(expected)
-    if ep.calls:
-        wanted = [v for i, res in results.items() for v in answer_values(ep.calls[i].schema.kind, res)]
-        outcome.answer_ok = (
-            len(results) == len(ep.calls)
-            and outcome.final is not None
-            and all(v in outcome.final for v in wanted)
-        )
-    return outcome
+        self.history.append(tool_result_message(name or "unknown", result))
+
+    def _finish(self) -> None:
+        self.done = True
+        outcome, ep = self.outcome, self.ep
+        called = [name for name, _ in outcome.calls]
+        outcome.right_tools = Counter(called) == Counter(c.schema.name for c in ep.calls)
+        if ep.calls:
+            wanted = [
+                v for i, res in self.results.items() for v in answer_values(ep.calls[i].schema.kind, res)
+            ]
+            outcome.answer_ok = (
+                len(self.results) == len(ep.calls)
+                and outcome.final is not None
+                and all(v in outcome.final for v in wanted)
+            )
 
 
 def evaluate(
-    model_dir: Path, num: int, seed: int, temperature: float, device: str = "cpu", show: int = 0
+    model_dir: Path,
+    num: int,
+    seed: int,
+    temperature: float,
+    device: str = "cpu",
+    show: int = 0,
+    batch_size: int = 50,
 ) -> dict[str, float]:
     from gossamer.tiny.encoding import harmony_encoding
 
     enc = harmony_encoding()
     sampler = Sampler.load(model_dir, device)
     rng = random.Random(seed)
-    gen = torch.Generator().manual_seed(seed)
-    outcomes: list[tuple[Episode, Outcome]] = []
+    torch.manual_seed(seed)
+    plays = [Play(sample_episode(rng, held_out=True), random.Random(rng.getrandbits(64))) for _ in range(num)]
     started = time.monotonic()
-    for i in range(num):
-        ep = sample_episode(rng, held_out=True)
-        outcomes.append((ep, run_episode(ep, enc, sampler, temperature, rng, gen)))
-        if (i + 1) % 20 == 0:
-            log.info("%d/%d prompts (%.0f s)", i + 1, num, time.monotonic() - started)
+    for round_ in range(MAX_STEPS):
+        active = [p for p in plays if not p.done]
+        for b in range(0, len(active), batch_size):
+            chunk = active[b : b + batch_size]
+            steps = sampler.sample_batch([p.prompt(enc) for p in chunk], temperature)
+            for play, tokens in zip(chunk, steps, strict=True):
+                play.consume(enc, tokens)
+            log.info(
+                "round %d: %d/%d prompts sampled (%.0f s)",
+                round_ + 1,
+                b + len(chunk),
+                len(active),
+                time.monotonic() - started,
+            )
+    outcomes = [(p.ep, p.outcome) for p in plays]
     all_valid = [v for _, o in outcomes for v in o.args_valid]
     with_tools = [o for ep, o in outcomes if ep.calls]
     report = {
@@ -256,6 +316,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-size", type=int, default=50, help="prompts sampled together")
     parser.add_argument("--show-failures", type=int, default=10)
     parser.add_argument("--json", type=Path, default=None, help="also write the report here")
     args = parser.parse_args(argv)
@@ -264,7 +325,9 @@ def main(argv: list[str] | None = None) -> None:
         from gossamer.tiny import model_path
 
         args.model = model_path()
-    report = evaluate(args.model, args.num, args.seed, args.temperature, args.device, args.show_failures)
+    report = evaluate(
+        args.model, args.num, args.seed, args.temperature, args.device, args.show_failures, args.batch_size
+    )
     targets = {"well_formed": 0.98, "right_tool": 0.95, "args_valid": 0.95, "answer_states_result": 0.90}
     print(f"gossamer-tiny evaluation: {report['prompts']} held-out prompts, temperature {args.temperature}")
     for key, target in targets.items():

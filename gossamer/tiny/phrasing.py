@@ -186,3 +186,75 @@ CAPITAL_QUESTIONS = (
     ("What is the capital of {country}?", "Capital of {country}?", "What's the capital city of {country}?"),
     ("Which city is the capital of {country}?", "Name the capital of {country}."),
 )
+
+# Extra training-only phrasings and framings for the fine-tuning pass (`augment=True`): the first
+# model overfit its ten-odd templates per kind, so varied wording and chatty framing teach it that
+# the request, not the sentence shape, decides the tool.
+EXTRA_REQUESTS: dict[str, tuple[str, ...]] = {
+    "weather": (
+        "Tell me about the weather in {city}.",
+        "How hot is it in {city}?",
+        "I'm in {city}. What is the weather?",
+        "Need the weather for {city}.",
+        "{city} weather?",
+        "What's it like outside in {city} now?",
+    ),
+    "time": (
+        "I'm in {city}. What time is it?",
+        "Tell me what time it is in {city}.",
+        "{city} time?",
+        "Need the current time in {city}.",
+        "What is the clock showing in {city}?",
+    ),
+    "units": (
+        "{value} {from_unit} is how many {to_unit}?",
+        "I need {value} {from_unit} converted to {to_unit}.",
+        "Change {value} {from_unit} to {to_unit}.",
+        "My box is {value} {from_unit}. What is it in {to_unit}?",
+    ),
+    "calc": (
+        "How much is {expression}?",
+        "Work out {expression} please.",
+        "I need to know {expression}.",
+        "What does {expression} give?",
+        "Help me with this sum: {expression}",
+    ),
+    "order": (
+        "Any news on order {order_id}?",
+        "Track order {order_id}.",
+        "I ordered something. The order id is {order_id}. Where is it?",
+        "What happened with order {order_id}?",
+    ),
+    "customer": (
+        "Show customer {customer_id}.",
+        "I need the record of customer {customer_id}.",
+        "Which customer has id {customer_id}?",
+        "Tell me who customer {customer_id} is.",
+    ),
+    "currency": (
+        "I need {amount} {from_currency} in {to_currency}.",
+        "Change {amount} {from_currency} to {to_currency}.",
+        "{amount} {from_currency} is how much in {to_currency}?",
+        "I am travelling. What are {amount} {from_currency} worth in {to_currency}?",
+    ),
+    "stock": (
+        "Tell me the price of {symbol}.",
+        "How is {symbol} doing? I need the price.",
+        "{symbol} price please.",
+        "What do {symbol} shares cost now?",
+    ),
+}
+PREFIXES = (
+    "",
+    "",
+    "Hey, ",
+    "Hi! ",
+    "Quick question: ",
+    "I need some help. ",
+    "Hello. ",
+    "Okay. ",
+    "So, ",
+    "Good morning! ",
+    "Please help. ",
+)
+SUFFIXES = ("", "", "", " Thanks!", " Thank you.", " Please.", " I need it now.", " Thanks in advance.")

@@ -26,25 +26,39 @@ SPECIAL_START = 199998  # o200k_harmony special tokens start here; they are neve
 TOKEN_DROPOUT = 0.03  # share of prompt tokens replaced by the unseen id, so its row means "unknown word"
 
 
-def load_or_generate_corpus(path: Path, num_episodes: int, seed: int) -> list[tuple[list[int], list[int]]]:
+def load_or_generate_corpus(
+    path: Path, num_episodes: int, seed: int, augment: bool = False
+) -> list[tuple[list[int], list[int]]]:
     """Rendered conversations, cached in `path` (rendering needs openai-harmony; training does not)."""
     if path.exists():
         cached = torch.load(path, weights_only=False)
-        if cached["episodes"] == num_episodes and cached["seed"] == seed:
+        if (
+            cached["episodes"] == num_episodes
+            and cached["seed"] == seed
+            and cached.get("augment", False) == augment
+        ):
             ids, mask, ends = cached["ids"].tolist(), cached["mask"].tolist(), cached["ends"].tolist()
             starts = [0, *ends[:-1]]
             return [(ids[a:b], mask[a:b]) for a, b in zip(starts, ends, strict=True)]
-    corpus = generate_corpus(num_episodes, seed)
+    corpus = generate_corpus(num_episodes, seed, augment)
     flat_ids = torch.tensor([t for toks, _ in corpus for t in toks], dtype=torch.int32)
     flat_mask = torch.tensor([m for _, mask in corpus for m in mask], dtype=torch.uint8)
     ends = torch.tensor([len(toks) for toks, _ in corpus]).cumsum(0)
     torch.save(
-        {"episodes": num_episodes, "seed": seed, "ids": flat_ids, "mask": flat_mask, "ends": ends}, path
+        {
+            "episodes": num_episodes,
+            "seed": seed,
+            "augment": augment,
+            "ids": flat_ids,
+            "mask": flat_mask,
+            "ends": ends,
+        },
+        path,
     )
     return corpus
 
 
-def generate_corpus(num_episodes: int, seed: int) -> list[tuple[list[int], list[int]]]:
+def generate_corpus(num_episodes: int, seed: int, augment: bool = False) -> list[tuple[list[int], list[int]]]:
     from gossamer.tiny.data import render_training, sample_episode
     from gossamer.tiny.encoding import harmony_encoding
 
@@ -53,7 +67,7 @@ def generate_corpus(num_episodes: int, seed: int) -> list[tuple[list[int], list[
     corpus = []
     start = time.monotonic()
     for i in range(num_episodes):
-        corpus.append(render_training(sample_episode(rng), enc, rng))
+        corpus.append(render_training(sample_episode(rng, augment=augment), enc, rng))
         if (i + 1) % 5000 == 0:
             log.info("rendered %d/%d conversations (%.0f s)", i + 1, num_episodes, time.monotonic() - start)
     return corpus
@@ -83,6 +97,8 @@ def collate(corpus, idx: list[int], vocab: VocabMap, rng: random.Random):
         attn[row, : len(toks)] = 1
         loss_mask[row, : len(toks)] = torch.tensor(mask, dtype=torch.float32)
     targets = vocab.to_compact(ids)
+    # A fine-tuning corpus may hold ids the vocabulary lacks; they are never trained as targets.
+    loss_mask = loss_mask * (targets != 0)
     gen = torch.Generator().manual_seed(rng.getrandbits(62))
     drop = (torch.rand(ids.shape, generator=gen) < TOKEN_DROPOUT) & (loss_mask == 0) & (ids < SPECIAL_START)
     inputs = targets.masked_fill(drop, 0)
@@ -108,19 +124,28 @@ def train(
     threads: int | None,
     device: str = "cpu",
     render_only: bool = False,
+    init: Path | None = None,
+    augment: bool = False,
 ) -> Path:
     if threads:
         torch.set_num_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    corpus = load_or_generate_corpus(out / "corpus.pt", num_episodes, seed)
+    corpus_path = out / ("corpus-augmented.pt" if augment else "corpus.pt")
+    corpus = load_or_generate_corpus(corpus_path, num_episodes, seed, augment)
     if render_only:
-        return out / "corpus.pt"
-    used = sorted({t for toks, _ in corpus for t in toks})
+        return corpus_path
+    base = torch.load(init, weights_only=False, map_location="cpu") if init else None
+    # Fine-tuning keeps the base model's vocabulary (its tables define the checkpoint).
+    used = base["used_ids"] if base else sorted({t for toks, _ in corpus for t in toks})
     vocab = VocabMap(used)
     num_tokens = sum(len(t) for t, _ in corpus)
     log.info("corpus: %d conversations, %d tokens, %d distinct ids", len(corpus), num_tokens, len(used))
-    model = TinyTrainer(TINY_CONFIG, vocab, seed=seed).to(device)
+    model = TinyTrainer(TINY_CONFIG, vocab, seed=seed)
+    if base:
+        model.load_state_dict(base["model"])
+        log.info("fine-tuning from %s", init)
+    model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=peak_lr, betas=(0.9, 0.95), weight_decay=0.0)
     first_step = 0
     ckpt_path = out / "trainer.pt"
@@ -180,8 +205,8 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--out", type=Path, required=True, help="run directory (checkpoints, exported model)")
-    parser.add_argument("--steps", type=int, default=2400)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=6000)
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--episodes", type=int, default=32000, help="conversations generated for training")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lr", type=float, default=3e-3)
@@ -196,6 +221,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu", help="cpu (the reference) or cuda")
     parser.add_argument("--render-only", action="store_true", help="only render and cache the corpus")
     parser.add_argument("--no-export", action="store_true")
+    parser.add_argument("--init", type=Path, default=None, help="start from this trainer.pt (fine-tuning)")
+    parser.add_argument("--augment", action="store_true", help="add training-only phrasings and framing")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.device.startswith("cuda"):
@@ -213,6 +240,8 @@ def main(argv: list[str] | None = None) -> None:
         args.threads,
         args.device,
         args.render_only,
+        args.init,
+        args.augment,
     )
     if not (args.no_export or args.render_only):
         from gossamer.tiny.export import export
