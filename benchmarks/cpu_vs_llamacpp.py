@@ -252,8 +252,23 @@ class GossamerRunner:
 
 
 class LlamaCppRunner:
-    def __init__(self, model_path: Path, threads: int, n_ctx: int, logits_all: bool = False) -> None:
+    def __init__(
+        self, model_path: Path, threads: int, n_ctx: int, logits_all: bool = False, repack: bool = True
+    ) -> None:
+        import llama_cpp.llama_cpp as llama_low
         from llama_cpp import Llama
+
+        if not repack:
+            # llama.cpp's CPU "extra buffer types" repack the experts at load (faster, ~2x the
+            # memory); llama-cpp-python exposes no switch, so turn it off in the default params.
+            default_params = llama_low.llama_model_default_params
+
+            def no_repack_params():
+                params = default_params()
+                params.use_extra_bufts = False
+                return params
+
+            llama_low.llama_model_default_params = no_repack_params
 
         # llama-cpp-python's defaults otherwise (mmap on, flash attention off, CPU repacking on).
         self.llm = Llama(
@@ -304,6 +319,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
             args.threads,
             n_ctx=args.prompt_tokens + args.decode_tokens + 16,
             logits_all=args.logits_out is not None,
+            repack=args.worker != "llama-norepack",
         )
     load_s = time.perf_counter() - started
     if args.logits_out:
@@ -411,10 +427,11 @@ def main() -> None:
     parser.add_argument("--decode-tokens", type=int, default=32)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--skip-check", action="store_true")
-    parser.add_argument("--engines", default="gossamer,llama")
+    parser.add_argument("--engines", default="gossamer,llama",
+                        help="comma list of gossamer, llama (default mode) and llama-norepack")
     parser.add_argument("--json-out", default=None)
     parser.add_argument("--no-kernels", action="store_true", help="time gossamer's pure-torch path")
-    parser.add_argument("--worker", choices=["gossamer", "llama"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["gossamer", "llama", "llama-norepack"], help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     parser.add_argument("--logits-out", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -446,6 +463,8 @@ def main() -> None:
         logger.info("timing %s", engine)
         env = {"GOSSAMER_KERNELS": "0"} if args.no_kernels and engine == "gossamer" else None
         results[engine] = run_worker(engine, ckpt if engine == "gossamer" else gguf_path, args, env=env)
+        if args.json_out:  # keep what was measured even if a later engine fails
+            Path(args.json_out).write_text(json.dumps({**report, "results": results}, indent=2))
     report["results"] = results
     print_table(report)
     if args.json_out:
@@ -467,23 +486,25 @@ def print_table(report: dict[str, Any]) -> None:
         decode, prefill = statistics.median(r["decode_tok_s"]), statistics.median(r["prefill_tok_s"])
         medians[engine] = (decode, prefill, r["peak_rss_bytes"], r["load_s"])
         gbs = decode * per_token / 1e9
-        label = {"llama": "llama.cpp"}.get(engine, engine)
+        label = {"llama": "llama.cpp", "llama-norepack": "llama.cpp (no repack)"}.get(engine, engine)
         if r.get("kernels") is False:
             label += " (pure torch)"
         print(
             f"| {label} | {decode:.2f} | {prefill:.1f} | {r['peak_rss_bytes'] / 1e9:.2f} "
             f"| {r['load_s']:.1f} | {gbs:.1f} | {100 * gbs / bandwidth:.0f}% |"
         )
-    if "gossamer" in medians and "llama" in medians:
-        g, ll = medians["gossamer"], medians["llama"]
+    for other in ("llama", "llama-norepack"):
+        if "gossamer" not in medians or other not in medians:
+            continue
+        g, ll = medians["gossamer"], medians[other]
+        name = {"llama": "llama.cpp", "llama-norepack": "llama.cpp (no repack)"}[other]
         print(
-            f"gossamer / llama.cpp: decode {g[0] / ll[0]:.2f}x, prefill {g[1] / ll[1]:.2f}x, "
+            f"gossamer / {name}: decode {g[0] / ll[0]:.2f}x, prefill {g[1] / ll[1]:.2f}x, "
             f"peak RSS {g[2] / ll[2]:.2f}x, load {g[3] / ll[3]:.2f}x"
         )
-        same = sum(
-            a == b for a, b in zip(results["gossamer"]["tokens"], results["llama"]["tokens"], strict=False)
-        )
-        print(f"greedy tokens identical: {same}/{len(results['gossamer']['tokens'])}")
+        ours, theirs = results["gossamer"]["tokens"], results[other]["tokens"]
+        same = sum(a == b for a, b in zip(ours, theirs, strict=False))
+        print(f"greedy tokens identical to {name}: {same}/{len(theirs)}")
 
 
 if __name__ == "__main__":
