@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from gossamer.errors import CheckpointError
+from gossamer.kernels.integrate import use_cpu_kernels
 from gossamer.model.config import ModelConfig, load_config
 from gossamer.model.gpt_oss import GptOss
 from gossamer.model.safetensors_io import SafetensorsFile
@@ -162,6 +163,8 @@ def load_model(
     model.rope.to(device)
     leftover = [name for name, t in model.state_dict().items() if t.is_meta]
     assert not leftover, f"weights never loaded: {leftover[:5]}"
+    # On the CPU the compiled kernels (gossamer/kernels) take the MXFP4 experts when they can run.
+    use_cpu_kernels(model)
     logger.info(
         "loaded %s (%s layout, %s experts) in %.1f s",
         model_dir, layout.value, "MXFP4" if packed else "dense", time.perf_counter() - started,
