@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from gossamer import kernels
+
 # Score elements materialized at once (float32): queries are processed in chunks so the scores
 # stay [chunk, heads, keys] (~256 MB) instead of [N, heads, keys] on long prefills.
 _MAX_SCORE_ELEMENTS = 1 << 26
@@ -124,11 +126,16 @@ class ContiguousKVCache:
         length = self._length[layer]
         keys = self._k[layer][:length]  # [M, KV, D]
         values = self._v[layer][:length]  # [M, KV, D]
-        device = q.device
-        query_positions = torch.arange(start, start + num_new, device=device)  # [N]
-        key_positions = torch.arange(length, device=device) + self._first_position[layer]  # [M]
-        mask = causal_mask(query_positions, key_positions, sliding_window)  # [N, M]
-        out = attention_with_sinks(q, keys, values, sinks, mask)
+        if num_new == 1 and q.device.type == "cpu" and kernels.available():
+            # Decode on the CPU: the kernel attends over just the visible rows (the window's last W).
+            first = 0 if sliding_window is None else max(0, length - sliding_window)
+            out = kernels.attention_decode(q, keys[first:], values[first:], sinks)  # [1, H, D]
+        else:
+            device = q.device
+            query_positions = torch.arange(start, start + num_new, device=device)  # [N]
+            key_positions = torch.arange(length, device=device) + self._first_position[layer]  # [M]
+            mask = causal_mask(query_positions, key_positions, sliding_window)  # [N, M]
+            out = attention_with_sinks(q, keys, values, sinks, mask)
         if sliding_window is not None:
             self._trim(layer, keep=sliding_window - 1)  # the next query needs W-1 past keys
         return out
