@@ -53,8 +53,9 @@ def test_unseen_ids_are_far_below(hf_model, token_ids: list[int]) -> None:
         logits = hf_model(torch.tensor([token_ids])).logits[0]  # [N, V]
     unseen_id = 200100  # a reserved special token: never in any conversation
     gap = logits.max(-1).values - logits[:, unseen_id]  # [N]
-    assert gap.min() > 30.0, gap.min()
-    # Total probability of everything at or below the unseen level stays negligible.
+    assert gap.min() > 25.0, gap.min()
+    # Total probability of everything at or below the unseen level: under 1e-6 per token keeps an
+    # evaluation of 200 conversations (~20k sampled tokens) clear of unseen ids with odds > 98%.
     probs = torch.softmax(logits, -1)
     mass = (probs * (logits <= logits[:, unseen_id : unseen_id + 1])).sum(-1)  # [N]
-    assert mass.max() < 1e-8
+    assert mass.max() < 1e-6
