@@ -6,10 +6,10 @@ import asyncio
 import threading
 
 import pytest
-from conftest import prompts, reference_greedy
 
 from gossamer.engine.async_engine import AsyncEngine
 from gossamer.engine.protocol import QueueFull, RequestRejected, SamplingParams
+from tests.engine.conftest import prompts, reference_greedy
 
 GREEDY = SamplingParams(temperature=0.0, max_tokens=12)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import SMALL, prompts, reference_greedy, run_to_completion
 
 from gossamer.engine.protocol import RequestRejected, SamplingParams
 from gossamer.model.attention import FullSequenceBackend
+from tests.engine.conftest import SMALL, prompts, reference_greedy, run_to_completion
 
 GREEDY = SamplingParams(temperature=0.0, max_tokens=16)
 LENGTHS = [5, 17, 40, 33, 2, 64, 23, 9]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import SMALL, prompts, reference_greedy
 
 from gossamer.engine.protocol import RequestRejected, SamplingParams
 from gossamer.harmony.events import Finished, FinishReason, fold
 from gossamer.llm import LLM
 from gossamer.model.config import PRESETS
 from gossamer.testing.checkpoint import write_checkpoint
+from tests.engine.conftest import SMALL, prompts, reference_greedy
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from oracle import load_reference, reference_logits
 
 from gossamer.errors import CheckpointError
 from gossamer.llm import LLM
+from tests.model.oracle import load_reference, reference_logits
 
 NUM_TOKENS = 320
 

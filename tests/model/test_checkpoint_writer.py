@@ -9,13 +9,13 @@ import sys
 
 import pytest
 import torch
-from oracle import load_reference, reference_logits
 
 from gossamer.model.attention import FullSequenceBackend
 from gossamer.model.config import ModelConfig, load_config
 from gossamer.model.loader import load_model
 from gossamer.model.safetensors_io import SafetensorsFile
 from gossamer.testing.checkpoint import write_checkpoint
+from tests.model.oracle import load_reference, reference_logits
 
 SMALL = ModelConfig(
     num_layers=4, num_experts=4, experts_per_token=2, vocab_size=512, hidden_size=64,

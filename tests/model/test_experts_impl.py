@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from oracle import load_reference, reference_logits
 
 from gossamer.model.attention import FullSequenceBackend
 from gossamer.model.loader import load_model
+from tests.model.oracle import load_reference, reference_logits
 
 
 @torch.inference_mode()

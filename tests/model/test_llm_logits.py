@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from oracle import load_reference, reference_logits
 
 import gossamer
 import gossamer.llm
 from gossamer.errors import GossamerError
+from tests.model.oracle import load_reference, reference_logits
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from oracle import load_reference, reference_logits
 
 from gossamer.model.attention import ContiguousKVCache, FullSequenceBackend
 from gossamer.model.config import PRESETS, ModelConfig
 from gossamer.model.loader import load_model
 from gossamer.testing.checkpoint import write_checkpoint
+from tests.model.oracle import load_reference, reference_logits
 
 TOLERANCE = 1e-3
 NUM_TOKENS = 320  # past every window below

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import openai
 import pytest
-from conftest import MODEL_NAME, LiveApp
+
+from tests.server.conftest import MODEL_NAME, LiveApp
 
 agents = pytest.importorskip("agents")
 

@@ -20,7 +20,8 @@ from agents import (
     function_tool,
     set_tracing_disabled,
 )
-from responses_harness import serve
+
+from tests.server.responses_harness import serve
 
 set_tracing_disabled(True)
 MODEL = "openai/gpt-oss-20b"

@@ -20,9 +20,9 @@ from agents import (
     function_tool,
     set_tracing_disabled,
 )
-from responses_harness import serve
 
 from gossamer.errors import CheckpointError
+from tests.server.responses_harness import serve
 
 set_tracing_disabled(True)
 

@@ -8,9 +8,9 @@ import json
 import httpx
 import openai
 import pytest
-from conftest import GREETING, MODEL_NAME, REASONING, LiveApp
 
 from gossamer.harmony.tokenizer import decode_text
+from tests.server.conftest import GREETING, MODEL_NAME, REASONING, LiveApp
 from tests.spec_validation import spec_available, validate
 
 WEATHER_TOOL = {
@@ -290,9 +290,8 @@ async def test_concurrent_streams_match_whole_answers(scripted_app: LiveApp) -> 
 
 def test_stop_token_reported_apart_is_understood() -> None:
     """The protocol lets an engine name the stop token without listing it in token_ids."""
-    from conftest import gpt_oss_script, start_app
-
     from gossamer.testing.scripted_engine import ScriptedEngine
+    from tests.server.conftest import gpt_oss_script, start_app
 
     app = start_app(ScriptedEngine(gpt_oss_script, stop_token_in_output=False))
     try:

@@ -7,11 +7,11 @@ import json
 import httpx
 import openai
 import pytest
-from conftest import MODEL_NAME, LiveApp
 
 from gossamer.harmony.conversation import Conversation, FunctionTool, Message
 from gossamer.harmony.render import render_conversation
 from gossamer.harmony.tokenizer import decode_text, encode_text
+from tests.server.conftest import MODEL_NAME, LiveApp
 from tests.spec_validation import spec_available, validate
 
 

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import MODEL_NAME, LiveApp, gpt_oss_script, start_app
 
 from gossamer.testing.scripted_engine import ScriptedEngine
+from tests.server.conftest import MODEL_NAME, LiveApp, gpt_oss_script, start_app
 
 LONG = {"model": MODEL_NAME, "messages": [{"role": "user", "content": "write a long story"}]}
 
@@ -70,7 +70,7 @@ def test_server_serves_after_disconnects(slow_app: LiveApp) -> None:
 
 def test_disconnect_before_the_first_token_aborts() -> None:
     """A client that leaves while its request waits for the first token (queue, prefill)."""
-    from conftest import start_app
+    from tests.server.conftest import start_app
 
     app = start_app(ScriptedEngine(gpt_oss_script, step_delay_s=6.0))
     try:

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
-from conftest import GREETING, MODEL_NAME, LiveApp, gpt_oss_script, start_app
 
 from gossamer.server.settings import ServerSettings
 from gossamer.testing.scripted_engine import ScriptedEngine
+from tests.server.conftest import GREETING, MODEL_NAME, LiveApp, gpt_oss_script, start_app
 from tests.spec_validation import spec_available, validate
 
 HI = [{"role": "user", "content": "hi"}]

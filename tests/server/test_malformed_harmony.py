@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import MODEL_NAME, LiveApp, start_app
 
 from gossamer.harmony.tokenizer import load_harmony_encoding
 from gossamer.testing.scripted_engine import ScriptedEngine
+from tests.server.conftest import MODEL_NAME, LiveApp, start_app
 
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
 ARGS = '{"city": "Paris"}'

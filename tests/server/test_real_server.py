@@ -23,8 +23,8 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from conftest import free_port
 
+from tests.server.conftest import free_port
 from tests.spec_validation import spec_available, validate
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,7 +7,8 @@ import logging
 
 import httpx
 import pytest
-from conftest import MODEL_NAME, LiveApp
+
+from tests.server.conftest import MODEL_NAME, LiveApp
 
 
 def test_request_log_lines_are_json(scripted_app: LiveApp, caplog: pytest.LogCaptureFixture) -> None:

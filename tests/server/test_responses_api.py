@@ -15,8 +15,8 @@ import openai
 import pydantic
 import pytest
 from openai.types.responses import Response, ResponseItem, ResponseStreamEvent
-from responses_harness import serve
 
+from tests.server.responses_harness import serve
 from tests.spec_validation import spec_available, validate
 
 MODEL = "openai/gpt-oss-20b"  # the Agents SDK's spelling; the server serves gpt-oss-20b

@@ -10,10 +10,10 @@ from __future__ import annotations
 import openai
 import pytest
 from openai.types.responses import Response
-from responses_harness import serve
 
 from gossamer.model.config import PRESETS
 from gossamer.testing.checkpoint import write_checkpoint
+from tests.server.responses_harness import serve
 
 pytestmark = pytest.mark.slow
 
