@@ -1,6 +1,8 @@
 """Structured request logs: one line per request with method, path, status, duration and request id.
 
 Pure ASGI, so a streamed response is logged when its last byte is sent, with its real duration.
+The line is written just before that last byte goes out, so whoever holds the whole response
+can already find its log line (and a request that fails before answering is logged on the way out).
 """
 
 from __future__ import annotations
@@ -30,20 +32,13 @@ class RequestLogMiddleware:
         request_id = uuid.uuid4().hex[:16]
         status = 500
         num_bytes = 0
+        logged = False
 
-        async def send_logged(message: Message) -> None:
-            nonlocal status, num_bytes
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
-            elif message["type"] == "http.response.body":
-                num_bytes += len(message.get("body", b""))
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_logged)
-        finally:
+        def log_once() -> None:
+            nonlocal logged
+            if logged:
+                return
+            logged = True
             route = scope.get("route")
             route_path = getattr(route, "path", None) or "unmatched"
             self.metrics.requests.labels(route=route_path, status=str(status)).inc()
@@ -57,3 +52,20 @@ class RequestLogMiddleware:
                 "client": (scope.get("client") or ("-",))[0],
             }
             logger.info("%s", json.dumps(record), extra={"gossamer_request": record})
+
+        async def send_logged(message: Message) -> None:
+            nonlocal status, num_bytes
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            elif message["type"] == "http.response.body":
+                num_bytes += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    log_once()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_logged)
+        finally:
+            log_once()
