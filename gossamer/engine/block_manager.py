@@ -23,6 +23,8 @@ exactly the K/V the sequence would have computed itself (greedy output is unchan
 
 from __future__ import annotations
 
+import hashlib
+from array import array
 from collections import OrderedDict, deque
 
 from gossamer.engine.sequence import Sequence
@@ -34,9 +36,9 @@ class BlockPool:
     def __init__(self, num_blocks: int) -> None:
         self.num_blocks = num_blocks
         self.ref_counts = [0] * num_blocks
-        self.block_hash: list[int | None] = [None] * num_blocks
+        self.block_hash: list[bytes | None] = [None] * num_blocks
         self.free_ids: deque[int] = deque(range(num_blocks))  # unreferenced, unnamed
-        self.cached: dict[int, int] = {}  # block hash -> block id
+        self.cached: dict[bytes, int] = {}  # block hash -> block id
         self.evictable: OrderedDict[int, None] = OrderedDict()  # unreferenced named blocks, LRU first
 
     @property
@@ -56,7 +58,7 @@ class BlockPool:
         self.ref_counts[block_id] = 1
         return block_id
 
-    def lookup(self, block_hash: int) -> int | None:
+    def lookup(self, block_hash: bytes) -> int | None:
         return self.cached.get(block_hash)
 
     def acquire(self, block_id: int) -> None:
@@ -74,7 +76,7 @@ class BlockPool:
             else:
                 self.evictable[block_id] = None  # most recently released: evicted last
 
-    def register(self, block_id: int, block_hash: int) -> None:
+    def register(self, block_id: int, block_hash: bytes) -> None:
         """Name a full, computed block so later requests can reuse it."""
         if self.block_hash[block_id] is not None or block_hash in self.cached:
             return  # already named, or another block already holds this content
@@ -86,12 +88,17 @@ class BlockPool:
         return 1 if self.ref_counts[block_id] == 0 else 0
 
 
-def chain_hashes(token_ids: list[int], block_size: int, num_blocks: int, start: list[int]) -> list[int]:
-    """Hashes of the first `num_blocks` full blocks, continuing from the already known `start`."""
+def chain_hashes(token_ids: list[int], block_size: int, num_blocks: int, start: list[bytes]) -> list[bytes]:
+    """Hashes of the first `num_blocks` full blocks, continuing from the already known `start`.
+
+    SHA-256, not Python's `hash`: a tuple-of-ints hash can be collided on purpose, and a collision
+    would hand one client's cached K/V (and so a view of another client's prompt) to another.
+    """
     hashes = list(start[:num_blocks])
-    parent = hashes[-1] if hashes else None
+    parent = hashes[-1] if hashes else b""
     for j in range(len(hashes), num_blocks):
-        parent = hash((parent, tuple(token_ids[j * block_size : (j + 1) * block_size])))
+        block = array("I", token_ids[j * block_size : (j + 1) * block_size]).tobytes()
+        parent = hashlib.sha256(parent + block).digest()
         hashes.append(parent)
     return hashes
 
@@ -130,7 +137,7 @@ class BlockManager:
         return self.full.num_blocks + self.sliding.num_blocks
 
     # ----- prefix cache
-    def match_prefix(self, seq: Sequence) -> list[int]:
+    def match_prefix(self, seq: Sequence) -> list[bytes]:
         """Hashes of the longest cached prefix usable by `seq` (full blocks only).
 
         The last token is never served from the cache: its logits are needed to sample.
@@ -162,7 +169,7 @@ class BlockManager:
             sliding = num_logical - max(len(seq.sliding_block_table), num_cached_blocks)
         return full, sliding
 
-    def can_admit(self, seq: Sequence, hashes: list[int], num_new_tokens: int) -> bool:
+    def can_admit(self, seq: Sequence, hashes: list[bytes], num_new_tokens: int) -> bool:
         full, sliding = self._new_blocks_needed(seq, len(hashes), num_new_tokens)
         full += sum(self.full.cost_to_acquire(self.full.cached[h]) for h in hashes)
         if self.sliding.num_blocks and hashes:
@@ -170,7 +177,7 @@ class BlockManager:
             sliding += sum(self.sliding.cost_to_acquire(self.sliding.cached[h]) for h in hashes[first:])
         return full <= self.full.num_free and sliding <= self.sliding.num_free
 
-    def admit(self, seq: Sequence, hashes: list[int]) -> None:
+    def admit(self, seq: Sequence, hashes: list[bytes]) -> None:
         """Give a waiting sequence its cached prefix blocks (counted as computed)."""
         assert not seq.full_block_table and not seq.sliding_block_table
         for h in hashes:

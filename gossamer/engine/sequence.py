@@ -41,7 +41,7 @@ class Sequence:
     # are None (their blocks went back to the pool).
     full_block_table: list[int] = field(default_factory=list)
     sliding_block_table: list[int | None] = field(default_factory=list)
-    block_hashes: list[int] = field(default_factory=list)  # chained hash of each full, computed block
+    block_hashes: list[bytes] = field(default_factory=list)  # chained hash of each full, computed block
     output_counts: Counter[int] = field(default_factory=Counter)  # for presence/frequency penalties
     finish_reason: str | None = None
     stop_token_id: int | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gossamer.engine.block_manager import BlockManager
+from gossamer.engine.block_manager import BlockManager, chain_hashes
 from gossamer.engine.protocol import SamplingParams
 from gossamer.engine.sequence import Sequence
 
@@ -89,3 +89,15 @@ def test_lru_evicts_the_least_recently_released_cached_block():
     m.allocate(b, 12)  # 3 blocks: 2 free ones, then evicts one cached block (a's tail, released first)
     assert len(m.full.cached) == 1
     assert len(m.match_prefix(make_seq([*range(8), 1, 2]))) == 1  # the head block survived
+
+
+def test_block_names_are_chained_sha256_digests() -> None:
+    tokens = list(range(100, 148))  # three blocks of 16
+    names = chain_hashes(tokens, 16, 3, [])
+    assert all(len(n) == 32 for n in names) and len(set(names)) == 3
+    assert chain_hashes(tokens, 16, 3, names[:1]) == names  # continuing from a known prefix
+    changed = chain_hashes([*tokens[:5], 99, *tokens[6:]], 16, 3, [])
+    # an early token renames every later block
+    assert all(a != b for a, b in zip(names, changed, strict=True))
+    top = chain_hashes([201087] * 16, 16, 1, [])  # ids at the top of the vocabulary fit
+    assert top != chain_hashes([201086] * 16, 16, 1, [])
