@@ -36,8 +36,8 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.gk_set_isa.argtypes = [ctypes.c_int]
     lib.gk_mxfp4_grouped.argtypes = [_ptr, _ptr, _ptr, ctypes.c_int, _i64, _i64, _i64, _ptr, _ptr, _i64,
                                      _ptr, ctypes.c_int, _i64, _ptr, ctypes.c_int]
-    lib.gk_linear.argtypes = [_ptr, ctypes.c_int, _ptr, ctypes.c_int, _i64, _i64, _ptr, _i64, _ptr,
-                              ctypes.c_int]
+    lib.gk_linear.argtypes = [_ptr, ctypes.c_int, _ptr, ctypes.c_int, _i64, _i64, _ptr, ctypes.c_int, _i64,
+                              _ptr, ctypes.c_int]
     lib.gk_attention_decode.argtypes = [_ptr, _ptr, _ptr, ctypes.c_int, _i64, _i64, _i64, _i64, _ptr,
                                         ctypes.c_float, _ptr, ctypes.c_int]
     for fn in (lib.gk_isa_supported, lib.gk_get_isa, lib.gk_set_isa, lib.gk_mxfp4_grouped, lib.gk_linear,
@@ -206,14 +206,16 @@ def linear(
         raise ValueError(f"x shape {tuple(x.shape)} does not fit weight {tuple(weight.shape)}")
     if bias is not None and tuple(bias.shape) != (rows,):
         raise ValueError(f"bias shape {tuple(bias.shape)} should be {(rows,)}")
-    x32 = x.to(torch.float32).contiguous()
+    # bf16 activations go in as they are (the kernel multiplies bf16 x bf16 exactly, or widens).
+    xk = (x if x.dtype == torch.bfloat16 else x.to(torch.float32)).contiguous()
     num_tokens = x.shape[0]
     y = torch.empty(num_tokens, rows, dtype=torch.float32)  # [N, R]
     if num_tokens == 0:
         return y
     bias_ptr, bias_code = _bias_args(bias)
     rc = lib.gk_linear(weight.data_ptr(), _DTYPE_CODES[weight.dtype], bias_ptr, bias_code, rows, cols,
-                       x32.data_ptr(), num_tokens, y.data_ptr(), torch.get_num_threads())
+                       xk.data_ptr(), _DTYPE_CODES[xk.dtype], num_tokens, y.data_ptr(),
+                       torch.get_num_threads())
     if rc != 0:
         raise ValueError(f"gk_linear rejected its arguments (code {rc})")
     return y

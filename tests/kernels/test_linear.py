@@ -40,6 +40,22 @@ def test_linear_without_bias_and_bf16_input(isas):
     assert (got - x.float() @ weight.float().T).abs().max().item() <= 1e-3
 
 
+@pytest.mark.parametrize("isa", ("avx512bf16", *ISAS))
+@pytest.mark.parametrize(
+    ("rows", "cols", "num_tokens"), [(130, 2880, 1), (9, 64, 5), (33, 96, 3), (17, 40, 2)]
+)
+def test_bf16_activations_times_bf16_weights(use_isa, isa, rows, cols, num_tokens):
+    """bf16 x bf16: vdpbf16ps where the CPU has it (cols a multiple of 32), else widened to float32."""
+    use_isa(isa)
+    gen = torch.Generator().manual_seed(rows + cols)
+    weight = torch.randn(rows, cols, generator=gen).bfloat16()  # [R, C]
+    bias = torch.randn(rows, generator=gen).bfloat16()  # [R]
+    x = torch.randn(num_tokens, cols, generator=gen).bfloat16()  # [N, C]
+    got = kernels.linear(x, weight, bias)
+    want = x.float() @ weight.float().T + bias.float()  # products of bf16 values are exact in float32
+    assert (got - want).abs().max().item() <= 1e-3
+
+
 def test_zero_rows(isas):
     """An engine step may ask for no rows at all (nothing sampled); that is an empty result."""
     assert kernels.linear(torch.randn(0, 16), torch.randn(8, 16)).shape == (0, 8)

@@ -179,20 +179,31 @@ int gk_mxfp4_grouped(const uint8_t* blocks, const uint8_t* scales, const void* b
     return 0;
 }
 
-// y [N, R] f32 = x [N, C] f32 @ w[R, C]^T + bias; w dtype 1 = f32, 2 = bf16; bias dtype 0/1/2.
+// y [N, R] f32 = x [N, C] @ w[R, C]^T + bias; w and x dtype 1 = f32, 2 = bf16; bias dtype 0/1/2.
+// bf16 x bf16 runs vdpbf16ps where the CPU has it; otherwise x is widened to float32 (exact).
 int gk_linear(const void* w, int w_dtype, const void* bias, int bias_dtype, int64_t R, int64_t C,
-              const float* x, int64_t N, float* y, int num_threads) {
-    if (R <= 0 || C <= 0 || N <= 0 || (w_dtype != 1 && w_dtype != 2)) return -1;
+              const void* x, int x_dtype, int64_t N, float* y, int num_threads) {
+    if (R <= 0 || C <= 0 || N <= 0 || (w_dtype != 1 && w_dtype != 2) || (x_dtype != 1 && x_dtype != 2)) return -1;
     const IsaKernels k = state().k;
+    const bool dp = state().isa == kAvx512Bf16 && w_dtype == 2 && x_dtype == 2 && C % 32 == 0;
+    std::vector<float> widened;
+    const float* xf = (const float*)x;
+    if (!dp && x_dtype == 2) {
+        widened.resize((size_t)(N * C));
+        for (int64_t i = 0; i < N * C; ++i) widened[i] = load_scalar(x, 2, i);
+        xf = widened.data();
+    }
     const int64_t num_tiles = (R + kDenseTileRows - 1) / kDenseTileRows;
 #pragma omp parallel for schedule(dynamic, 4) num_threads(num_threads) if (num_threads > 1)
     for (int64_t t = 0; t < num_tiles; ++t) {
         const int64_t r0 = t * kDenseTileRows;
         const int64_t r1 = r0 + kDenseTileRows < R ? r0 + kDenseTileRows : R;
-        if (w_dtype == 2)
-            k.bf16_tile((const uint16_t*)w, C, x, C, N, y, R, r0, r1);
+        if (dp)
+            gk_bf16_tile_dp((const uint16_t*)w, C, (const uint16_t*)x, C, N, y, R, r0, r1);
+        else if (w_dtype == 2)
+            k.bf16_tile((const uint16_t*)w, C, xf, C, N, y, R, r0, r1);
         else
-            k.f32_tile((const float*)w, C, x, C, N, y, R, r0, r1);
+            k.f32_tile((const float*)w, C, xf, C, N, y, R, r0, r1);
         if (bias_dtype != 0)
             for (int64_t n = 0; n < N; ++n)
                 for (int64_t r = r0; r < r1; ++r) y[n * R + r] += load_scalar(bias, bias_dtype, r);

@@ -57,5 +57,8 @@ extern "C" IsaKernels gk_kernels_avx512(void);
 extern "C" void gk_mxfp4_tile_bf16(const uint8_t* blocks, const uint8_t* scales, int64_t num_blocks,
                                    const uint16_t* xs, int64_t ldx, int64_t num_tokens, float* y,
                                    int64_t ldy, int64_t r0, int64_t r1);
+// Dense bf16 rows times bf16 tokens (C a multiple of 32), AVX512-BF16 only.
+extern "C" void gk_bf16_tile_dp(const uint16_t* w, int64_t C, const uint16_t* x, int64_t ldx, int64_t N, float* y,
+                                int64_t ldy, int64_t r0, int64_t r1);
 extern "C" IsaKernels gk_kernels_avx2(void);
 extern "C" IsaKernels gk_kernels_scalar(void);
