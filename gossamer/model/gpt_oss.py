@@ -10,27 +10,16 @@ AttentionBackend's business (full sequence, a contiguous cache, or the engine's 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from gossamer.model.backend import AttentionBackend
 from gossamer.model.config import ModelConfig
+from gossamer.model.linear import LinearImpl, project
 from gossamer.model.moe import ExpertsImpl, MLPBlock
 from gossamer.model.norm import RMSNorm
 from gossamer.model.rope import RotaryEmbedding
-
-# (x [N, C], weight [R, C], bias [R] | None) -> [N, R]: a replacement for F.linear, e.g. a
-# matrix-vector kernel for decode. Its result is cast back to the model dtype where needed.
-LinearImpl = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
-
-
-def _project(layer: nn.Linear, t: torch.Tensor, impl: LinearImpl | None) -> torch.Tensor:
-    if impl is None:
-        return layer(t)
-    return impl(t, layer.weight, layer.bias).to(t.dtype)
 
 
 class AttentionBlock(nn.Module):
@@ -54,14 +43,14 @@ class AttentionBlock(nn.Module):
     ) -> torch.Tensor:  # x: [N, hidden]
         num_tokens = x.shape[0]
         t = self.norm(x).to(self.qkv.weight.dtype)  # [N, hidden]
-        qkv = _project(self.qkv, t, self.linear_impl)  # [N, q_size + 2 * kv_size]
+        qkv = project(self.qkv, t, self.linear_impl)  # [N, q_size + 2 * kv_size]
         q_size, kv_size = self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim
         q = qkv[:, :q_size].view(num_tokens, self.num_heads, self.head_dim)  # [N, H, D]
         k = qkv[:, q_size : q_size + kv_size].view(num_tokens, self.num_kv_heads, self.head_dim)  # [N, KV, D]
         v = qkv[:, q_size + kv_size :].reshape(num_tokens, self.num_kv_heads, self.head_dim)  # [N, KV, D]
         q, k = rope(q, k, positions)
         o = backend.attend(self.layer, q, k, v.contiguous(), self.sinks, self.sliding_window)  # [N, H, D]
-        return _project(self.out, o.reshape(num_tokens, q_size), self.linear_impl)  # [N, hidden]
+        return project(self.out, o.reshape(num_tokens, q_size), self.linear_impl)  # [N, hidden]
 
 
 class TransformerBlock(nn.Module):
@@ -92,10 +81,11 @@ class GptOss(nn.Module):
         self.linear_impl: LinearImpl | None = None
 
     def set_linear_impl(self, impl: LinearImpl | None) -> None:
-        """Compute the attention projections and the unembedding with `impl` (None: F.linear)."""
+        """Compute the attention projections, the routers and the unembedding with `impl` (None: F.linear)."""
         self.linear_impl = impl
         for block in self.blocks:
             block.attn.linear_impl = impl
+            block.mlp.linear_impl = impl
 
     def set_experts_impl(self, impl: ExpertsImpl | None) -> None:
         """Route every MoE block's expert products through `impl` (None: the torch reference)."""

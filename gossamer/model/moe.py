@@ -15,6 +15,7 @@ from torch import nn
 
 from gossamer.model import mxfp4
 from gossamer.model.config import ModelConfig
+from gossamer.model.linear import LinearImpl, project
 from gossamer.model.norm import RMSNorm
 
 SWIGLU_ALPHA = 1.702
@@ -60,6 +61,7 @@ class MLPBlock(nn.Module):
         # A faster expert computation (e.g. gossamer.kernels' grouped MXFP4 products) may replace
         # `experts()`; the torch path below stays the reference it is tested against.
         self.experts_impl: ExpertsImpl | None = None
+        self.linear_impl: LinearImpl | None = None  # the router's product (GptOss.set_linear_impl)
 
     def expert_weights(self, expert: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """Expert's mlp1 [2I, hidden] and mlp2 [hidden, I] weights in `dtype`."""
@@ -71,7 +73,7 @@ class MLPBlock(nn.Module):
 
     def route(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """t [N, hidden] -> expert ids [N, k] and their weights [N, k] (softmax over the k chosen)."""
-        logits = self.gate(t)  # [N, E]
+        logits = project(self.gate, t, self.linear_impl)  # [N, E]
         top = torch.topk(logits, self.experts_per_token, dim=-1)  # sorted, like both references
         return top.indices, torch.softmax(top.values.float(), dim=-1)
 

@@ -47,7 +47,7 @@ def test_cpu_kernels_keep_parity_with_transformers(tiny_checkpoints):
     assert (logits_of(model, ids) - expected).abs().max().item() <= 1e-3
 
 
-def test_linear_impl_is_used_for_projections_and_logits(tiny_checkpoint):
+def test_linear_impl_is_used_for_projections_routers_and_logits(tiny_checkpoint):
     model = load_model(tiny_checkpoint, dtype=torch.bfloat16)
     model.set_linear_impl(None)  # the loader picks the CPU kernels where they can run
     ids = torch.randint(0, 201088, (12,), generator=torch.Generator().manual_seed(10))
@@ -60,7 +60,8 @@ def test_linear_impl_is_used_for_projections_and_logits(tiny_checkpoint):
 
     model.set_linear_impl(float32_linear)
     logits = logits_of(model, ids)
-    assert len(shapes) == 2 * model.config.num_layers + 1 and shapes[-1] == (201088, 64)
+    assert len(shapes) == 3 * model.config.num_layers + 1 and shapes[-1] == (201088, 64)
+    assert (model.config.num_experts, 64) in shapes  # the routers
     assert (logits - reference).abs().max() < 0.1  # float32 products: close to the bf16 ones
     model.set_linear_impl(None)
     assert torch.equal(logits_of(model, ids), reference)

@@ -8,6 +8,8 @@
 // cpuid reports it.
 #include <immintrin.h>
 
+#include <string.h>
+
 #include <vector>
 
 #include "kernels.h"
@@ -79,6 +81,7 @@ void dot_rows_any_tokens(const uint16_t* w, int64_t nb, const uint16_t* xs, int6
 // dword broadcast of the two exponent offsets lines up with it.
 constexpr uint16_t kFp4Bf16[16] = {0x0000, 0x3F00, 0x3F80, 0x3FC0, 0x4000, 0x4040, 0x4080, 0x40C0,
                                    0x8000, 0xBF00, 0xBF80, 0xBFC0, 0xC000, 0xC040, 0xC080, 0xC0C0};
+constexpr int64_t kMaxBlocks = 1024;  // rows of up to 32768 values (gpt-oss: 90 or 180 blocks)
 constexpr __mmask32 kNonzeroCodes = 0xFFFCFFFCu;  // table words of codes 0 and 8 (+0, -0) stay zero
 
 inline bool scales_in_exact_range(const uint8_t* scales, int64_t n) {
@@ -100,6 +103,20 @@ inline void decode_rows_bf16(const uint8_t* blocks, const uint8_t* scales, int64
     // Block select bit: words 16..31 of the pair come from the second block.
     const __m512i second = _mm512_set_epi64(0x0001000100010001LL, 0x0001000100010001LL, 0x0001000100010001LL,
                                             0x0001000100010001LL, 0, 0, 0, 0);
+    // Each row's scale bytes as exponent offsets, (s - 127) << 7 per 16-bit word, so that the
+    // dword at word b holds the offsets of blocks b and b + 1 side by side: one broadcast load
+    // per pair instead of scalar arithmetic.
+    alignas(64) int16_t offsets[ROWS][kMaxBlocks];
+    for (int i = 0; i < ROWS; ++i) {
+        const uint8_t* sp = scales + (r + i) * nb;
+        int64_t b = 0;
+        for (; b + 32 <= nb; b += 32) {
+            const __m512i s16 = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)(sp + b)));
+            const __m512i offset = _mm512_slli_epi16(_mm512_sub_epi16(s16, _mm512_set1_epi16(127)), 7);
+            _mm512_store_si512((void*)(offsets[i] + b), offset);
+        }
+        for (; b < nb; ++b) offsets[i][b] = (int16_t)(((int32_t)sp[b] - 127) << 7);
+    }
     __m512 acc[ROWS][NT];
     for (int i = 0; i < ROWS; ++i)
         for (int n = 0; n < NT; ++n) acc[i][n] = _mm512_setzero_ps();
@@ -122,10 +139,9 @@ inline void decode_rows_bf16(const uint8_t* blocks, const uint8_t* scales, int64
             // index = 2 * nibble + block: (w << 1) & 0x1E | second, and (w >> 3) & 0x1E | second
             const __m512i lo_idx = _mm512_ternarylogic_epi32(_mm512_slli_epi16(w, 1), low4x2, second, 0xEA);
             const __m512i hi_idx = _mm512_ternarylogic_epi32(_mm512_srli_epi16(w, 3), low4x2, second, 0xEA);
-            const uint8_t* sp = scales + (r + i) * nb + b;
-            const uint32_t d0 = (uint32_t)(((int32_t)sp[0] - 127) << 7) & 0xFFFFu;
-            const uint32_t d1 = (uint32_t)(((int32_t)sp[1] - 127) << 7) & 0xFFFFu;
-            const __m512i table = _mm512_mask_add_epi16(base, kNonzeroCodes, base, _mm512_set1_epi32((int)(d0 | (d1 << 16))));
+            int32_t pair;
+            memcpy(&pair, offsets[i] + b, 4);
+            const __m512i table = _mm512_mask_add_epi16(base, kNonzeroCodes, base, _mm512_set1_epi32(pair));
             const __m512bh lo = (__m512bh)_mm512_permutexvar_epi16(lo_idx, table);
             const __m512bh hi = (__m512bh)_mm512_permutexvar_epi16(hi_idx, table);
             for (int n = 0; n < NT; ++n) {
@@ -221,7 +237,7 @@ extern "C" void gk_mxfp4_tile_bf16(const uint8_t* blocks, const uint8_t* scales,
 extern "C" bool gk_mxfp4_tile_bf16_decode(const uint8_t* blocks, const uint8_t* scales, int64_t nb,
                                           const uint16_t* xp, int64_t ldx, int64_t N, float* y, int64_t ldy,
                                           int64_t r0, int64_t r1) {
-    if (nb % 2 != 0 || N < 1 || N > 3 || !scales_in_exact_range(scales + r0 * nb, (r1 - r0) * nb)) return false;
+    if (nb % 2 != 0 || nb > kMaxBlocks || N < 1 || N > 3 || !scales_in_exact_range(scales + r0 * nb, (r1 - r0) * nb)) return false;
     int64_t r = r0;
     for (; r + kRows <= r1; r += kRows) decode_rows_any_tokens<kRows>(blocks, scales, nb, xp, ldx, N, y, ldy, r);
     for (; r < r1; ++r) decode_rows_any_tokens<1>(blocks, scales, nb, xp, ldx, N, y, ldy, r);
