@@ -30,12 +30,16 @@ from openai_harmony import (
 from gossamer.tiny.phrasing import (
     CAPITAL_QUESTIONS,
     CAPITALS,
+    EXTRA_CAPITAL_QUESTIONS,
+    EXTRA_JOINERS,
     EXTRA_REQUESTS,
+    EXTRA_SMALL_TALK,
     JOINERS,
     PREFIXES,
     REQUESTS,
     SMALL_TALK,
     SUFFIXES,
+    TERSE_REQUESTS,
 )
 from gossamer.tiny.tools import (
     KINDS,
@@ -107,10 +111,16 @@ def _pick(rng: random.Random, pair: tuple[tuple[str, ...], tuple[str, ...]], hel
 
 
 def _request(
-    kind: str, slots: dict[str, Any], rng: random.Random, held_out: bool, augment: bool = False
+    kind: str, slots: dict[str, Any], rng: random.Random, held_out: bool, augment: int = 0
 ) -> str:
-    if augment and rng.random() < 0.5:
+    if augment == 1 and rng.random() < 0.5:
         return rng.choice(EXTRA_REQUESTS[kind]).format(**slots)
+    if augment >= 2:
+        r = rng.random()
+        if r < 0.3:
+            return rng.choice(EXTRA_REQUESTS[kind]).format(**slots)
+        if r < 0.6:
+            return rng.choice(TERSE_REQUESTS[kind]).format(**slots)
     return _pick(rng, REQUESTS[kind], held_out).format(**slots)
 
 
@@ -125,9 +135,10 @@ def _offer(
     return tools
 
 
-def sample_episode(rng: random.Random, held_out: bool = False, augment: bool = False) -> Episode:
-    """One request with context; `held_out` draws phrasings that training never sees, `augment`
-    adds training-only phrasings and chatty framing (see phrasing.EXTRA_REQUESTS)."""
+def sample_episode(rng: random.Random, held_out: bool = False, augment: int = 0) -> Episode:
+    """One request with context; `held_out` draws phrasings that training never sees. `augment`
+    (fine-tuning) adds training-only phrasings: 1 the EXTRA_REQUESTS and chatty framing, 2 also
+    terse requests, more joiners, small talk and capital questions (see phrasing.py)."""
     effort = rng.choice(tuple(EFFORTS))
     date = (
         None
@@ -137,7 +148,9 @@ def sample_episode(rng: random.Random, held_out: bool = False, augment: bool = F
     instructions = rng.choice(INSTRUCTIONS) if rng.random() < 0.25 else None
     ep = Episode(effort=effort, current_date=date, instructions=instructions, tools=[], user="")
     r = rng.random()
-    if r < 0.55:  # one call
+    # Augmented: more joined requests (their second half was the one dropped), fewer plain ones.
+    one = 0.45 if augment >= 2 else 0.55
+    if r < one:  # one call
         kind = rng.choice(KINDS)
         call = Call(rng.choice(SCHEMAS[kind]), sample_slots(kind, rng))
         ep.calls = [call]
@@ -151,7 +164,10 @@ def sample_episode(rng: random.Random, held_out: bool = False, augment: bool = F
         required = [first] if first is second else [first, second]
         ep.tools = _offer(rng, required, set(), 2)
         a, b = (_request(c.schema.kind, c.slots, rng, held_out, augment) for c in ep.calls)
-        ep.user = _pick(rng, JOINERS, held_out).format(a=a, b=b)
+        if augment >= 2:
+            ep.user = rng.choice(JOINERS[0] + EXTRA_JOINERS).format(a=a, b=b)
+        else:
+            ep.user = _pick(rng, JOINERS, held_out).format(a=a, b=b)
     elif r < 0.77:  # asks for something no offered tool can do
         kind = rng.choice(KINDS)
         slots = sample_slots(kind, rng)
@@ -160,14 +176,19 @@ def sample_episode(rng: random.Random, held_out: bool = False, augment: bool = F
         ep.no_call_reason = "no_fit"
         ep.direct_answer = f"Sorry, I don't have a tool to get {need_phrase(kind, slots)}."
     elif r < 0.89:  # small talk
-        _, train, held, answer = rng.choice(SMALL_TALK)
+        intent, train, held, answer = rng.choice(SMALL_TALK)
         ep.tools = _offer(rng, [], set(), 3) if rng.random() < 0.6 else []
+        if augment >= 2:
+            train = train + EXTRA_SMALL_TALK[intent]
         ep.user = rng.choice(held if held_out else train)
         ep.no_call_reason, ep.direct_answer = "small_talk", answer
     else:  # a fact the model knows
         country, capital = rng.choice(CAPITALS)
         ep.tools = _offer(rng, [], set(), 3) if rng.random() < 0.6 else []
-        ep.user = _pick(rng, CAPITAL_QUESTIONS, held_out).format(country=country)
+        if augment >= 2:
+            ep.user = rng.choice(CAPITAL_QUESTIONS[0] + EXTRA_CAPITAL_QUESTIONS).format(country=country)
+        else:
+            ep.user = _pick(rng, CAPITAL_QUESTIONS, held_out).format(country=country)
         ep.no_call_reason, ep.direct_answer = "fact", f"The capital of {country} is {capital}."
     if augment and ep.no_call_reason != "small_talk":
         ep.user = rng.choice(PREFIXES) + ep.user + rng.choice(SUFFIXES)

@@ -258,3 +258,101 @@ PREFIXES = (
     "Please help. ",
 )
 SUFFIXES = ("", "", "", " Thanks!", " Thank you.", " Please.", " I need it now.", " Thanks in advance.")
+
+# A second round of training-only phrasings (`augment=True`), written for the failures of the first
+# fine-tuned model: terse keyword requests read as small talk, the target written before the
+# source in conversions, and joined requests whose second half was dropped.
+TERSE_REQUESTS: dict[str, tuple[str, ...]] = {
+    "weather": (
+        "{city} weather",
+        "weather for {city}",
+        "weather at {city} now",
+        "{city}: weather?",
+        "temperature in {city}",
+        "{city} temperature?",
+        "is it hot in {city}",
+        "Weather, {city}.",
+    ),
+    "time": (
+        "{city} local time",
+        "local time {city}",
+        "clock in {city}?",
+        "{city} time now",
+        "current time {city}",
+        "Time, {city}.",
+        "the time at {city}?",
+    ),
+    "units": (
+        "{value} {from_unit} in {to_unit}",
+        "{value} {from_unit} -> {to_unit}",
+        "{from_unit} to {to_unit}: {value}",
+        "In {to_unit}, how much is {value} {from_unit}?",
+        "I want {to_unit}. Convert {value} {from_unit}.",
+        "{value} {from_unit} = ? {to_unit}",
+    ),
+    "calc": (
+        "{expression}",
+        "{expression}?",
+        "calc {expression}",
+        "work out {expression}",
+        "Result of {expression}?",
+        "I need the answer to {expression}.",
+    ),
+    "order": (
+        "order {order_id}?",
+        "track {order_id}",
+        "{order_id} order status?",
+        "status {order_id}",
+        "Where is order {order_id} now?",
+        "My order is {order_id}. Status?",
+    ),
+    "customer": (
+        "customer id {customer_id}",
+        "{customer_id} customer?",
+        "find customer {customer_id}",
+        "customer record {customer_id}",
+        "Name of customer {customer_id}?",
+        "Who has customer id {customer_id}?",
+    ),
+    "currency": (
+        "{amount} {from_currency} in {to_currency}",
+        "{amount} {from_currency} -> {to_currency}",
+        "In {to_currency}, what is {amount} {from_currency}?",
+        "I want {to_currency} for {amount} {from_currency}.",
+        "What do {amount} {from_currency} come to in {to_currency}?",
+        "{to_currency} for {amount} {from_currency}?",
+        "Convert to {to_currency}: {amount} {from_currency}.",
+    ),
+    "stock": (
+        "{symbol} quote",
+        "price {symbol}",
+        "stock {symbol}",
+        "{symbol}?",
+        "{symbol} stock price",
+        "Share price of {symbol} now?",
+    ),
+}
+EXTRA_JOINERS = (
+    "{a} and {b}",
+    "{a} Next, {b}",
+    "{a} After that, {b}",
+    "{a} Second, {b}",
+    "{a} And also {b}",
+    "{a} Also {b}",
+    "{a} Additionally, {b}",
+    "{a} Oh, and {b}",
+)
+EXTRA_SMALL_TALK: dict[str, tuple[str, ...]] = {
+    "greet": ("Good afternoon!", "Hi there", "hello!", "Hey!", "Greetings."),
+    "how": ("How are things?", "How do you do?", "you ok?"),
+    "thanks": ("Thanks so much.", "Many thanks!", "thank you", "Great, thanks."),
+    "who": ("Who am I talking to?", "Tell me who you are.", "Introduce yourself."),
+    "joke": ("Tell me something funny.", "Make me laugh.", "A joke please."),
+    "bye": ("Bye", "Goodbye!", "See you.", "That is all, goodbye."),
+}
+EXTRA_CAPITAL_QUESTIONS = (
+    "capital of {country}",
+    "Tell me the capital of {country}.",
+    "{country} capital?",
+    "Capital city of {country}?",
+)

@@ -27,7 +27,7 @@ TOKEN_DROPOUT = 0.03  # share of prompt tokens replaced by the unseen id, so its
 
 
 def load_or_generate_corpus(
-    path: Path, num_episodes: int, seed: int, augment: bool = False
+    path: Path, num_episodes: int, seed: int, augment: int = 0
 ) -> list[tuple[list[int], list[int]]]:
     """Rendered conversations, cached in `path` (rendering needs openai-harmony; training does not)."""
     if path.exists():
@@ -35,7 +35,7 @@ def load_or_generate_corpus(
         if (
             cached["episodes"] == num_episodes
             and cached["seed"] == seed
-            and cached.get("augment", False) == augment
+            and int(cached.get("augment", 0)) == augment
         ):
             ids, mask, ends = cached["ids"].tolist(), cached["mask"].tolist(), cached["ends"].tolist()
             starts = [0, *ends[:-1]]
@@ -58,7 +58,7 @@ def load_or_generate_corpus(
     return corpus
 
 
-def generate_corpus(num_episodes: int, seed: int, augment: bool = False) -> list[tuple[list[int], list[int]]]:
+def generate_corpus(num_episodes: int, seed: int, augment: int = 0) -> list[tuple[list[int], list[int]]]:
     from gossamer.tiny.data import render_training, sample_episode
     from gossamer.tiny.encoding import harmony_encoding
 
@@ -86,7 +86,10 @@ def batches(corpus: list[tuple[list[int], list[int]]], batch_size: int, rng: ran
             yield from groups
 
 
-def collate(corpus, idx: list[int], vocab: VocabMap, rng: random.Random):
+def collate(corpus, idx: list[int], vocab: VocabMap, rng: random.Random, protect_copies: bool = False):
+    """Padded batch. `protect_copies` (fine-tuning) never drops a prompt token the assistant
+    writes later in the conversation: values it must copy (cities, numbers, codes, tool results)
+    stay visible, so dropout teaches ignoring unknown words, not guessing values."""
     max_len = max(len(corpus[i][0]) for i in idx)
     ids = torch.zeros(len(idx), max_len, dtype=torch.long)  # [B, T] o200k ids
     attn = torch.zeros(len(idx), max_len, dtype=torch.long)  # [B, T]
@@ -101,6 +104,10 @@ def collate(corpus, idx: list[int], vocab: VocabMap, rng: random.Random):
     loss_mask = loss_mask * (targets != 0)
     gen = torch.Generator().manual_seed(rng.getrandbits(62))
     drop = (torch.rand(ids.shape, generator=gen) < TOKEN_DROPOUT) & (loss_mask == 0) & (ids < SPECIAL_START)
+    if protect_copies:
+        for row in range(len(idx)):
+            written = ids[row][loss_mask[row] > 0].unique()
+            drop[row] &= ~torch.isin(ids[row], written)
     inputs = targets.masked_fill(drop, 0)
     return inputs, targets, attn, loss_mask
 
@@ -125,13 +132,13 @@ def train(
     device: str = "cpu",
     render_only: bool = False,
     init: Path | None = None,
-    augment: bool = False,
+    augment: int = 0,
 ) -> Path:
     if threads:
         torch.set_num_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    corpus_path = out / ("corpus-augmented.pt" if augment else "corpus.pt")
+    corpus_path = out / (f"corpus-augment{augment}.pt" if augment else "corpus.pt")
     corpus = load_or_generate_corpus(corpus_path, num_episodes, seed, augment)
     if render_only:
         return corpus_path
@@ -160,7 +167,7 @@ def train(
     rng = random.Random(seed + 1)
     stream = batches(corpus, batch_size, rng)
     for _ in range(first_step):  # replay data order and dropout draws: a resumed run matches an unbroken one
-        collate(corpus, next(stream), vocab, rng)
+        collate(corpus, next(stream), vocab, rng, augment >= 2)
     qat_start = int(steps * (1 - qat_fraction))
     window: list[float] = []
     for step in range(first_step, steps):
@@ -168,7 +175,7 @@ def train(
         model.quantize_experts = step >= qat_start
         for group in opt.param_groups:
             group["lr"] = lr_at(step, steps, peak_lr, warmup=min(100, steps // 10))
-        inputs, targets, attn, loss_mask = collate(corpus, next(stream), vocab, rng)
+        inputs, targets, attn, loss_mask = collate(corpus, next(stream), vocab, rng, augment >= 2)
         batch = (t.to(device) for t in (inputs, targets, attn, loss_mask))
         loss = model.loss(*batch)
         opt.zero_grad(set_to_none=True)
@@ -222,7 +229,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--render-only", action="store_true", help="only render and cache the corpus")
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--init", type=Path, default=None, help="start from this trainer.pt (fine-tuning)")
-    parser.add_argument("--augment", action="store_true", help="add training-only phrasings and framing")
+    parser.add_argument("--augment", type=int, default=0, choices=(0, 1, 2),
+                        help="training-only phrasings: 1 extra phrasings and chatty framing (first "
+                        "fine-tune), 2 also terse requests, more joiners and copy-protected dropout")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.device.startswith("cuda"):

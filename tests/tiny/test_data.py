@@ -74,3 +74,32 @@ def test_held_out_templates_never_train() -> None:
         assert not set(train) & set(held) and held
     for _, train, held, _ in SMALL_TALK:
         assert not set(train) & set(held)
+
+
+def test_augmented_phrasings_never_use_held_out_templates() -> None:
+    from gossamer.tiny.phrasing import (
+        CAPITAL_QUESTIONS,
+        EXTRA_CAPITAL_QUESTIONS,
+        EXTRA_JOINERS,
+        EXTRA_REQUESTS,
+        EXTRA_SMALL_TALK,
+        JOINERS,
+        TERSE_REQUESTS,
+    )
+
+    def norm(text: str) -> str:
+        return text.lower().strip(" ?.!")
+
+    held = {norm(t) for _, h in REQUESTS.values() for t in h}
+    held |= {norm(t) for _, _, h, _ in SMALL_TALK for t in h}
+    held |= {norm(t) for t in (*CAPITAL_QUESTIONS[1], *JOINERS[1])}
+    extra = [t for kind in REQUESTS for t in (*EXTRA_REQUESTS[kind], *TERSE_REQUESTS[kind])]
+    extra += [t for _, talk in EXTRA_SMALL_TALK.items() for t in talk]
+    extra += [*EXTRA_CAPITAL_QUESTIONS, *EXTRA_JOINERS]
+    assert not {norm(t) for t in extra} & held
+    assert set(EXTRA_SMALL_TALK) == {intent for intent, _, _, _ in SMALL_TALK}
+    # No augmented request is a held-out template verbatim.
+    rng = random.Random(7)
+    for _ in range(200):
+        ep = sample_episode(rng, augment=2)
+        assert norm(ep.user) not in held
