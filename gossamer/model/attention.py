@@ -14,6 +14,10 @@ from gossamer import kernels
 # Score elements materialized at once (float32): queries are processed in chunks so the scores
 # stay [chunk, heads, keys] (~256 MB) instead of [N, heads, keys] on long prefills.
 _MAX_SCORE_ELEMENTS = 1 << 26
+# The decode kernel sums each query-key dot product horizontally; past about a thousand visible
+# keys torch's batched matmul is faster (measured: kernel 0.42 vs 0.68 ms at 512 keys, 2.8 vs
+# 2.1 ms at 2048, 64 heads over 8 KV heads of 64, two threads).
+KERNEL_MAX_KEYS = 1024
 
 
 def causal_mask(
@@ -126,9 +130,10 @@ class ContiguousKVCache:
         length = self._length[layer]
         keys = self._k[layer][:length]  # [M, KV, D]
         values = self._v[layer][:length]  # [M, KV, D]
-        if num_new == 1 and q.device.type == "cpu" and kernels.available():
+        first = 0 if sliding_window is None else max(0, length - sliding_window)
+        use_kernel = num_new == 1 and q.device.type == "cpu" and length - first <= KERNEL_MAX_KEYS
+        if use_kernel and kernels.available():
             # Decode on the CPU: the kernel attends over just the visible rows (the window's last W).
-            first = 0 if sliding_window is None else max(0, length - sliding_window)
             out = kernels.attention_decode(q, keys[first:], values[first:], sinks)  # [1, H, D]
         else:
             device = q.device
