@@ -187,6 +187,47 @@ def test_completion_greedy_stream_equals_whole(client: openai.OpenAI) -> None:
     assert whole.usage.completion_tokens >= 1
 
 
+def test_completion_batched_prompts(server: ServerProcess, client: openai.OpenAI) -> None:
+    """A list of prompts (text or ids) answers every one, choices indexed prompt by prompt (p * n + i),
+    each greedy text equal to the same prompt sent alone; streamed, the chunks fold to the same."""
+    prompts = ["Once upon a time", "The list:", "Hello there"]
+    greedy = {"model": MODEL_NAME, "max_tokens": 8, "temperature": 0}
+    singles = [client.completions.create(prompt=p, **greedy) for p in prompts]
+    alone = [single.choices[0].text for single in singles]
+    batch = client.completions.create(prompt=prompts, n=2, **greedy)
+    check_spec(batch.model_dump(exclude_unset=True), "CreateCompletionResponse")
+    assert [c.index for c in batch.choices] == list(range(6))
+    assert [c.text for c in batch.choices] == [text for text in alone for _ in range(2)]
+    assert batch.usage.prompt_tokens == sum(single.usage.prompt_tokens for single in singles)
+    assert batch.usage.completion_tokens == 2 * sum(single.usage.completion_tokens for single in singles)
+    texts = ["" for _ in range(3)]
+    last_usage = None
+    for chunk in client.completions.create(
+        prompt=prompts, stream=True, stream_options={"include_usage": True}, **greedy
+    ):
+        for c in chunk.choices:
+            texts[c.index] += c.text
+        last_usage = chunk.usage or last_usage
+    assert texts == alone
+    assert last_usage is not None and last_usage.prompt_tokens == batch.usage.prompt_tokens
+    ids = [[9906, 1917], [5159, 382]]
+    by_ids = client.completions.create(model=MODEL_NAME, prompt=ids, max_tokens=4, temperature=0)
+    assert len(by_ids.choices) == 2 and by_ids.usage.prompt_tokens == 4
+
+
+def test_completion_batch_errors_leave_nothing_running(server: ServerProcess) -> None:
+    url = server.base_url + "/completions"
+    for prompt, says in (([], "empty"), (["ok", ""], "empty"), ([[1, 2], [3, -4]], "outside"),
+                         (["x"] * 65, "at most 64")):
+        reply = httpx.post(url, json={"model": MODEL_NAME, "prompt": prompt, "max_tokens": 4}, timeout=30)
+        assert reply.status_code == 400 and says in reply.json()["error"]["message"]
+    too_long = ["short", "word " * (CONTEXT + 10)]
+    reply = httpx.post(url, json={"model": MODEL_NAME, "prompt": too_long, "max_tokens": 4}, timeout=30)
+    assert reply.status_code == 400
+    ok = httpx.post(url, json={"model": MODEL_NAME, "prompt": ["a", "b"], "max_tokens": 2}, timeout=60)
+    assert ok.status_code == 200 and len(ok.json()["choices"]) == 2
+
+
 def test_stop_string_cuts_and_frees_the_sequence(server: ServerProcess, client: openai.OpenAI) -> None:
     prompt = "The list:"
     full = (

@@ -32,21 +32,34 @@ logger = logging.getLogger(__name__)
 _END_OF_TEXT = "<|endoftext|>"
 
 
-def prompt_ids(state: ServerState, prompt: str | list[str] | list[int] | list[list[int]]) -> list[int]:
-    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str | list):
-        prompt = prompt[0]  # a batch of one
+# Prompts one request may carry (OpenAI's API takes a list of prompts; evaluation harnesses send them).
+MAX_BATCH_PROMPTS = 64
+
+
+def _one_prompt(state: ServerState, prompt: str | list[int]) -> list[int]:
     if isinstance(prompt, str):
         ids = list(state.encoding.encode(prompt, allowed_special="all"))
-    elif all(isinstance(t, int) for t in prompt):
-        ids = list(prompt)  # type: ignore[arg-type]
+    else:
+        ids = list(prompt)
         bad = next((t for t in ids if not 0 <= t < VOCAB_SIZE), None)
         if bad is not None:
             raise invalid_param(f"Token id {bad} is outside the vocabulary [0, {VOCAB_SIZE}).", "prompt")
-    else:
-        raise invalid_param("Batched prompts are not supported; send one prompt per request.", "prompt")
     if not ids:
         raise invalid_param("The prompt is empty.", "prompt")
     return ids
+
+
+def prompt_batch(
+    state: ServerState, prompt: str | list[str] | list[int] | list[list[int]]
+) -> list[list[int]]:
+    """The request's prompts as token ids: one text, one list of ids, or a list of either."""
+    if isinstance(prompt, str) or (prompt and all(isinstance(t, int) for t in prompt)):
+        return [_one_prompt(state, prompt)]  # type: ignore[arg-type]
+    if not prompt:
+        raise invalid_param("The prompt is empty.", "prompt")
+    if len(prompt) > MAX_BATCH_PROMPTS:
+        raise invalid_param(f"{len(prompt)} prompts in one request; at most {MAX_BATCH_PROMPTS}.", "prompt")
+    return [_one_prompt(state, p) for p in prompt]  # type: ignore[arg-type]
 
 
 def stop_token_ids(state: ServerState, table: TokenTable) -> list[int]:
@@ -139,12 +152,19 @@ class TextChoice:
 
 class CompletionRun:
     def __init__(
-        self, state: ServerState, body: CompletionRequest, model: str, gen: Generation, echo: str
+        self,
+        state: ServerState,
+        body: CompletionRequest,
+        model: str,
+        gen: Generation,
+        echo: str,
+        first_index: int = 0,
+        completion_id: str | None = None,
     ) -> None:
         self.body = body
         self.model = model
         self.gen = gen
-        self.id = gen.request_id
+        self.id = completion_id or gen.request_id
         self.created = int(time.time())
         self.table = token_table()
         self.echo = echo
@@ -152,7 +172,11 @@ class CompletionRun:
         stop_ids = frozenset(gen.params.stop_token_ids)
         self.choices = [
             TextChoice(
-                i, IncrementalDetokenizer(), StopMatcher(stops) if stops else None, stop_ids, offset=len(echo)
+                first_index + i,
+                IncrementalDetokenizer(),
+                StopMatcher(stops) if stops else None,
+                stop_ids,
+                offset=len(echo),
             )
             for i in range(gen.params.n)
         ]
@@ -176,84 +200,154 @@ class CompletionRun:
             if all(c.done for c in self.choices):
                 break
 
-    async def collect(self) -> dict[str, Any]:
-        texts = ["" for _ in self.choices]
+    async def collect(self) -> list[dict[str, Any]]:
+        """This prompt's finished choices."""
+        texts = {c.index: "" for c in self.choices}
         try:
             async for choice, text, _ in self.deltas():
                 texts[choice.index] += text
         finally:
             await self.gen.close()
-        return {
-            "id": self.id,
-            "object": "text_completion",
-            "created": self.created,
-            "model": self.model,
-            "choices": [
-                {
-                    "index": c.index,
-                    "text": self.echo + texts[c.index],
-                    "logprobs": c.logprobs if self.body.logprobs is not None else None,
-                    "finish_reason": c.finish_reason or "stop",
-                }
-                for c in self.choices
-            ],
-            "usage": self.usage(),
-        }
+        return [
+            {
+                "index": c.index,
+                "text": self.echo + texts[c.index],
+                "logprobs": c.logprobs if self.body.logprobs is not None else None,
+                "finish_reason": c.finish_reason or "stop",
+            }
+            for c in self.choices
+        ]
 
-    def _chunk(self, choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> bytes:
+
+def total_usage(runs: list[CompletionRun]) -> dict[str, Any]:
+    usages = [run.usage() for run in runs]
+    prompt = sum(u["prompt_tokens"] for u in usages)
+    completion = sum(u["completion_tokens"] for u in usages)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {
+            "cached_tokens": sum(u["prompt_tokens_details"]["cached_tokens"] for u in usages)
+        },
+    }
+
+
+async def collect_runs(runs: list[CompletionRun]) -> dict[str, Any]:
+    try:
+        per_prompt = await asyncio.gather(*(run.collect() for run in runs))
+    finally:
+        for run in runs:
+            await run.gen.close()
+    first = runs[0]
+    return {
+        "id": first.id,
+        "object": "text_completion",
+        "created": first.created,
+        "model": first.model,
+        "choices": [choice for choices in per_prompt for choice in choices],
+        "usage": total_usage(runs),
+    }
+
+
+async def _merged_deltas(runs: list[CompletionRun]) -> AsyncIterator[tuple[TextChoice, str, dict[str, list]]]:
+    """Every run's deltas as they come (one run: its own order)."""
+    if len(runs) == 1:
+        async for delta in runs[0].deltas():
+            yield delta
+        return
+    queue: asyncio.Queue[tuple[TextChoice, str, dict[str, list]] | Exception | None] = asyncio.Queue()
+
+    async def pump(run: CompletionRun) -> None:
+        try:
+            async for delta in run.deltas():
+                await queue.put(delta)
+        except Exception as exc:  # handed to the consumer, which re-raises it
+            await queue.put(exc)
+        finally:
+            await queue.put(None)
+
+    tasks = [asyncio.ensure_future(pump(run)) for run in runs]
+    try:
+        remaining = len(runs)
+        while remaining:
+            item = await queue.get()
+            if item is None:
+                remaining -= 1
+            elif isinstance(item, Exception):
+                raise item
+            else:
+                yield item
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def stream_runs(runs: list[CompletionRun]) -> AsyncIterator[bytes]:
+    first = runs[0]
+    body = first.body
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+
+    def chunk(choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> bytes:
         payload = {
-            "id": self.id,
+            "id": first.id,
             "object": "text_completion",
-            "created": self.created,
-            "model": self.model,
+            "created": first.created,
+            "model": first.model,
             "choices": choices,
         }
-        if self.body.stream_options and self.body.stream_options.include_usage:
+        if include_usage:
             payload["usage"] = usage
         return sse_data(payload)
 
-    async def stream(self) -> AsyncIterator[bytes]:
-        try:
-            if self.echo:
-                for c in self.choices:
-                    yield self._chunk(
-                        [{"index": c.index, "text": self.echo, "logprobs": None, "finish_reason": None}]
-                    )
-            async for choice, text, rows in self.deltas():
-                if text or rows["tokens"] or choice.finish_reason:
-                    yield self._chunk(
-                        [
-                            {
-                                "index": choice.index,
-                                "text": text,
-                                "logprobs": rows if self.body.logprobs is not None else None,
-                                "finish_reason": choice.finish_reason,
-                            }
-                        ]
-                    )
-            if self.body.stream_options and self.body.stream_options.include_usage:
-                yield self._chunk([], self.usage())
-            yield DONE
-        except (asyncio.CancelledError, GeneratorExit):
-            raise
-        except Exception:
-            logger.exception("completion stream %s failed", self.id)
-            yield sse_data(error_body("The server failed while generating.", "server_error"))
-            yield DONE
-        finally:
-            await self.gen.close()
+    try:
+        for run in runs:
+            if run.echo:
+                for c in run.choices:
+                    echo = {"index": c.index, "text": run.echo, "logprobs": None, "finish_reason": None}
+                    yield chunk([echo])
+        async for choice, text, rows in _merged_deltas(runs):
+            if text or rows["tokens"] or choice.finish_reason:
+                logprobs = rows if body.logprobs is not None else None
+                delta = {"index": choice.index, "text": text, "logprobs": logprobs,
+                         "finish_reason": choice.finish_reason}
+                yield chunk([delta])
+        if include_usage:
+            yield chunk([], total_usage(runs))
+        yield DONE
+    except (asyncio.CancelledError, GeneratorExit):
+        raise
+    except Exception:
+        logger.exception("completion stream %s failed", first.id)
+        yield sse_data(error_body("The server failed while generating.", "server_error"))
+        yield DONE
+    finally:
+        for run in runs:
+            await run.gen.close()
 
 
 async def create_completion(state: ServerState, body: CompletionRequest, raw: Request) -> Response:
     model = require_model(state, body.model)
-    ids = prompt_ids(state, body.prompt)
+    prompts = prompt_batch(state, body.prompt)
     table = token_table()
     params = to_sampling_params(state, body, stop_token_ids(state, table))
-    check_context(len(ids), params.max_tokens, state.max_context_length, "prompt")
-    echo = IncrementalDetokenizer().push(ids) if body.echo else ""
-    start = Generation.start(state, new_request_id("cmpl"), ids, params)
-    gen = await run_unless_disconnected(raw, asyncio.ensure_future(start))
-    run = CompletionRun(state, body, model, gen, echo)
+    for ids in prompts:
+        check_context(len(ids), params.max_tokens, state.max_context_length, "prompt")
+    completion_id = new_request_id("cmpl")
+    runs: list[CompletionRun] = []
+    try:
+        for p, ids in enumerate(prompts):
+            # One engine request per prompt; choice indices run prompt by prompt (p * n + i), as OpenAI's do.
+            request_id = completion_id if len(prompts) == 1 else f"{completion_id}-{p}"
+            start = Generation.start(state, request_id, ids, params)
+            gen = await run_unless_disconnected(raw, asyncio.ensure_future(start))
+            echo = IncrementalDetokenizer().push(ids) if body.echo else ""
+            runs.append(CompletionRun(state, body, model, gen, echo, p * params.n, completion_id))
+    except BaseException:
+        for run in runs:  # a later prompt was refused: nothing of this request keeps running
+            await run.gen.close()
+        raise
     if body.stream:
-        return sse_response(run.stream())
-    return JSONResponse(await run_unless_disconnected(raw, asyncio.ensure_future(run.collect())))
+        return sse_response(stream_runs(runs))
+    return JSONResponse(await run_unless_disconnected(raw, asyncio.ensure_future(collect_runs(runs))))
