@@ -19,7 +19,7 @@ from gossamer.model.config import ModelConfig
 from gossamer.model.linear import LinearImpl, project
 from gossamer.model.moe import ExpertsImpl, MLPBlock
 from gossamer.model.norm import RMSNorm
-from gossamer.model.rope import RotaryEmbedding
+from gossamer.model.rope import RotaryEmbedding, Rotation
 
 
 class AttentionBlock(nn.Module):
@@ -39,7 +39,7 @@ class AttentionBlock(nn.Module):
         self.linear_impl: LinearImpl | None = None  # see GptOss.set_linear_impl
 
     def forward(
-        self, x: torch.Tensor, positions: torch.Tensor, rope: RotaryEmbedding, backend: AttentionBackend
+        self, x: torch.Tensor, rotation: Rotation, backend: AttentionBackend
     ) -> torch.Tensor:  # x: [N, hidden]
         num_tokens = x.shape[0]
         t = self.norm(x).to(self.qkv.weight.dtype)  # [N, hidden]
@@ -48,7 +48,7 @@ class AttentionBlock(nn.Module):
         q = qkv[:, :q_size].view(num_tokens, self.num_heads, self.head_dim)  # [N, H, D]
         k = qkv[:, q_size : q_size + kv_size].view(num_tokens, self.num_kv_heads, self.head_dim)  # [N, KV, D]
         v = qkv[:, q_size + kv_size :].reshape(num_tokens, self.num_kv_heads, self.head_dim)  # [N, KV, D]
-        q, k = rope(q, k, positions)
+        q, k = rotation(q, k)
         o = backend.attend(self.layer, q, k, v.contiguous(), self.sinks, self.sliding_window)  # [N, H, D]
         return project(self.out, o.reshape(num_tokens, q_size), self.linear_impl)  # [N, hidden]
 
@@ -60,9 +60,9 @@ class TransformerBlock(nn.Module):
         self.mlp = MLPBlock(config, packed_experts)
 
     def forward(
-        self, x: torch.Tensor, positions: torch.Tensor, rope: RotaryEmbedding, backend: AttentionBackend
+        self, x: torch.Tensor, rotation: Rotation, backend: AttentionBackend
     ) -> torch.Tensor:  # x: [N, hidden] float32 residual stream
-        x = x + self.attn(x, positions, rope, backend).float()
+        x = x + self.attn(x, rotation, backend).float()
         return x + self.mlp(x).float()
 
 
@@ -108,8 +108,9 @@ class GptOss(nn.Module):
         # The residual stream is kept in float32 (the blocks compute in the model dtype): it costs
         # little and stops bf16 rounding from accumulating over the layers.
         x = self.embedding(input_ids).float()  # [N, hidden]
+        rotation = self.rope.at(positions)  # once per pass: every layer rotates by the same positions
         for block in self.blocks:
-            x = block(x, positions, self.rope, backend)
+            x = block(x, rotation, backend)
         return self.norm(x).to(self.dtype)  # [N, hidden]
 
     def compute_logits(self, hidden: torch.Tensor) -> torch.Tensor:

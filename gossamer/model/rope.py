@@ -10,6 +10,7 @@ cos and sin, so it scales both q and k. The numbers follow transformers' `_compu
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -46,33 +47,35 @@ def yarn_inv_freq(config: ModelConfig) -> tuple[torch.Tensor, float]:
     return inv_freq, concentration
 
 
+@dataclass(frozen=True)
+class Rotation:
+    """The rotation for one forward pass's positions, computed once and applied in every layer."""
+
+    cos: torch.Tensor  # [N, 1, D/2] float32, concentration applied
+    sin: torch.Tensor  # [N, 1, D/2]
+
+    def __call__(self, q: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """q [N, H, D], k [N, KV, D] -> rotated, same shapes and dtypes."""
+        return _rotate(q, self.cos, self.sin), _rotate(k, self.cos, self.sin)
+
+
 class RotaryEmbedding(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         inv_freq, self.concentration = yarn_inv_freq(config)
         self.register_buffer("inv_freq", inv_freq, persistent=False)  # [D/2] float32
-        # Every layer of one forward rotates by the same positions tensor: compute its cos and
-        # sin once (at decode this was ~1% of a 20b step, redone 24 times).
-        # Keyed by identity and checked by value (a caller may refill a positions buffer in place).
-        self._last: tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]] | None = None
 
-    def cos_sin(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """positions [N] -> cos, sin [N, D/2] float32, concentration applied."""
-        last = self._last
-        if last is not None and last[0] is positions and torch.equal(last[1], positions):
-            return last[2]
+    def at(self, positions: torch.Tensor) -> Rotation:
+        """positions [N] -> their rotation (cos and sin [N, 1, D/2])."""
         freqs = positions.float()[:, None] * self.inv_freq.to(positions.device)[None, :]  # [N, D/2]
-        result = (freqs.cos() * self.concentration, freqs.sin() * self.concentration)
-        self._last = (positions, positions.clone(), result)
-        return result
+        cos, sin = freqs.cos() * self.concentration, freqs.sin() * self.concentration
+        return Rotation(cos[:, None, :], sin[:, None, :])
 
     def forward(
         self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """q [N, H, D], k [N, KV, D] -> rotated, same shapes and dtypes."""
-        cos, sin = self.cos_sin(positions)
-        cos, sin = cos[:, None, :], sin[:, None, :]  # [N, 1, D/2]
-        return _rotate(q, cos, sin), _rotate(k, cos, sin)
+        return self.at(positions)(q, k)
 
 
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
