@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 from starlette.requests import Request
@@ -26,6 +26,16 @@ from gossamer.server.state import ServerState
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+def token_usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int) -> dict[str, Any]:
+    """OpenAI's `usage` object of Chat Completions and Completions."""
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": cached_tokens},
+    }
 
 
 def new_request_id(prefix: str) -> str:

@@ -19,7 +19,13 @@ from gossamer.server.chat.choice import ChatChoice, ChoiceDelta, merge_tool_call
 from gossamer.server.chat.convert import stop_strings, to_conversation, to_sampling_params
 from gossamer.server.chat.protocol import ChatCompletionRequest
 from gossamer.server.errors import error_body, invalid_param
-from gossamer.server.generation import Generation, check_context, new_request_id, run_unless_disconnected
+from gossamer.server.generation import (
+    Generation,
+    check_context,
+    new_request_id,
+    run_unless_disconnected,
+    token_usage,
+)
 from gossamer.server.sse import DONE, sse_data, sse_response
 from gossamer.server.state import ServerState, require_model
 
@@ -63,10 +69,7 @@ class ChatCompletionRun:
     def usage(self) -> dict[str, Any]:
         completion = sum(c.num_tokens for c in self.choices)
         return {
-            "prompt_tokens": self.gen.num_prompt_tokens,
-            "completion_tokens": completion,
-            "total_tokens": self.gen.num_prompt_tokens + completion,
-            "prompt_tokens_details": {"cached_tokens": self.gen.num_cached_tokens},
+            **token_usage(self.gen.num_prompt_tokens, completion, self.gen.num_cached_tokens),
             "completion_tokens_details": {
                 "reasoning_tokens": sum(c.num_reasoning_tokens for c in self.choices)
             },

@@ -22,7 +22,13 @@ from gossamer.server.chat.convert import stop_strings, to_logit_bias
 from gossamer.server.completions.protocol import CompletionRequest
 from gossamer.server.detokenizer import IncrementalDetokenizer, token_string
 from gossamer.server.errors import error_body, invalid_param
-from gossamer.server.generation import Generation, check_context, new_request_id, run_unless_disconnected
+from gossamer.server.generation import (
+    Generation,
+    check_context,
+    new_request_id,
+    run_unless_disconnected,
+    token_usage,
+)
 from gossamer.server.sse import DONE, sse_data, sse_response
 from gossamer.server.state import ServerState, require_model
 from gossamer.server.stop_strings import StopMatcher
@@ -181,14 +187,9 @@ class CompletionRun:
             for i in range(gen.params.n)
         ]
 
-    def usage(self) -> dict[str, Any]:
-        completion = sum(c.num_tokens for c in self.choices)
-        return {
-            "prompt_tokens": self.gen.num_prompt_tokens,
-            "completion_tokens": completion,
-            "total_tokens": self.gen.num_prompt_tokens + completion,
-            "prompt_tokens_details": {"cached_tokens": self.gen.num_cached_tokens},
-        }
+    @property
+    def num_completion_tokens(self) -> int:
+        return sum(c.num_tokens for c in self.choices)
 
     async def deltas(self) -> AsyncIterator[tuple[TextChoice, str, dict[str, list]]]:
         async for output in self.gen:
@@ -220,17 +221,11 @@ class CompletionRun:
 
 
 def total_usage(runs: list[CompletionRun]) -> dict[str, Any]:
-    usages = [run.usage() for run in runs]
-    prompt = sum(u["prompt_tokens"] for u in usages)
-    completion = sum(u["completion_tokens"] for u in usages)
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "prompt_tokens_details": {
-            "cached_tokens": sum(u["prompt_tokens_details"]["cached_tokens"] for u in usages)
-        },
-    }
+    return token_usage(
+        sum(run.gen.num_prompt_tokens for run in runs),
+        sum(run.num_completion_tokens for run in runs),
+        sum(run.gen.num_cached_tokens for run in runs),
+    )
 
 
 async def collect_runs(runs: list[CompletionRun]) -> dict[str, Any]:

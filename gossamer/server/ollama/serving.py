@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from gossamer.engine.protocol import SamplingParams
+from gossamer.harmony.conversation import Conversation
 from gossamer.harmony.events import (
     ContentDelta,
     Event,
@@ -27,7 +27,7 @@ from gossamer.harmony.events import (
     ToolCallFinished,
     ToolCallStarted,
 )
-from gossamer.harmony.render import RenderedPrompt, RenderError, render_conversation
+from gossamer.harmony.render import RenderError, render_conversation
 from gossamer.harmony.stream import StreamDecoder
 from gossamer.server.errors import APIError
 from gossamer.server.generation import Generation, new_request_id
@@ -38,7 +38,7 @@ from gossamer.server.ollama.convert import (
     sampling_params,
     think_mode,
 )
-from gossamer.server.ollama.protocol import ChatRequest, GenerateRequest
+from gossamer.server.ollama.protocol import ChatRequest, GenerateRequest, Options, Think
 from gossamer.server.state import ServerState
 from gossamer.server.stop_strings import StopMatcher
 
@@ -135,18 +135,25 @@ def _done_reason(reason: FinishReason | None, stopped_by_string: bool) -> str:
     return str(reason)
 
 
-async def _run(
-    state: ServerState,
-    rendered: RenderedPrompt,
-    params: SamplingParams,
-    show_thinking: bool,
-    stops: list[str] | None,
+async def _run_conversation(
+    state: ServerState, conversation: Conversation, options: Options, think: Think
 ) -> AsyncIterator[tuple[_Delta, dict[str, Any] | None]]:
-    """Yield (delta, None) while generating, then (last delta, final stats) once."""
+    """Render, start and decode one chat or generate request: yield (delta, None) while
+    generating, then (last delta, final stats) once."""
+    try:
+        rendered = render_conversation(conversation, encoding=state.encoding)
+    except RenderError as exc:
+        raise OllamaError(400, str(exc)) from exc
+    params = sampling_params(
+        options,
+        num_prompt_tokens=len(rendered.prompt_ids),
+        max_context_length=state.max_context_length,
+        stop_token_ids=rendered.stop_token_ids,
+    )
     timing = _Timing()
     gen = await _start(state, rendered.prompt_ids, params)
     decoder = StreamDecoder.for_prompt(rendered)
-    translator = _Translator(show_thinking, stops)
+    translator = _Translator(think_mode(think).show, options.stop)
     try:
         async for output in gen:
             if output.token_ids and timing.first_token_s is None:
@@ -203,19 +210,9 @@ async def chat(state: ServerState, req: ChatRequest) -> AsyncIterator[dict[str, 
             "done_reason": "load",
         }
         return
-    try:
-        rendered = render_conversation(chat_conversation(req), encoding=state.encoding)
-    except RenderError as exc:
-        raise OllamaError(400, str(exc)) from exc
-    params = sampling_params(
-        req.options,
-        num_prompt_tokens=len(rendered.prompt_ids),
-        max_context_length=state.max_context_length,
-        stop_token_ids=rendered.stop_token_ids,
-    )
-    show = think_mode(req.think).show
     # aclosing: a client that hangs up closes this generator, and with it the engine request at once.
-    async with aclosing(_run(state, rendered, params, show, req.options.stop)) as deltas:
+    conversation = chat_conversation(req)
+    async with aclosing(_run_conversation(state, conversation, req.options, req.think)) as deltas:
         async for delta, final in deltas:
             chunk: dict[str, Any] = {"model": model, "created_at": now_iso(), "message": _message(delta)}
             if final is None:
@@ -234,18 +231,8 @@ async def generate(state: ServerState, req: GenerateRequest) -> AsyncIterator[di
             async for chunk in chunks:
                 yield chunk
         return
-    try:
-        rendered = render_conversation(generate_conversation(req), encoding=state.encoding)
-    except RenderError as exc:
-        raise OllamaError(400, str(exc)) from exc
-    params = sampling_params(
-        req.options,
-        num_prompt_tokens=len(rendered.prompt_ids),
-        max_context_length=state.max_context_length,
-        stop_token_ids=rendered.stop_token_ids,
-    )
-    show = think_mode(req.think).show
-    async with aclosing(_run(state, rendered, params, show, req.options.stop)) as deltas:
+    conversation = generate_conversation(req)
+    async with aclosing(_run_conversation(state, conversation, req.options, req.think)) as deltas:
         async for delta, final in deltas:
             chunk: dict[str, Any] = {"model": model, "created_at": now_iso(), "response": delta.content}
             if delta.thinking:
