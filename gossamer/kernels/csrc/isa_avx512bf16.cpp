@@ -17,7 +17,6 @@
 namespace {
 
 constexpr int kRows = 4;
-constexpr int kTokens = 4;
 
 // Decode rows [r, r + rows) into w: per 32-block, 16 bf16 of the even elements then 16 of the
 // odd ones (the activations are stored in the same order).
@@ -58,16 +57,9 @@ inline void dot_rows(const uint16_t* w, int64_t nb, const uint16_t* xs, int64_t 
 template <int ROWS>
 void dot_rows_any_tokens(const uint16_t* w, int64_t nb, const uint16_t* xs, int64_t ldx, int64_t N, float* y,
                          int64_t ldy, int64_t r) {
-    for (int64_t n0 = 0; n0 < N; n0 += kTokens) {
-        const uint16_t* xn = xs + n0 * ldx;
-        float* yn = y + n0 * ldy;
-        switch (N - n0 >= kTokens ? kTokens : N - n0) {
-            case 1: dot_rows<ROWS, 1>(w, nb, xn, ldx, yn, ldy, r); break;
-            case 2: dot_rows<ROWS, 2>(w, nb, xn, ldx, yn, ldy, r); break;
-            case 3: dot_rows<ROWS, 3>(w, nb, xn, ldx, yn, ldy, r); break;
-            default: dot_rows<ROWS, 4>(w, nb, xn, ldx, yn, ldy, r); break;
-        }
-    }
+    for_token_groups(N, [&](auto nt, int64_t n0) {
+        dot_rows<ROWS, decltype(nt)::value>(w, nb, xs + n0 * ldx, ldx, y + n0 * ldy, ldy, r);
+    });
 }
 
 
@@ -192,16 +184,9 @@ inline void dense_rows_dp(const uint16_t* w, int64_t C, const uint16_t* x, int64
 template <int ROWS>
 inline void dense_rows_dp_any_tokens(const uint16_t* w, int64_t C, const uint16_t* x, int64_t ldx, int64_t N,
                                      float* y, int64_t ldy, int64_t r) {
-    for (int64_t n0 = 0; n0 < N; n0 += kTokens) {
-        const uint16_t* xn = x + n0 * ldx;
-        float* yn = y + n0 * ldy;
-        switch (N - n0 >= kTokens ? kTokens : N - n0) {
-            case 1: dense_rows_dp<ROWS, 1>(w, C, xn, ldx, yn, ldy, r); break;
-            case 2: dense_rows_dp<ROWS, 2>(w, C, xn, ldx, yn, ldy, r); break;
-            case 3: dense_rows_dp<ROWS, 3>(w, C, xn, ldx, yn, ldy, r); break;
-            default: dense_rows_dp<ROWS, 4>(w, C, xn, ldx, yn, ldy, r); break;
-        }
-    }
+    for_token_groups(N, [&](auto nt, int64_t n0) {
+        dense_rows_dp<ROWS, decltype(nt)::value>(w, C, x + n0 * ldx, ldx, y + n0 * ldy, ldy, r);
+    });
 }
 
 }  // namespace

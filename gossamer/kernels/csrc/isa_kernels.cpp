@@ -14,10 +14,8 @@
 
 namespace {
 
-// Output rows handled together: they share every activation load. Tokens handled together:
-// they share every decoded weight. ROWS * TOKENS accumulators must fit the register file.
+// Output rows handled together: they share every activation load (tokens: see kTokenGroup).
 constexpr int kRows = 4;
-constexpr int kTokens = 4;
 
 #if defined(__AVX512F__)
 
@@ -243,21 +241,13 @@ inline void dense_rows(const T* w, int64_t C, const float* x, int64_t ldx, float
 
 #endif
 
-// Walk rows [r0, r1) in groups of kRows (then singles) and tokens in groups of kTokens; the
-// switch turns the runtime token count into a template argument so accumulators stay in registers.
+// Walk rows [r0, r1) in groups of kRows (then singles) and tokens in groups (for_token_groups).
 template <int ROWS>
 void mxfp4_rows_any_tokens(const uint8_t* blocks, const uint8_t* scales, int64_t nb, const float* xs,
                            int64_t ldx, int64_t N, float* y, int64_t ldy, int64_t r) {
-    for (int64_t n0 = 0; n0 < N; n0 += kTokens) {
-        const float* xn = xs + n0 * ldx;
-        float* yn = y + n0 * ldy;
-        switch (N - n0 >= kTokens ? kTokens : N - n0) {
-            case 1: mxfp4_rows<ROWS, 1>(blocks, scales, nb, xn, ldx, yn, ldy, r); break;
-            case 2: mxfp4_rows<ROWS, 2>(blocks, scales, nb, xn, ldx, yn, ldy, r); break;
-            case 3: mxfp4_rows<ROWS, 3>(blocks, scales, nb, xn, ldx, yn, ldy, r); break;
-            default: mxfp4_rows<ROWS, 4>(blocks, scales, nb, xn, ldx, yn, ldy, r); break;
-        }
-    }
+    for_token_groups(N, [&](auto nt, int64_t n0) {
+        mxfp4_rows<ROWS, decltype(nt)::value>(blocks, scales, nb, xs + n0 * ldx, ldx, y + n0 * ldy, ldy, r);
+    });
 }
 
 void mxfp4_tile(const uint8_t* blocks, const uint8_t* scales, int64_t nb, const float* xs, int64_t ldx,
@@ -281,16 +271,9 @@ void mxfp4_tile(const uint8_t* blocks, const uint8_t* scales, int64_t nb, const 
 template <int ROWS, typename T, auto LOAD>
 void dense_rows_any_tokens(const T* w, int64_t C, const float* x, int64_t ldx, int64_t N, float* y,
                            int64_t ldy, int64_t r) {
-    for (int64_t n0 = 0; n0 < N; n0 += kTokens) {
-        const float* xn = x + n0 * ldx;
-        float* yn = y + n0 * ldy;
-        switch (N - n0 >= kTokens ? kTokens : N - n0) {
-            case 1: dense_rows<ROWS, 1, T, LOAD>(w, C, xn, ldx, yn, ldy, r); break;
-            case 2: dense_rows<ROWS, 2, T, LOAD>(w, C, xn, ldx, yn, ldy, r); break;
-            case 3: dense_rows<ROWS, 3, T, LOAD>(w, C, xn, ldx, yn, ldy, r); break;
-            default: dense_rows<ROWS, 4, T, LOAD>(w, C, xn, ldx, yn, ldy, r); break;
-        }
-    }
+    for_token_groups(N, [&](auto nt, int64_t n0) {
+        dense_rows<ROWS, decltype(nt)::value, T, LOAD>(w, C, x + n0 * ldx, ldx, y + n0 * ldy, ldy, r);
+    });
 }
 
 void bf16_tile(const uint16_t* w, int64_t C, const float* x, int64_t ldx, int64_t N, float* y, int64_t ldy,

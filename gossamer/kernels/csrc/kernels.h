@@ -8,6 +8,27 @@
 
 #include <stdint.h>
 
+#include <type_traits>
+
+// Tokens handled together by the row kernels: they share every decoded weight, and ROWS * 4
+// accumulators still fit the register file.
+constexpr int kTokenGroup = 4;
+
+// Calls body(std::integral_constant<int, NT>{}, n0) for tokens [n0, n0 + NT), NT <= kTokenGroup,
+// covering [0, N): the runtime token count becomes a template argument, so the kernels' per-token
+// accumulators stay in registers.
+template <typename Body>
+inline void for_token_groups(int64_t N, Body&& body) {
+    for (int64_t n0 = 0; n0 < N; n0 += kTokenGroup) {
+        switch (N - n0 >= kTokenGroup ? kTokenGroup : N - n0) {
+            case 1: body(std::integral_constant<int, 1>{}, n0); break;
+            case 2: body(std::integral_constant<int, 2>{}, n0); break;
+            case 3: body(std::integral_constant<int, 3>{}, n0); break;
+            default: body(std::integral_constant<int, kTokenGroup>{}, n0); break;
+        }
+    }
+}
+
 // 2**(s - 127) for every E8M0 scale byte s (filled once in dispatch.cpp).
 extern "C" float gk_scale_lut[256];
 
