@@ -32,6 +32,8 @@ _ISA_FLAGS = {
 
 # Sources compiled once per instruction set (their symbols carry the ISA's name).
 _PER_ISA_SOURCES = ("isa_kernels.cpp", "attention.cpp")
+# Compiled for the baseline x86-64: the run-time dispatch and the fused blocks that call it.
+_BASELINE_SOURCES = ("dispatch.cpp", "moe_block.cpp")
 
 
 class KernelBuildError(RuntimeError):
@@ -92,10 +94,16 @@ def build_library(force: bool = False) -> Path:
         _run([compiler, *_COMMON_FLAGS, *_ISA_FLAGS["avx512"], "-mavx512bf16", "-c",
               str(CSRC_DIR / "isa_avx512bf16.cpp"), "-o", str(bf16_obj)])
         objects.append(str(bf16_obj))
-        dispatch_obj = Path(tmp) / "dispatch.o"
-        _run([compiler, *_COMMON_FLAGS, "-c", str(CSRC_DIR / "dispatch.cpp"), "-o", str(dispatch_obj)])
+        vnni_obj = Path(tmp) / "isa_avx512vnni.o"
+        _run([compiler, *_COMMON_FLAGS, *_ISA_FLAGS["avx512"], "-mavx512vnni", "-c",
+              str(CSRC_DIR / "isa_avx512vnni.cpp"), "-o", str(vnni_obj)])
+        objects.append(str(vnni_obj))
+        for source in _BASELINE_SOURCES:
+            obj = Path(tmp) / f"{Path(source).stem}.o"
+            _run([compiler, *_COMMON_FLAGS, "-c", str(CSRC_DIR / source), "-o", str(obj)])
+            objects.append(str(obj))
         out = Path(tmp) / LIBRARY_NAME
-        _run([compiler, "-shared", "-fopenmp", *objects, str(dispatch_obj), "-o", str(out)])
+        _run([compiler, "-shared", "-fopenmp", *objects, "-o", str(out)])
         os.replace(out, library)
     logger.info("compiled gossamer kernels into %s", library)
     return library

@@ -1,8 +1,9 @@
 """Switch a loaded model's CPU hot paths to the kernels (the model keeps its torch reference).
 
-Through the model's own seams: `GptOss.set_experts_impl` (MXFP4 experts, every batch size) and
+Through the model's own seams: `GptOss.set_experts_impl` (MXFP4 experts, every batch size),
 `GptOss.set_linear_impl` (attention projections and the unembedding; the kernel takes few-row
-products, torch's matmul the rest).
+products, torch's matmul the rest) and, for bf16 models, `GptOss.set_moe_block_impl` (the whole
+MoE block, norm to weighted sum, in one kernel call).
 """
 
 from __future__ import annotations
@@ -26,9 +27,15 @@ def use_cpu_kernels(model: GptOss) -> bool:
     from gossamer.kernels.dense import linear_impl
 
     model.set_linear_impl(linear_impl)
+    fused = False
     if model.blocks[0].mlp.packed_experts:  # dense (bf16) experts: torch's matmul is the right tool
-        from gossamer.kernels.moe import experts_forward
+        from gossamer.kernels.moe import block_forward, experts_forward, fused_block_supported
 
         model.set_experts_impl(experts_forward)
-    logger.debug("CPU kernels on (experts: %s)", "MXFP4" if model.blocks[0].mlp.packed_experts else "torch")
+        # bf16 models: the whole MoE block in one call (same steps, far less Python per layer).
+        if all(fused_block_supported(block.mlp) for block in model.blocks):
+            model.set_moe_block_impl(block_forward)
+            fused = True
+    experts = "fused MXFP4 blocks" if fused else "MXFP4" if model.blocks[0].mlp.packed_experts else "torch"
+    logger.debug("CPU kernels on (experts: %s)", experts)
     return True

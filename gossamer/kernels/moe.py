@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from gossamer.kernels.ops import mxfp4_grouped
+from gossamer.kernels.ops import moe_block_bf16, mxfp4_grouped
 from gossamer.model.moe import MLPBlock, swiglu
 
 
@@ -44,3 +44,31 @@ def experts_forward(
     y = y * slot_weights[order, None]  # [N*k, hidden]
     out = torch.zeros(num_tokens, y.shape[1], dtype=torch.float32)  # [N, hidden]
     return out.index_add_(0, order // top_k, y)
+
+
+def fused_block_supported(block: MLPBlock) -> bool:
+    """Whether `block_forward` can run this block: bf16 weights, packed experts, CPU, contiguous."""
+    tensors = (block.gate.weight, block.gate.bias, block.mlp1_bias, block.mlp2_bias)
+    if not block.packed_experts:
+        return False
+    packed = (block.mlp1_blocks, block.mlp1_scales, block.mlp2_blocks, block.mlp2_scales)
+    return (
+        all(t.dtype == torch.bfloat16 for t in tensors)
+        and block.norm.scale.dtype == torch.float32
+        and all(t.device.type == "cpu" and t.is_contiguous() for t in (*tensors, *packed, block.norm.scale))
+    )
+
+
+def block_forward(block: MLPBlock, x: torch.Tensor) -> torch.Tensor:  # x [N, hidden] float32
+    """MLPBlock.forward in one kernel call: the same steps and roundings, float32 [N, hidden]."""
+    if x.device.type != "cpu" or x.dtype != torch.float32:
+        block_impl, block.block_impl = block.block_impl, None  # not the kernel's case: the steps
+        try:
+            return block(x)
+        finally:
+            block.block_impl = block_impl
+    return moe_block_bf16(
+        x.contiguous(), block.norm.scale, block.norm.eps, block.gate.weight, block.gate.bias,
+        block.experts_per_token, block.mlp1_blocks, block.mlp1_scales, block.mlp1_bias,
+        block.mlp2_blocks, block.mlp2_scales, block.mlp2_bias, block.swiglu_limit,
+    )

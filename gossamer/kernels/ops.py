@@ -20,6 +20,11 @@ from gossamer.kernels.build import KernelBuildError, build_library
 logger = logging.getLogger(__name__)
 
 ISAS = ("scalar", "avx2", "avx512", "avx512bf16")  # index = the C enum
+# How the MXFP4 experts multiply bf16 activations: "int8" rounds them to int8 per 32-value block
+# (llama.cpp's precision, about 1.5x the decode speed; needs AVX512-VNNI), "exact" multiplies the
+# bf16 values themselves. float32 activations always take the exact path.
+EXPERT_PRECISIONS = ("int8", "exact")
+_experts_int8_requested = False
 _DTYPE_CODES = {torch.float32: 1, torch.bfloat16: 2}
 
 _lock = threading.Lock()
@@ -40,8 +45,14 @@ def _declare(lib: ctypes.CDLL) -> None:
                               _ptr, ctypes.c_int]
     lib.gk_attention_decode.argtypes = [_ptr, _ptr, _ptr, ctypes.c_int, _i64, _i64, _i64, _i64, _ptr,
                                         ctypes.c_float, _ptr, ctypes.c_int]
+    lib.gk_moe_block_bf16.argtypes = [_ptr, _i64, _i64, _ptr, ctypes.c_float, _ptr, _ptr, _i64, _i64,
+                                      _ptr, _ptr, _ptr, _ptr, _ptr, _ptr, _i64, ctypes.c_float, _ptr,
+                                      ctypes.c_int]
+    lib.gk_set_experts_int8.argtypes = [ctypes.c_int]
+    lib.gk_experts_int8_supported.argtypes = []
     for fn in (lib.gk_isa_supported, lib.gk_get_isa, lib.gk_set_isa, lib.gk_mxfp4_grouped, lib.gk_linear,
-               lib.gk_attention_decode):
+               lib.gk_attention_decode, lib.gk_set_experts_int8, lib.gk_experts_int8_supported,
+               lib.gk_moe_block_bf16):
         fn.restype = ctypes.c_int
 
 
@@ -67,8 +78,16 @@ def _load() -> ctypes.CDLL | None:
         if forced and (forced not in ISAS or lib.gk_set_isa(ISAS.index(forced)) != 0):
             logger.warning("GOSSAMER_KERNELS_ISA=%s is not supported on this CPU; using %s",
                            forced, ISAS[lib.gk_get_isa()])
+        precision = os.environ.get("GOSSAMER_CPU_EXPERTS", "int8")
+        if precision not in EXPERT_PRECISIONS:
+            logger.warning("GOSSAMER_CPU_EXPERTS=%s is not one of %s; using int8", precision,
+                           EXPERT_PRECISIONS)
+            precision = "int8"
+        global _experts_int8_requested
+        _experts_int8_requested = precision == "int8"
+        lib.gk_set_experts_int8(int(_experts_int8_requested))
         _library = lib
-        logger.info("CPU kernels loaded (%s)", ISAS[lib.gk_get_isa()])
+        logger.info("CPU kernels loaded (%s, experts %s)", ISAS[lib.gk_get_isa()], experts_precision())
         return _library
 
 
@@ -97,6 +116,25 @@ def set_isa(name: str) -> None:
     lib = _require()
     if name not in ISAS or lib.gk_set_isa(ISAS.index(name)) != 0:
         raise ValueError(f"instruction set {name!r} is not supported here (have {supported_isas()})")
+
+
+def set_experts_precision(name: str) -> str:
+    """Choose "int8" or "exact" expert products for bf16 activations; returns what will run
+    ("exact" where the CPU lacks AVX512-VNNI or a narrower instruction set is forced)."""
+    global _experts_int8_requested
+    if name not in EXPERT_PRECISIONS:
+        raise ValueError(f"expert precision must be one of {EXPERT_PRECISIONS}, got {name!r}")
+    lib = _require()
+    lib.gk_set_experts_int8(int(name == "int8"))
+    _experts_int8_requested = name == "int8"
+    return experts_precision()
+
+
+def experts_precision() -> str:
+    """What the MXFP4 experts use for bf16 activations right now: "int8" or "exact"."""
+    lib = _require()
+    wide = lib.gk_get_isa() >= ISAS.index("avx512")
+    return "int8" if _experts_int8_requested and lib.gk_experts_int8_supported() and wide else "exact"
 
 
 def _require() -> ctypes.CDLL:
@@ -168,6 +206,60 @@ def mxfp4_grouped(
     if rc != 0:
         raise ValueError(f"gk_mxfp4_grouped rejected its arguments (code {rc})")
     return y
+
+
+def moe_block_bf16(
+    x: torch.Tensor,  # [N, H] float32 residual stream
+    norm_scale: torch.Tensor,  # [H] float32
+    eps: float,
+    router_weight: torch.Tensor,  # [E, H] bf16
+    router_bias: torch.Tensor,  # [E] bf16
+    top_k: int,
+    mlp1_blocks: torch.Tensor,  # [E, 2I, H/32, 16] uint8, gate rows even, linear rows odd
+    mlp1_scales: torch.Tensor,  # [E, 2I, H/32] uint8
+    mlp1_bias: torch.Tensor,  # [E, 2I] bf16
+    mlp2_blocks: torch.Tensor,  # [E, H, I/32, 16] uint8
+    mlp2_scales: torch.Tensor,  # [E, H, I/32] uint8
+    mlp2_bias: torch.Tensor,  # [E, H] bf16
+    swiglu_limit: float,
+) -> torch.Tensor:  # [N, H] float32: the block's residual update
+    """A bf16 gpt-oss MoE block in one call: RMSNorm, router, top-k softmax, MXFP4 experts with
+    clamped SwiGLU, weighted sum (gossamer/model/moe.py's steps and roundings)."""
+    lib = _require()
+    num_tokens, hidden = x.shape
+    num_experts, rows1 = mlp1_blocks.shape[:2]
+    inter = rows1 // 2
+    expected = {
+        "x": (x, torch.float32, (num_tokens, hidden)),
+        "norm_scale": (norm_scale, torch.float32, (hidden,)),
+        "router_weight": (router_weight, torch.bfloat16, (num_experts, hidden)),
+        "router_bias": (router_bias, torch.bfloat16, (num_experts,)),
+        "mlp1_blocks": (mlp1_blocks, torch.uint8, (num_experts, 2 * inter, hidden // 32, 16)),
+        "mlp1_scales": (mlp1_scales, torch.uint8, (num_experts, 2 * inter, hidden // 32)),
+        "mlp1_bias": (mlp1_bias, torch.bfloat16, (num_experts, 2 * inter)),
+        "mlp2_blocks": (mlp2_blocks, torch.uint8, (num_experts, hidden, inter // 32, 16)),
+        "mlp2_scales": (mlp2_scales, torch.uint8, (num_experts, hidden, inter // 32)),
+        "mlp2_bias": (mlp2_bias, torch.bfloat16, (num_experts, hidden)),
+    }
+    for name, (tensor, dtype, shape) in expected.items():
+        if tensor.dtype != dtype or tuple(tensor.shape) != shape:
+            raise ValueError(f"moe_block_bf16: {name} is {tensor.dtype} {tuple(tensor.shape)}, "
+                             f"expected {dtype} {shape}")
+        _check_cpu_contiguous(name, tensor)
+    if hidden % 32 or inter % 32 or not 0 < top_k <= num_experts:
+        raise ValueError(f"moe_block_bf16: hidden {hidden} and intermediate {inter} must be multiples of 32, "
+                         f"top_k {top_k} within 1..{num_experts}")
+    update = torch.empty(num_tokens, hidden, dtype=torch.float32)  # [N, H]
+    if num_tokens == 0:
+        return update
+    rc = lib.gk_moe_block_bf16(x.data_ptr(), num_tokens, hidden, norm_scale.data_ptr(), eps,
+                               router_weight.data_ptr(), router_bias.data_ptr(), num_experts, top_k,
+                               mlp1_blocks.data_ptr(), mlp1_scales.data_ptr(), mlp1_bias.data_ptr(),
+                               mlp2_blocks.data_ptr(), mlp2_scales.data_ptr(), mlp2_bias.data_ptr(), inter,
+                               swiglu_limit, update.data_ptr(), torch.get_num_threads())
+    if rc != 0:
+        raise ValueError(f"gk_moe_block_bf16 rejected its arguments (code {rc})")
+    return update
 
 
 def mxfp4_experts(

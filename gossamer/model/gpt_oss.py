@@ -17,7 +17,7 @@ from torch import nn
 from gossamer.model.backend import AttentionBackend
 from gossamer.model.config import ModelConfig
 from gossamer.model.linear import LinearImpl, project
-from gossamer.model.moe import ExpertsImpl, MLPBlock
+from gossamer.model.moe import BlockImpl, ExpertsImpl, MLPBlock
 from gossamer.model.norm import RMSNorm
 from gossamer.model.rope import RotaryEmbedding, Rotation
 
@@ -81,16 +81,27 @@ class GptOss(nn.Module):
         self.linear_impl: LinearImpl | None = None
 
     def set_linear_impl(self, impl: LinearImpl | None) -> None:
-        """Compute the attention projections, the routers and the unembedding with `impl` (None: F.linear)."""
+        """Compute the attention projections, the routers and the unembedding with `impl` (None: F.linear).
+
+        Turns off a whole-block MoE implementation, which would bypass the routers' `impl`."""
         self.linear_impl = impl
         for block in self.blocks:
             block.attn.linear_impl = impl
             block.mlp.linear_impl = impl
+            block.mlp.block_impl = None
 
     def set_experts_impl(self, impl: ExpertsImpl | None) -> None:
-        """Route every MoE block's expert products through `impl` (None: the torch reference)."""
+        """Route every MoE block's expert products through `impl` (None: the torch reference).
+
+        Turns off a whole-block MoE implementation, which would bypass `impl`."""
         for block in self.blocks:
             block.mlp.experts_impl = impl
+            block.mlp.block_impl = None
+
+    def set_moe_block_impl(self, impl: BlockImpl | None) -> None:
+        """Run every MoE block (norm, router, experts) through `impl` (None: forward's own steps)."""
+        for block in self.blocks:
+            block.mlp.block_impl = impl
 
     @property
     def dtype(self) -> torch.dtype:

@@ -22,6 +22,9 @@ SWIGLU_ALPHA = 1.702
 
 # (block, t [N, hidden], expert ids [N, k], expert weights [N, k] float32) -> float32 [N, hidden]
 ExpertsImpl = Callable[["MLPBlock", torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+# (block, x [N, hidden] float32 residual) -> float32 [N, hidden]: the whole block (norm, router,
+# experts) in one call, e.g. gossamer.kernels' fused CPU block.
+BlockImpl = Callable[["MLPBlock", torch.Tensor], torch.Tensor]
 
 
 def swiglu(x: torch.Tensor, limit: float) -> torch.Tensor:
@@ -62,6 +65,8 @@ class MLPBlock(nn.Module):
         # `experts()`; the torch path below stays the reference it is tested against.
         self.experts_impl: ExpertsImpl | None = None
         self.linear_impl: LinearImpl | None = None  # the router's product (GptOss.set_linear_impl)
+        # Replaces forward() entirely when set (GptOss.set_moe_block_impl).
+        self.block_impl: BlockImpl | None = None
 
     def expert_weights(self, expert: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """Expert's mlp1 [2I, hidden] and mlp2 [hidden, I] weights in `dtype`."""
@@ -78,6 +83,8 @@ class MLPBlock(nn.Module):
         return top.indices, torch.softmax(top.values.float(), dim=-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [N, hidden]
+        if self.block_impl is not None:
+            return self.block_impl(self, x)
         t = self.norm(x).to(self.gate.weight.dtype)  # [N, hidden] in the model dtype
         expert_ids, expert_weights = self.route(t)  # [N, k], [N, k]
         if self.experts_impl is not None:

@@ -26,3 +26,21 @@ def use_isa(isas: list[str]):
 
     yield force
     kernels.set_isa(default)
+
+
+@pytest.fixture(autouse=True)
+def exact_experts():
+    """The kernel tests compare exact products unless they ask for int8 (`int8_experts`)."""
+    if not kernels.available():
+        yield
+        return
+    before = kernels.experts_precision()
+    kernels.set_experts_precision("exact")
+    yield
+    kernels.set_experts_precision(before)
+
+
+@pytest.fixture
+def int8_experts(exact_experts):
+    if kernels.set_experts_precision("int8") != "int8":
+        pytest.skip("int8 experts need AVX512-VNNI and the AVX-512 kernels")

@@ -40,6 +40,10 @@ bool cpu_has(int isa) {
 struct State {
     int isa;
     IsaKernels k;
+    // int8 activations for the MXFP4 experts (bf16 inputs only; isa_avx512vnni.cpp). Off unless
+    // the caller asks: the library itself keeps the exact products by default.
+    bool experts_int8 = false;
+    const bool has_vnni = cpu_has(kAvx512) && __builtin_cpu_supports("avx512vnni");
     State() {
         for (int s = 0; s < 256; ++s) gk_scale_lut[s] = ldexpf(1.0f, s - 127);
         isa = cpu_has(kAvx512Bf16) ? kAvx512Bf16 : cpu_has(kAvx512) ? kAvx512 : cpu_has(kAvx2) ? kAvx2 : kScalar;
@@ -107,6 +111,14 @@ extern "C" {
 
 int gk_isa_supported(int isa) { return isa >= kScalar && isa <= kAvx512Bf16 && cpu_has(isa); }
 int gk_get_isa(void) { return state().isa; }
+
+// 1 = the MXFP4 experts take bf16 activations as int8 (when the CPU has AVX512-VNNI and the
+// AVX-512 kernels are selected), 0 = exact bf16 products. Returns whether int8 will run.
+int gk_set_experts_int8(int on) {
+    state().experts_int8 = on != 0;
+    return state().experts_int8 && state().has_vnni;
+}
+int gk_experts_int8_supported(void) { return state().has_vnni; }
 int gk_set_isa(int isa) {
     if (!gk_isa_supported(isa)) return -1;
     state().select(isa);
@@ -129,15 +141,29 @@ int gk_mxfp4_grouped(const uint8_t* blocks, const uint8_t* scales, const void* b
     }
     const IsaKernels k = state().k;
     const int64_t nb = C / 32;
-    const bool can_bf16 = state().isa == kAvx512Bf16 && x_dtype == 2;
+    // int8 activations: every group, whatever its token count, so that a token's result does
+    // not depend on what else is in the batch.
+    const bool q8 = state().experts_int8 && state().has_vnni && state().isa >= kAvx512 && x_dtype == 2;
+    const bool can_bf16 = !q8 && state().isa == kAvx512Bf16 && x_dtype == 2;
     bool any_bf16 = false, any_f32 = false;
-    for (int64_t g = 0; g < G; ++g) {
+    for (int64_t g = 0; g < G && !q8; ++g) {
         const bool bf16 = can_bf16 && offsets[g + 1] - offsets[g] >= kBf16MinTokens;
         any_bf16 |= bf16;
         any_f32 |= !bf16;
     }
     std::vector<float> xs;
     std::vector<uint16_t> xs_bf16, xs_pairs;
+    std::vector<uint8_t> xq;
+    const int64_t q8_row_bytes = gk_q8_row_bytes(C);
+    if (q8) {
+        xq.resize((size_t)(num_rows * q8_row_bytes));
+        constexpr int64_t kRowsPerTask = 16;
+#pragma omp parallel for schedule(static) num_threads(num_threads) if (num_threads > 1 && num_rows > kRowsPerTask)
+        for (int64_t r = 0; r < num_rows; r += kRowsPerTask) {
+            const int64_t n = num_rows - r < kRowsPerTask ? num_rows - r : kRowsPerTask;
+            gk_quantize_q8((const uint16_t*)x + r * C, n, C, xq.data() + r * q8_row_bytes);
+        }
+    }
     // 1..3 bf16 tokens: the bf16 decode kernel (it may decline a tile; then the float32 one runs).
     const bool pairs = can_bf16 && nb % 2 == 0;
     if (pairs) {
@@ -167,7 +193,9 @@ int gk_mxfp4_grouped(const uint8_t* blocks, const uint8_t* scales, const void* b
         const uint8_t* eb = blocks + e * R * nb * 16;
         const uint8_t* es = scales + e * R * nb;
         float* yg = y + row0 * R;
-        if (can_bf16 && n >= kBf16MinTokens)
+        if (q8)
+            gk_mxfp4_tile_q8(eb, es, nb, xq.data() + row0 * q8_row_bytes, q8_row_bytes, n, yg, R, r0, r1);
+        else if (can_bf16 && n >= kBf16MinTokens)
             gk_mxfp4_tile_bf16(eb, es, nb, xs_bf16.data() + row0 * C, C, n, yg, R, r0, r1);
         else if (!(pairs && n <= 3 &&
                    gk_mxfp4_tile_bf16_decode(eb, es, nb, xs_pairs.data() + row0 * C, C, n, yg, R, r0, r1)))

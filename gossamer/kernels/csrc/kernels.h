@@ -81,5 +81,12 @@ extern "C" void gk_mxfp4_tile_bf16(const uint8_t* blocks, const uint8_t* scales,
 // Dense bf16 rows times bf16 tokens (C a multiple of 32), AVX512-BF16 only.
 extern "C" void gk_bf16_tile_dp(const uint16_t* w, int64_t C, const uint16_t* x, int64_t ldx, int64_t N, float* y,
                                 int64_t ldy, int64_t r0, int64_t r1);
+// MXFP4 rows times int8-quantized tokens, AVX512-VNNI only (isa_avx512vnni.cpp): records of
+// kQ8GroupBytes per group of 4 blocks (128 int8 activations, 16 int32 offsets, 16 float scales).
+constexpr int64_t kQ8GroupBytes = 256;
+extern "C" int64_t gk_q8_row_bytes(int64_t C);
+extern "C" void gk_quantize_q8(const uint16_t* x, int64_t N, int64_t C, uint8_t* out);
+extern "C" void gk_mxfp4_tile_q8(const uint8_t* blocks, const uint8_t* scales, int64_t nb, const uint8_t* xq,
+                                 int64_t ldq, int64_t N, float* y, int64_t ldy, int64_t r0, int64_t r1);
 extern "C" IsaKernels gk_kernels_avx2(void);
 extern "C" IsaKernels gk_kernels_scalar(void);
