@@ -8,8 +8,11 @@ Steps: (1) write a random checkpoint with gossamer.testing (original layout, MXF
 (2) write the same weights as GGUF with the `gguf` package (MXFP4 stays MXFP4, repacked to
 ggml's block order; gate and up de-interleaved); (3) check on a small shape that both engines
 give the same logits; (4) time both on the same token ids: greedy, end-of-sequence ignored,
-fixed prompt and output lengths, the same thread count, one warm-up, the median of --runs runs.
-Each engine runs in its own subprocess so its peak RSS and load time are its own.
+fixed prompt and output lengths, the same thread count, one warm-up, the median of all runs.
+Each engine runs in its own subprocess so its peak RSS and load time are its own. With --rounds
+R the engines take turns R times (a fresh process each, --runs runs each): a shared machine's
+bandwidth drifts over minutes, and turns spread that drift over both engines instead of
+handing a slow phase to whichever ran second.
 
 The GGUF carries no real tokenizer ("none" vocabulary with the model's vocab size): both
 engines are fed token ids, so the tokenizer never runs.
@@ -425,7 +428,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--prompt-tokens", type=int, default=512)
     parser.add_argument("--decode-tokens", type=int, default=32)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3, help="timed runs per engine process")
+    parser.add_argument("--rounds", type=int, default=1, help="times the engines take turns")
     parser.add_argument("--skip-check", action="store_true")
     parser.add_argument("--engines", default="gossamer,llama",
                         help="comma list of gossamer, llama (default mode) and llama-norepack")
@@ -445,6 +449,7 @@ def main() -> None:
         "prompt_tokens": args.prompt_tokens,
         "decode_tokens": args.decode_tokens,
         "runs": args.runs,
+        "rounds": args.rounds,
     }
     if not args.skip_check:
         check = check_logits(args)
@@ -458,17 +463,39 @@ def main() -> None:
     report["model"] = name
     report["bytes_per_token"] = bytes_per_decoded_token(config)
     report["read_bandwidth_gbs"] = read_bandwidth_gbs(args.threads)
-    results = {}
-    for engine in args.engines.split(","):
-        logger.info("timing %s", engine)
-        env = {"GOSSAMER_KERNELS": "0"} if args.no_kernels and engine == "gossamer" else None
-        results[engine] = run_worker(engine, ckpt if engine == "gossamer" else gguf_path, args, env=env)
-        if args.json_out:  # keep what was measured even if a later engine fails
-            Path(args.json_out).write_text(json.dumps({**report, "results": results}, indent=2))
+    results: dict[str, dict[str, Any]] = {}
+    for round_index in range(args.rounds):
+        for engine in args.engines.split(","):
+            logger.info("timing %s (round %d of %d)", engine, round_index + 1, args.rounds)
+            env = {"GOSSAMER_KERNELS": "0"} if args.no_kernels and engine == "gossamer" else None
+            measured = run_worker(engine, ckpt if engine == "gossamer" else gguf_path, args, env=env)
+            results[engine] = merge_rounds(results.get(engine), measured)
+            if args.json_out:  # keep what was measured even if a later engine fails
+                Path(args.json_out).write_text(json.dumps({**report, "results": results}, indent=2))
     report["results"] = results
     print_table(report)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(report, indent=2))
+
+
+def merge_rounds(so_far: dict[str, Any] | None, measured: dict[str, Any]) -> dict[str, Any]:
+    """One engine's results over rounds: every run's rates, per-round medians, the worst RSS and
+    the median load time; the tokens of the last round (every round decodes the same ids)."""
+    if so_far is None:
+        so_far = {"decode_tok_s": [], "prefill_tok_s": [], "round_decode_tok_s": [], "load_s_all": [],
+                  "peak_rss_bytes": 0}
+    merged = {
+        **so_far,
+        "kernels": measured.get("kernels"),
+        "decode_tok_s": so_far["decode_tok_s"] + measured["decode_tok_s"],
+        "prefill_tok_s": so_far["prefill_tok_s"] + measured["prefill_tok_s"],
+        "round_decode_tok_s": [*so_far["round_decode_tok_s"], statistics.median(measured["decode_tok_s"])],
+        "load_s_all": [*so_far["load_s_all"], measured["load_s"]],
+        "peak_rss_bytes": max(so_far["peak_rss_bytes"], measured["peak_rss_bytes"]),
+        "tokens": measured["tokens"],
+    }
+    merged["load_s"] = statistics.median(merged["load_s_all"])
+    return merged
 
 
 def print_table(report: dict[str, Any]) -> None:
@@ -476,7 +503,8 @@ def print_table(report: dict[str, Any]) -> None:
     bandwidth = report["read_bandwidth_gbs"]
     print(
         f"\nmodel {report['model']}, {report['threads']} threads, prompt {report['prompt_tokens']}, "
-        f"decode {report['decode_tokens']}, median of {report['runs']}; "
+        f"decode {report['decode_tokens']}, median of {report['runs']} runs x {report.get('rounds', 1)} "
+        f"rounds; "
         f"{per_token / 1e9:.2f} GB read per decoded token; measured read bandwidth {bandwidth:.1f} GB/s"
     )
     print("| engine | decode tok/s | prefill tok/s | peak RSS GB | load s | decode GB/s | % of bandwidth |")
@@ -502,6 +530,9 @@ def print_table(report: dict[str, Any]) -> None:
             f"gossamer / {name}: decode {g[0] / ll[0]:.2f}x, prefill {g[1] / ll[1]:.2f}x, "
             f"peak RSS {g[2] / ll[2]:.2f}x, load {g[3] / ll[3]:.2f}x"
         )
+        rounds = zip(results["gossamer"]["round_decode_tok_s"], results[other]["round_decode_tok_s"],
+                     strict=False)
+        print(f"decode ratio per round (gossamer / {name}): " + ", ".join(f"{a / b:.2f}" for a, b in rounds))
         ours, theirs = results["gossamer"]["tokens"], results[other]["tokens"]
         same = sum(a == b for a, b in zip(ours, theirs, strict=False))
         print(f"greedy tokens identical to {name}: {same}/{len(theirs)}")

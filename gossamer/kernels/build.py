@@ -33,7 +33,7 @@ _ISA_FLAGS = {
 # Sources compiled once per instruction set (their symbols carry the ISA's name).
 _PER_ISA_SOURCES = ("isa_kernels.cpp", "attention.cpp")
 # Compiled for the baseline x86-64: the run-time dispatch and the fused blocks that call it.
-_BASELINE_SOURCES = ("dispatch.cpp", "moe_block.cpp")
+_BASELINE_SOURCES = ("dispatch.cpp", "moe_block.cpp", "qkv_block.cpp")
 
 
 class KernelBuildError(RuntimeError):

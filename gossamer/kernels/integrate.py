@@ -3,7 +3,8 @@
 Through the model's own seams: `GptOss.set_experts_impl` (MXFP4 experts, every batch size),
 `GptOss.set_linear_impl` (attention projections and the unembedding; the kernel takes few-row
 products, torch's matmul the rest) and, for bf16 models, `GptOss.set_moe_block_impl` (the whole
-MoE block, norm to weighted sum, in one kernel call).
+MoE block, norm to weighted sum, in one kernel call) and `GptOss.set_attention_qkv_impl` (an
+attention block's norm, qkv projection and RoPE in one call).
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ def use_cpu_kernels(model: GptOss) -> bool:
     from gossamer.kernels.dense import linear_impl
 
     model.set_linear_impl(linear_impl)
+    from gossamer.kernels.qkv import fused_qkv_supported, qkv_forward
+
+    # bf16 models: each attention block's norm, qkv projection and RoPE in one call.
+    if all(fused_qkv_supported(block.attn) for block in model.blocks):
+        model.set_attention_qkv_impl(qkv_forward)
     fused = False
     if model.blocks[0].mlp.packed_experts:  # dense (bf16) experts: torch's matmul is the right tool
         from gossamer.kernels.moe import block_forward, experts_forward, fused_block_supported

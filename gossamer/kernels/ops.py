@@ -48,11 +48,13 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.gk_moe_block_bf16.argtypes = [_ptr, _i64, _i64, _ptr, ctypes.c_float, _ptr, _ptr, _i64, _i64,
                                       _ptr, _ptr, _ptr, _ptr, _ptr, _ptr, _i64, ctypes.c_float, _ptr,
                                       ctypes.c_int]
+    lib.gk_qkv_block_bf16.argtypes = [_ptr, _i64, _i64, _ptr, ctypes.c_float, _ptr, _ptr, _i64, _i64, _i64,
+                                      _ptr, _ptr, _ptr, _ptr, _ptr, ctypes.c_int]
     lib.gk_set_experts_int8.argtypes = [ctypes.c_int]
     lib.gk_experts_int8_supported.argtypes = []
     for fn in (lib.gk_isa_supported, lib.gk_get_isa, lib.gk_set_isa, lib.gk_mxfp4_grouped, lib.gk_linear,
                lib.gk_attention_decode, lib.gk_set_experts_int8, lib.gk_experts_int8_supported,
-               lib.gk_moe_block_bf16):
+               lib.gk_moe_block_bf16, lib.gk_qkv_block_bf16):
         fn.restype = ctypes.c_int
 
 
@@ -260,6 +262,56 @@ def moe_block_bf16(
     if rc != 0:
         raise ValueError(f"gk_moe_block_bf16 rejected its arguments (code {rc})")
     return update
+
+
+QKV_MAX_HEAD_DIM = 512  # the kernel's per-head scratch
+
+
+def qkv_block_bf16(
+    x: torch.Tensor,  # [N, H] float32 residual stream
+    norm_scale: torch.Tensor,  # [H] float32
+    eps: float,
+    weight: torch.Tensor,  # [(heads + 2 * kv_heads) * D, H] bf16
+    bias: torch.Tensor,  # [(heads + 2 * kv_heads) * D] bf16
+    num_heads: int,
+    num_kv_heads: int,
+    cos: torch.Tensor,  # [N, D/2] float32 (any shape with N * D/2 contiguous elements)
+    sin: torch.Tensor,  # [N, D/2] float32
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # q [N, heads, D], k and v [N, kv_heads, D] bf16
+    """A bf16 attention block's input side in one call: RMSNorm, qkv projection, RoPE on q and k."""
+    lib = _require()
+    num_tokens, hidden = x.shape
+    rows = weight.shape[0]
+    head_dim = rows // (num_heads + 2 * num_kv_heads)
+    expected = {
+        "x": (x, torch.float32, num_tokens * hidden),
+        "norm_scale": (norm_scale, torch.float32, hidden),
+        "weight": (weight, torch.bfloat16, rows * hidden),
+        "bias": (bias, torch.bfloat16, rows),
+        "cos": (cos, torch.float32, num_tokens * (head_dim // 2)),
+        "sin": (sin, torch.float32, num_tokens * (head_dim // 2)),
+    }
+    for name, (tensor, dtype, numel) in expected.items():
+        if tensor.dtype != dtype or tensor.numel() != numel:
+            raise ValueError(f"qkv_block_bf16: {name} is {tensor.dtype} {tuple(tensor.shape)}, "
+                             f"expected {dtype} with {numel} elements")
+        _check_cpu_contiguous(name, tensor)
+    if (head_dim * (num_heads + 2 * num_kv_heads) != rows or weight.shape[1] != hidden or head_dim % 2
+            or head_dim > QKV_MAX_HEAD_DIM):
+        raise ValueError(f"qkv_block_bf16: weight {tuple(weight.shape)} does not split into {num_heads} + "
+                         f"2 x {num_kv_heads} heads of an even size up to {QKV_MAX_HEAD_DIM}")
+    q = torch.empty(num_tokens, num_heads, head_dim, dtype=torch.bfloat16)  # [N, heads, D]
+    k = torch.empty(num_tokens, num_kv_heads, head_dim, dtype=torch.bfloat16)  # [N, kv_heads, D]
+    v = torch.empty(num_tokens, num_kv_heads, head_dim, dtype=torch.bfloat16)  # [N, kv_heads, D]
+    if num_tokens == 0:
+        return q, k, v
+    rc = lib.gk_qkv_block_bf16(x.data_ptr(), num_tokens, hidden, norm_scale.data_ptr(), eps,
+                               weight.data_ptr(), bias.data_ptr(), num_heads, num_kv_heads, head_dim,
+                               cos.data_ptr(), sin.data_ptr(), q.data_ptr(), k.data_ptr(), v.data_ptr(),
+                               torch.get_num_threads())
+    if rc != 0:
+        raise ValueError(f"gk_qkv_block_bf16 rejected its arguments (code {rc})")
+    return q, k, v
 
 
 def mxfp4_experts(

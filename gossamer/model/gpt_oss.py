@@ -10,6 +10,8 @@ AttentionBackend's business (full sequence, a contiguous cache, or the engine's 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -20,6 +22,12 @@ from gossamer.model.linear import LinearImpl, project
 from gossamer.model.moe import BlockImpl, ExpertsImpl, MLPBlock
 from gossamer.model.norm import RMSNorm
 from gossamer.model.rope import RotaryEmbedding, Rotation
+
+# (block, x [N, hidden] float32 residual, rotation) -> q [N, H, D], k and v [N, KV, D] in the model
+# dtype: the norm, qkv projection and RoPE in one call (e.g. gossamer.kernels' fused CPU path).
+QkvImpl = Callable[
+    ["AttentionBlock", torch.Tensor, Rotation], tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+]
 
 
 class AttentionBlock(nn.Module):
@@ -37,10 +45,11 @@ class AttentionBlock(nn.Module):
         self.register_buffer("sinks", torch.empty(config.num_heads, dtype=torch.float32))
         self.out = nn.Linear(config.q_size, config.hidden_size)
         self.linear_impl: LinearImpl | None = None  # see GptOss.set_linear_impl
+        self.qkv_impl: QkvImpl | None = None  # see GptOss.set_attention_qkv_impl
 
-    def forward(
-        self, x: torch.Tensor, rotation: Rotation, backend: AttentionBackend
-    ) -> torch.Tensor:  # x: [N, hidden]
+    def qkv_rotated(
+        self, x: torch.Tensor, rotation: Rotation
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # q [N, H, D], k and v [N, KV, D]
         num_tokens = x.shape[0]
         t = self.norm(x).to(self.qkv.weight.dtype)  # [N, hidden]
         qkv = project(self.qkv, t, self.linear_impl)  # [N, q_size + 2 * kv_size]
@@ -49,7 +58,18 @@ class AttentionBlock(nn.Module):
         k = qkv[:, q_size : q_size + kv_size].view(num_tokens, self.num_kv_heads, self.head_dim)  # [N, KV, D]
         v = qkv[:, q_size + kv_size :].reshape(num_tokens, self.num_kv_heads, self.head_dim)  # [N, KV, D]
         q, k = rotation(q, k)
-        o = backend.attend(self.layer, q, k, v.contiguous(), self.sinks, self.sliding_window)  # [N, H, D]
+        return q, k, v.contiguous()
+
+    def forward(
+        self, x: torch.Tensor, rotation: Rotation, backend: AttentionBackend
+    ) -> torch.Tensor:  # x: [N, hidden]
+        num_tokens = x.shape[0]
+        if self.qkv_impl is not None:
+            q, k, v = self.qkv_impl(self, x, rotation)
+        else:
+            q, k, v = self.qkv_rotated(x, rotation)
+        o = backend.attend(self.layer, q, k, v, self.sinks, self.sliding_window)  # [N, H, D]
+        q_size = self.num_heads * self.head_dim
         return project(self.out, o.reshape(num_tokens, q_size), self.linear_impl)  # [N, hidden]
 
 
@@ -83,12 +103,13 @@ class GptOss(nn.Module):
     def set_linear_impl(self, impl: LinearImpl | None) -> None:
         """Compute the attention projections, the routers and the unembedding with `impl` (None: F.linear).
 
-        Turns off a whole-block MoE implementation, which would bypass the routers' `impl`."""
+        Turns off the fused MoE block and qkv implementations, which would bypass `impl`."""
         self.linear_impl = impl
         for block in self.blocks:
             block.attn.linear_impl = impl
             block.mlp.linear_impl = impl
             block.mlp.block_impl = None
+            block.attn.qkv_impl = None
 
     def set_experts_impl(self, impl: ExpertsImpl | None) -> None:
         """Route every MoE block's expert products through `impl` (None: the torch reference).
@@ -97,6 +118,11 @@ class GptOss(nn.Module):
         for block in self.blocks:
             block.mlp.experts_impl = impl
             block.mlp.block_impl = None
+
+    def set_attention_qkv_impl(self, impl: QkvImpl | None) -> None:
+        """Compute every attention block's norm, qkv projection and RoPE with `impl` (None: the steps)."""
+        for block in self.blocks:
+            block.attn.qkv_impl = impl
 
     def set_moe_block_impl(self, impl: BlockImpl | None) -> None:
         """Run every MoE block (norm, router, experts) through `impl` (None: forward's own steps)."""

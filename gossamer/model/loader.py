@@ -16,6 +16,7 @@ import torch
 
 from gossamer.errors import CheckpointError
 from gossamer.kernels.integrate import use_cpu_kernels
+from gossamer.model import hugepages
 from gossamer.model.config import ModelConfig, load_config
 from gossamer.model.gpt_oss import GptOss
 from gossamer.model.safetensors_io import SafetensorsFile
@@ -133,7 +134,11 @@ class CheckpointFiles:
                     f"{st.path}: tensor '{name}' has dtype {info.dtype_name}, expected {expected}"
                 )
             parts.append(st.read(name))
-        tensor = parts[0] if len(parts) == 1 else torch.cat(parts, dim=0)
+        if len(parts) == 1:
+            tensor = parts[0]
+        else:  # sharded along rows: joined into one huge-page buffer (see hugepages.py)
+            shape = (sum(p.shape[0] for p in parts), *parts[0].shape[1:])
+            tensor = torch.cat(parts, dim=0, out=hugepages.empty(shape, parts[0].dtype))
         if source.transpose:
             tensor = tensor.transpose(-1, -2)
         return tensor

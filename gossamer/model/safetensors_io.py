@@ -21,6 +21,7 @@ from typing import BinaryIO
 import torch
 
 from gossamer.errors import CheckpointError
+from gossamer.model import hugepages
 
 DTYPES: dict[str, torch.dtype] = {
     "BF16": torch.bfloat16,
@@ -96,7 +97,7 @@ class SafetensorsFile:
         if dtype is None:
             raise CheckpointError(f"{self.path}: tensor '{name}' has unsupported dtype {info.dtype_name}")
         if out is None:
-            out = torch.empty(info.shape, dtype=dtype)
+            out = hugepages.empty(info.shape, dtype)
         assert out.is_contiguous() and out.dtype == dtype and tuple(out.shape) == info.shape
         nbytes = out.numel() * out.element_size()
         if nbytes != info.end - info.begin:

@@ -82,8 +82,8 @@ extern "C" void gk_mxfp4_tile_bf16(const uint8_t* blocks, const uint8_t* scales,
 extern "C" void gk_bf16_tile_dp(const uint16_t* w, int64_t C, const uint16_t* x, int64_t ldx, int64_t N, float* y,
                                 int64_t ldy, int64_t r0, int64_t r1);
 // MXFP4 rows times int8-quantized tokens, AVX512-VNNI only (isa_avx512vnni.cpp): records of
-// kQ8GroupBytes per group of 4 blocks (128 int8 activations, 16 int32 offsets, 16 float scales).
-constexpr int64_t kQ8GroupBytes = 256;
+// kQ8ChunkBytes per chunk of 16 blocks (512 int8 activations, 16 int32 offsets, 16 float scales).
+constexpr int64_t kQ8ChunkBytes = 640;
 extern "C" int64_t gk_q8_row_bytes(int64_t C);
 extern "C" void gk_quantize_q8(const uint16_t* x, int64_t N, int64_t C, uint8_t* out);
 extern "C" void gk_mxfp4_tile_q8(const uint8_t* blocks, const uint8_t* scales, int64_t nb, const uint8_t* xq,

@@ -14,32 +14,16 @@
 #include <utility>
 #include <vector>
 
+#include "block_common.h"
+
 extern "C" int gk_mxfp4_grouped(const uint8_t* blocks, const uint8_t* scales, const void* bias, int bias_dtype,
                                 int64_t E, int64_t R, int64_t C, const int64_t* group_experts,
                                 const int64_t* offsets, int64_t G, const void* x, int x_dtype, int64_t num_rows,
                                 float* y, int num_threads);
-extern "C" int gk_linear(const void* w, int w_dtype, const void* bias, int bias_dtype, int64_t R, int64_t C,
-                         const void* x, int x_dtype, int64_t N, float* y, int num_threads);
 
 namespace {
 
 constexpr float kSwigluAlpha = 1.702f;
-
-inline float bf16_to_float(uint16_t bits) {
-    const uint32_t u = (uint32_t)bits << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-// Round to nearest even, as torch's .to(torch.bfloat16) does (NaN stays NaN).
-inline uint16_t float_to_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x40);
-    u += 0x7FFFu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
 
 }  // namespace
 
@@ -56,17 +40,9 @@ int gk_moe_block_bf16(const float* x, int64_t N, int64_t H, const float* norm_sc
                       const uint8_t* mlp2_blocks, const uint8_t* mlp2_scales, const uint16_t* mlp2_bias,
                       int64_t I, float swiglu_limit, float* update, int num_threads) {
     if (N <= 0 || H <= 0 || E <= 0 || top_k <= 0 || top_k > E || I <= 0) return -1;
-    // RMSNorm in float32, then bf16 (the model dtype the products take).
-    std::vector<uint16_t> t((size_t)(N * H));
+    std::vector<uint16_t> t((size_t)(N * H));  // RMSNorm, in bf16
+    rms_norm_to_bf16(x, N, H, norm_scale, eps, t.data(), num_threads);
     const bool parallel = num_threads > 1 && N * H >= (1 << 16);  // prefill-sized; decode stays serial
-#pragma omp parallel for num_threads(num_threads) if (parallel)
-    for (int64_t n = 0; n < N; ++n) {
-        const float* xn = x + n * H;
-        float sum = 0.0f;
-        for (int64_t c = 0; c < H; ++c) sum += xn[c] * xn[c];
-        const float r = 1.0f / sqrtf(sum / (float)H + eps);
-        for (int64_t c = 0; c < H; ++c) t[n * H + c] = float_to_bf16(xn[c] * r * norm_scale[c]);
-    }
     // Router logits, rounded to bf16 like the projection they replace; softmax over the top k in
     // float32. Equal bf16 logits are common (8 significant bits), so ties must fall as torch.topk
     // lets them fall: the same selection (nth_element at k - 1, then sort the k - 1 before it;
