@@ -10,6 +10,7 @@ chooses how the MXFP4 experts multiply bf16 activations (int8, the default, wher
 
 from gossamer.kernels.ops import (
     attention_decode,
+    attention_decode_max_keys,
     available,
     current_isa,
     experts_precision,
@@ -24,6 +25,7 @@ from gossamer.kernels.ops import (
 
 __all__ = [
     "attention_decode",
+    "attention_decode_max_keys",
     "available",
     "current_isa",
     "experts_precision",

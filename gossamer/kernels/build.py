@@ -32,6 +32,8 @@ _ISA_FLAGS = {
 
 # Sources compiled once per instruction set (their symbols carry the ISA's name).
 _PER_ISA_SOURCES = ("isa_kernels.cpp", "attention.cpp")
+# AVX512-BF16 only (vdpbf16ps), called when cpuid reports it.
+_BF16_SOURCES = ("isa_avx512bf16.cpp", "attention_bf16.cpp")
 # Compiled for the baseline x86-64: the run-time dispatch and the fused blocks that call it.
 _BASELINE_SOURCES = ("dispatch.cpp", "moe_block.cpp", "qkv_block.cpp")
 
@@ -90,10 +92,11 @@ def build_library(force: bool = False) -> Path:
                 _run([compiler, *_COMMON_FLAGS, *flags, f"-DGK_ISA={isa}", "-c", str(CSRC_DIR / source),
                       "-o", str(obj)])
                 objects.append(str(obj))
-        bf16_obj = Path(tmp) / "isa_avx512bf16.o"
-        _run([compiler, *_COMMON_FLAGS, *_ISA_FLAGS["avx512"], "-mavx512bf16", "-c",
-              str(CSRC_DIR / "isa_avx512bf16.cpp"), "-o", str(bf16_obj)])
-        objects.append(str(bf16_obj))
+        for source in _BF16_SOURCES:
+            obj = Path(tmp) / f"{Path(source).stem}.o"
+            _run([compiler, *_COMMON_FLAGS, *_ISA_FLAGS["avx512"], "-mavx512bf16", "-c",
+                  str(CSRC_DIR / source), "-o", str(obj)])
+            objects.append(str(obj))
         vnni_obj = Path(tmp) / "isa_avx512vnni.o"
         _run([compiler, *_COMMON_FLAGS, *_ISA_FLAGS["avx512"], "-mavx512vnni", "-c",
               str(CSRC_DIR / "isa_avx512vnni.cpp"), "-o", str(vnni_obj)])

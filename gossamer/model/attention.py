@@ -14,10 +14,6 @@ from gossamer import kernels
 # Score elements materialized at once (float32): queries are processed in chunks so the scores
 # stay [chunk, heads, keys] (~256 MB) instead of [N, heads, keys] on long prefills.
 _MAX_SCORE_ELEMENTS = 1 << 26
-# The decode kernel sums each query-key dot product horizontally; past about a thousand visible
-# keys torch's batched matmul is faster (measured: kernel 0.42 vs 0.68 ms at 512 keys, 2.8 vs
-# 2.1 ms at 2048, 64 heads over 8 KV heads of 64, two threads).
-KERNEL_MAX_KEYS = 1024
 
 
 def causal_mask(
@@ -131,8 +127,12 @@ class ContiguousKVCache:
         keys = self._k[layer][:length]  # [M, KV, D]
         values = self._v[layer][:length]  # [M, KV, D]
         first = 0 if sliding_window is None else max(0, length - sliding_window)
-        use_kernel = num_new == 1 and q.device.type == "cpu" and length - first <= KERNEL_MAX_KEYS
-        if use_kernel and kernels.available():
+        if num_new == 1 and q.device.type == "cpu" and kernels.available():
+            limit = kernels.attention_decode_max_keys(q.shape[1], k.shape[1], k.shape[2], keys.dtype)
+            use_kernel = limit is None or length - first <= limit
+        else:
+            use_kernel = False
+        if use_kernel:
             # Decode on the CPU: the kernel attends over just the visible rows (the window's last W).
             out = kernels.attention_decode(q, keys[first:], values[first:], sinks)  # [1, H, D]
         else:

@@ -12,17 +12,19 @@ import torch
 from gossamer import kernels
 from gossamer.model.attention import attention_with_sinks
 
-ISAS = ("avx512", "avx2", "scalar")
+ISAS = ("avx512bf16", "avx512", "avx2", "scalar")
 
 
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("kv_dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize(("num_keys", "num_heads", "num_kv_heads", "head_dim"),
-                         [(1, 4, 2, 16), (7, 8, 2, 64), (128, 64, 8, 64), (300, 6, 3, 20)])
+                         [(1, 4, 2, 16), (7, 8, 2, 64), (128, 64, 8, 64), (300, 6, 3, 20), (1500, 64, 8, 64),
+                          (37, 32, 2, 96)])
 def test_matches_reference(use_isa, isa, kv_dtype, num_keys, num_heads, num_kv_heads, head_dim):
+    """A bf16 model's q is bf16 too (and on avx512bf16 takes the vdpbf16ps kernel for shapes it fits)."""
     use_isa(isa)
     gen = torch.Generator().manual_seed(num_keys)
-    q = torch.randn(1, num_heads, head_dim, generator=gen)  # [1, H, D]
+    q = torch.randn(1, num_heads, head_dim, generator=gen).to(kv_dtype)  # [1, H, D]
     k = torch.randn(num_keys, num_kv_heads, head_dim, generator=gen).to(kv_dtype)  # [M, KV, D]
     v = torch.randn(num_keys, num_kv_heads, head_dim, generator=gen).to(kv_dtype)
     sinks = torch.randn(num_heads, generator=gen) * 3
@@ -50,3 +52,12 @@ def test_rejects_bad_shapes(isas):
         kernels.attention_decode(q, k, v, torch.randn(5))
     with pytest.raises(ValueError):
         kernels.attention_decode(torch.randn(2, 4, 16), k, v, sinks)
+
+
+def test_the_bf16_kernel_takes_any_context_and_the_general_one_stops(use_isa):
+    use_isa("avx512bf16")
+    assert kernels.attention_decode_max_keys(64, 8, 64, torch.bfloat16) is None
+    assert kernels.attention_decode_max_keys(64, 8, 64, torch.float32) == kernels.ops.ATTENTION_MAX_KEYS
+    assert kernels.attention_decode_max_keys(6, 3, 20, torch.bfloat16) == kernels.ops.ATTENTION_MAX_KEYS
+    use_isa("avx512")
+    assert kernels.attention_decode_max_keys(64, 8, 64, torch.bfloat16) == kernels.ops.ATTENTION_MAX_KEYS

@@ -12,6 +12,7 @@
 
 #include <vector>
 
+#include "attention_common.h"
 #include "kernels.h"
 
 #define GK_CAT2(a, b) a##_##b
@@ -35,27 +36,6 @@ inline float to_f32(T v) {
         return v;
 }
 
-// exp(x) for x <= 0 (scores minus their maximum) in plain arithmetic the compiler vectorizes:
-// x = n ln2 + r with |r| <= ln2/2, exp(r) by its Taylor series to degree 7 (relative error
-// under 1e-8 there), 2^n written into the exponent bits. Below -87 the result flushes to 0.
-inline float exp_nonpositive(float x) {
-    x = x < -87.0f ? -87.0f : x;
-    const float n = floorf(x * 1.44269504088896341f + 0.5f);
-    const float r = x - n * 0.693359375f + n * 2.12194440e-4f;  // ln2 split in two: exact n * hi
-    float p = 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    const int32_t bits = ((int32_t)n + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, 4);
-    return p * scale;
-}
-
 template <typename T>
 void attend_group(const float* q, const T* k, const T* v, int64_t M, int64_t KV, int64_t D, int64_t g,
                   int64_t group, const float* sinks, float scale, float* out, float* scores, float* row) {
@@ -71,20 +51,7 @@ void attend_group(const float* q, const T* k, const T* v, int64_t M, int64_t KV,
             scores[h * M + j] = dot * scale;
         }
     }
-    for (int64_t h = 0; h < group; ++h) {
-        float* s = scores + h * M;
-        float m = sinks[h];  // the sink is a logit in its own right: not scaled
-        for (int64_t j = 0; j < M; ++j) m = s[j] > m ? s[j] : m;
-        float denom = exp_nonpositive(sinks[h] - m);
-        // Vectorized: a libm expf call per score would not be.
-#pragma omp simd reduction(+ : denom)
-        for (int64_t j = 0; j < M; ++j) {
-            s[j] = exp_nonpositive(s[j] - m);
-            denom += s[j];
-        }
-        const float inv = 1.0f / denom;
-        for (int64_t j = 0; j < M; ++j) s[j] *= inv;
-    }
+    for (int64_t h = 0; h < group; ++h) softmax_with_sink(scores + h * M, M, sinks[h]);
     for (int64_t i = 0; i < group * D; ++i) out[i] = 0.0f;
     for (int64_t j = 0; j < M; ++j) {
         const T* vj = v + (j * KV + g) * D;

@@ -239,14 +239,26 @@ int gk_linear(const void* w, int w_dtype, const void* bias, int bias_dtype, int6
     return 0;
 }
 
-// Attention with sinks for one query token: q [H, D] f32 over the visible keys k/v [M, KV, D]
-// (kv_dtype 1 f32 / 2 bf16), sinks [H] f32 -> out [H, D] f32. Threads split the KV heads.
-int gk_attention_decode(const float* q, const void* k, const void* v, int kv_dtype, int64_t M, int64_t H,
-                        int64_t KV, int64_t D, const float* sinks, float scale, float* out, int num_threads) {
+// Whether gk_attention_decode takes the vdpbf16ps kernel for a bf16 cache of this shape (it
+// stays faster than a batched matmul at any context length; the general kernel does not).
+int gk_attention_bf16dp_used(int64_t H, int64_t KV, int64_t D) {
+    return state().isa == kAvx512Bf16 && gk_attention_bf16dp_fits(H, KV, D);
+}
+
+// Attention with sinks for one query token: q [H, D] f32 (q_bf16: its values are bf16) over the
+// visible keys k/v [M, KV, D] (kv_dtype 1 f32 / 2 bf16), sinks [H] f32 -> out [H, D] f32.
+// Threads split the KV heads.
+int gk_attention_decode(const float* q, int q_bf16, const void* k, const void* v, int kv_dtype, int64_t M,
+                        int64_t H, int64_t KV, int64_t D, const float* sinks, float scale, float* out,
+                        int num_threads) {
     if (M <= 0 || KV <= 0 || H % KV != 0 || D <= 0 || (kv_dtype != 1 && kv_dtype != 2)) return -1;
-    const IsaKernels k_ = state().k;
+    // bf16 q (widened in q) and cache on an AVX512-BF16 CPU: the dot-product kernel; otherwise
+    // the general one.
+    const AttentionHeadsFn heads = q_bf16 && kv_dtype == 2 && gk_attention_bf16dp_used(H, KV, D)
+                                       ? gk_attention_heads_bf16dp
+                                       : state().k.attention_heads;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(num_threads) if (num_threads > 1 && M >= 64)
-    for (int64_t g = 0; g < KV; ++g) k_.attention_heads(q, k, v, kv_dtype, M, H, KV, D, sinks, scale, out, g, g + 1);
+    for (int64_t g = 0; g < KV; ++g) heads(q, k, v, kv_dtype, M, H, KV, D, sinks, scale, out, g, g + 1);
     return 0;
 }
 

@@ -61,6 +61,11 @@ extern "C" void gk_attention_heads_avx2(const float*, const void*, const void*, 
 extern "C" void gk_attention_heads_scalar(const float*, const void*, const void*, int, int64_t, int64_t,
                                           int64_t, int64_t, const float*, float, float*, int64_t, int64_t);
 
+// Decode attention over a bf16 KV cache with vdpbf16ps (attention_bf16.cpp), AVX512-BF16 only.
+extern "C" bool gk_attention_bf16dp_fits(int64_t H, int64_t KV, int64_t D);
+extern "C" void gk_attention_heads_bf16dp(const float*, const void*, const void*, int, int64_t, int64_t, int64_t,
+                                          int64_t, const float*, float, float*, int64_t, int64_t);
+
 // MXFP4 rows times 1..3 bf16 tokens in the pair layout (see dispatch.cpp); false = not done.
 extern "C" bool gk_mxfp4_tile_bf16_decode(const uint8_t* blocks, const uint8_t* scales, int64_t num_blocks,
                                           const uint16_t* xp, int64_t ldx, int64_t num_tokens, float* y,
