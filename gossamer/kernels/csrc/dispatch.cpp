@@ -157,12 +157,11 @@ int gk_mxfp4_grouped(const uint8_t* blocks, const uint8_t* scales, const void* b
     const int64_t q8_row_bytes = gk_q8_row_bytes(C);
     if (q8) {
         xq.resize((size_t)(num_rows * q8_row_bytes));
-        constexpr int64_t kRowsPerTask = 16;
-#pragma omp parallel for schedule(static) num_threads(num_threads) if (num_threads > 1 && num_rows > kRowsPerTask)
-        for (int64_t r = 0; r < num_rows; r += kRowsPerTask) {
-            const int64_t n = num_rows - r < kRowsPerTask ? num_rows - r : kRowsPerTask;
-            gk_quantize_q8((const uint16_t*)x + r * C, n, C, xq.data() + r * q8_row_bytes);
-        }
+        // Row by row across the threads, decode's few rows included (a serial quantization
+        // leaves one core idle while the other is not reading weights either).
+#pragma omp parallel for schedule(static) num_threads(num_threads) if (num_threads > 1 && num_rows > 1)
+        for (int64_t r = 0; r < num_rows; ++r)
+            gk_quantize_q8((const uint16_t*)x + r * C, 1, C, xq.data() + r * q8_row_bytes);
     }
     // 1..3 bf16 tokens: the bf16 decode kernel (it may decline a tile; then the float32 one runs).
     const bool pairs = can_bf16 && nb % 2 == 0;

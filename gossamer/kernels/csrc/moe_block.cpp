@@ -98,7 +98,9 @@ int gk_moe_block_bf16(const float* x, int64_t N, int64_t H, const float* norm_sc
                           offsets.data(), G, rows.data(), 2, slots, h.data(), num_threads);
     if (rc != 0) return rc;
     std::vector<uint16_t> act((size_t)(slots * I));
-#pragma omp parallel for num_threads(num_threads) if (parallel)
+    // Split even at decode (a few rows of I values): otherwise one core computes the expf calls
+    // while the other waits, and neither reads weights.
+#pragma omp parallel for num_threads(num_threads) if (num_threads > 1 && slots * I >= 4096)
     for (int64_t r = 0; r < slots; ++r)
         for (int64_t i = 0; i < I; ++i) {
             const float gate = fminf(h[r * 2 * I + 2 * i], swiglu_limit);
