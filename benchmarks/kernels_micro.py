@@ -1,6 +1,6 @@
 """Micro-benchmark: GB/s of the CPU kernels against torch at gpt-oss-20b decode shapes.
 
-    python benchmarks/kernels_micro.py [--threads 2] [--repeats 15] [--isa avx512]
+    python benchmarks/kernels_micro.py [--threads 2] [--repeats 15] [--isa avx512] [--experts exact]
 
 Each case rotates through enough distinct weights (> the L3 cache) that every call streams its
 weights from memory, as decode does. GB/s counts the weight bytes the call must read (MXFP4:
@@ -101,6 +101,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--isa", choices=["avx512", "avx2", "scalar"], default=None)
+    parser.add_argument("--experts", choices=["int8", "exact"], default=None,
+                        help="MXFP4 expert precision for bf16 activations (default: the library's)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if not kernels.available():
@@ -108,7 +110,10 @@ def main() -> None:
     if args.isa:
         kernels.set_isa(args.isa)
     gen = torch.Generator().manual_seed(0)
-    print(f"threads={args.threads} isa={kernels.current_isa()} repeats={args.repeats} (median)")
+    if args.experts:
+        kernels.set_experts_precision(args.experts)
+    print(f"threads={args.threads} isa={kernels.current_isa()} experts={kernels.experts_precision()} "
+          f"repeats={args.repeats} (median)")
     print("| case | kernel GB/s | torch GB/s | torch path | speed-up |")
     print("|---|---|---|---|---|")
     for case in mxfp4_cases(gen) + bf16_cases(gen):
