@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from gossamer import kernels
 from gossamer.engine.kv_cache import KVCache
 from gossamer.engine.scheduler import ScheduledSeq
 from gossamer.model.attention import attention_with_sinks, causal_mask
@@ -106,12 +107,15 @@ class PagedBackend:
             self.views.append(_SeqView(row, row + item.num_tokens, full_slots, full_mask,
                                        sliding_slots, sliding_mask))
             row += item.num_tokens
-        # Decode-only steps (the steady state) attend all sequences in one padded call per layer,
-        # unless the padded key copy [S, M_max, KV, D] would be large (long contexts): then per sequence.
+        # On the CPU a sequence's single query (decode) goes through the attention kernel over its
+        # gathered keys (all visible to it); elsewhere decode-only steps (the steady state) attend
+        # all sequences in one padded call per layer, unless the padded key copy
+        # [S, M_max, KV, D] would be large (long contexts): then per sequence.
+        self.use_kernel = device.type == "cpu" and kernels.available()
         self.padded: dict[bool, tuple[torch.Tensor, torch.Tensor]] = {}
         num_kv_elements = cache.full_k.shape[-2] * cache.full_k.shape[-1]
         max_keys = max((item.start + 1 for item in batch), default=0)
-        if (len(batch) > 1 and all(item.num_tokens == 1 for item in batch)
+        if (not self.use_kernel and len(batch) > 1 and all(item.num_tokens == 1 for item in batch)
                 and len(batch) * max_keys * num_kv_elements <= _MAX_PADDED_ELEMENTS):
             if has_full:
                 self.padded[False] = _pad([(v.full_key_slots, v.full_mask) for v in self.views])
@@ -139,11 +143,20 @@ class PagedBackend:
             slots, mask = self.padded[is_sliding]  # [S, M_max], [S, M_max]
             return _decode_attention(q, cache_k[slots], cache_v[slots], sinks, mask)
         out = torch.empty_like(q)
+        # (The fast bf16 kernel needs q and cache both bf16; any other mix gets the general limit.)
+        dtype = q.dtype if q.dtype == cache_k.dtype else torch.float32
+        limit = 0
+        if self.use_kernel:
+            limit = kernels.attention_decode_max_keys(q.shape[1], k.shape[1], k.shape[2], dtype)
         for view in self.views:
             slots = view.sliding_key_slots if is_sliding else view.full_key_slots
             mask = view.sliding_mask if is_sliding else view.full_mask
             a, b = view.query_start, view.query_stop
-            out[a:b] = attention_with_sinks(q[a:b], cache_k[slots], cache_v[slots], sinks, mask)
+            if b - a == 1 and self.use_kernel and (limit is None or slots.shape[0] <= limit):
+                # One query sees every gathered key (the slots stop at its own position).
+                out[a:b] = kernels.attention_decode(q[a:b], cache_k[slots], cache_v[slots], sinks)
+            else:
+                out[a:b] = attention_with_sinks(q[a:b], cache_k[slots], cache_v[slots], sinks, mask)
         return out
 
 

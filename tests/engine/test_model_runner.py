@@ -1,11 +1,16 @@
-"""The batched decode attention is attention_with_sinks, one sequence at a time."""
+"""Decode attention in the engine: the padded batch and the CPU kernel both equal the reference."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
+import gossamer.engine.model_runner as runner
+from gossamer import kernels
 from gossamer.engine.model_runner import _decode_attention
+from gossamer.engine.protocol import SamplingParams
 from gossamer.model.attention import attention_with_sinks
+from tests.engine.conftest import prompts
 
 
 def test_padded_decode_attention_matches_the_reference_per_sequence():
@@ -25,3 +30,27 @@ def test_padded_decode_attention_matches_the_reference_per_sequence():
         visible = torch.ones(1, n, dtype=torch.bool)
         expected = attention_with_sinks(q[i : i + 1], k[i, :n], v[i, :n], sinks, visible)
         torch.testing.assert_close(out[i : i + 1], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_cpu_decode_goes_through_the_attention_kernel_and_agrees_with_torch(model, make_engine, monkeypatch):
+    """On the CPU each decode query takes kernels.attention_decode over its gathered keys."""
+    if not kernels.available():
+        pytest.skip(f"CPU kernels unavailable: {kernels.unavailable_reason()}")
+
+    def run(engine) -> list[list[float]]:  # per request: the chosen tokens' logprobs
+        for i, prompt in enumerate(prompts([30, 12, 21])):
+            engine.add_request(str(i), prompt, SamplingParams(temperature=0.0, max_tokens=6, logprobs=3))
+        chosen: dict[str, list[float]] = {}
+        while engine.has_unfinished():
+            for out in engine.step():
+                chosen.setdefault(out.request_id, []).extend(entry.top[0][1] for entry in out.logprobs)
+        return [chosen[key] for key in sorted(chosen)]
+
+    calls = []
+    real = kernels.attention_decode
+    monkeypatch.setattr(runner.kernels, "attention_decode", lambda *a: calls.append(1) or real(*a))
+    with_kernel = run(make_engine())
+    assert calls  # decode steps took the kernel
+    monkeypatch.setattr(runner.kernels, "available", lambda: False)
+    with_torch = run(make_engine())
+    torch.testing.assert_close(torch.tensor(with_kernel), torch.tensor(with_torch), rtol=1e-4, atol=1e-4)
