@@ -32,8 +32,12 @@ _ISA_FLAGS = {
 
 # Sources compiled once per instruction set (their symbols carry the ISA's name).
 _PER_ISA_SOURCES = ("isa_kernels.cpp", "attention.cpp")
-# AVX512-BF16 only (vdpbf16ps), called when cpuid reports it.
-_BF16_SOURCES = ("isa_avx512bf16.cpp", "attention_bf16.cpp")
+# Sources for one AVX-512 extension each (vdpbf16ps, vpdpbusd): called only when cpuid reports it.
+_EXTENSION_SOURCES = {
+    "isa_avx512bf16.cpp": "-mavx512bf16",
+    "attention_bf16.cpp": "-mavx512bf16",
+    "isa_avx512vnni.cpp": "-mavx512vnni",
+}
 # Compiled for the baseline x86-64: the run-time dispatch and the fused blocks that call it.
 _BASELINE_SOURCES = ("dispatch.cpp", "moe_block.cpp", "qkv_block.cpp")
 
@@ -60,7 +64,7 @@ def _build_key(compiler: str) -> str:
     for path in sorted(CSRC_DIR.glob("*")):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
-    digest.update(repr((_COMMON_FLAGS, _ISA_FLAGS)).encode())
+    digest.update(repr((_COMMON_FLAGS, _ISA_FLAGS, _EXTENSION_SOURCES)).encode())
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=False).stdout
     digest.update(version.encode())
     return digest.hexdigest()[:16]
@@ -92,18 +96,11 @@ def build_library(force: bool = False) -> Path:
                 _run([compiler, *_COMMON_FLAGS, *flags, f"-DGK_ISA={isa}", "-c", str(CSRC_DIR / source),
                       "-o", str(obj)])
                 objects.append(str(obj))
-        for source in _BF16_SOURCES:
+        compiles = [(source, [*_ISA_FLAGS["avx512"], flag]) for source, flag in _EXTENSION_SOURCES.items()]
+        compiles += [(source, []) for source in _BASELINE_SOURCES]
+        for source, flags in compiles:
             obj = Path(tmp) / f"{Path(source).stem}.o"
-            _run([compiler, *_COMMON_FLAGS, *_ISA_FLAGS["avx512"], "-mavx512bf16", "-c",
-                  str(CSRC_DIR / source), "-o", str(obj)])
-            objects.append(str(obj))
-        vnni_obj = Path(tmp) / "isa_avx512vnni.o"
-        _run([compiler, *_COMMON_FLAGS, *_ISA_FLAGS["avx512"], "-mavx512vnni", "-c",
-              str(CSRC_DIR / "isa_avx512vnni.cpp"), "-o", str(vnni_obj)])
-        objects.append(str(vnni_obj))
-        for source in _BASELINE_SOURCES:
-            obj = Path(tmp) / f"{Path(source).stem}.o"
-            _run([compiler, *_COMMON_FLAGS, "-c", str(CSRC_DIR / source), "-o", str(obj)])
+            _run([compiler, *_COMMON_FLAGS, *flags, "-c", str(CSRC_DIR / source), "-o", str(obj)])
             objects.append(str(obj))
         out = Path(tmp) / LIBRARY_NAME
         _run([compiler, "-shared", "-fopenmp", *objects, "-o", str(out)])

@@ -62,11 +62,7 @@ def fused_block_supported(block: MLPBlock) -> bool:
 def block_forward(block: MLPBlock, x: torch.Tensor) -> torch.Tensor:  # x [N, hidden] float32
     """MLPBlock.forward in one kernel call: the same steps and roundings, float32 [N, hidden]."""
     if x.device.type != "cpu" or x.dtype != torch.float32:
-        block_impl, block.block_impl = block.block_impl, None  # not the kernel's case: the steps
-        try:
-            return block(x)
-        finally:
-            block.block_impl = block_impl
+        return block.steps(x)  # not the kernel's case
     return moe_block_bf16(
         x.contiguous(), block.norm.scale, block.norm.eps, block.gate.weight, block.gate.bias,
         block.experts_per_token, block.mlp1_blocks, block.mlp1_scales, block.mlp1_bias,

@@ -22,10 +22,9 @@ logger = logging.getLogger(__name__)
 
 ISAS = ("scalar", "avx2", "avx512", "avx512bf16")  # index = the C enum
 # How the MXFP4 experts multiply bf16 activations: "int8" rounds them to int8 per 32-value block
-# (llama.cpp's precision, about 1.5x the decode speed; needs AVX512-VNNI), "exact" multiplies the
-# bf16 values themselves. float32 activations always take the exact path.
+# (llama.cpp's precision; the expert products about 1.3x faster; needs AVX512-VNNI), "exact"
+# multiplies the bf16 values themselves. float32 activations always take the exact path.
 EXPERT_PRECISIONS = ("int8", "exact")
-_experts_int8_requested = False
 _DTYPE_CODES = {torch.float32: 1, torch.bfloat16: 2}
 
 _lock = threading.Lock()
@@ -53,9 +52,9 @@ def _declare(lib: ctypes.CDLL) -> None:
                                       _ptr, _ptr, _ptr, _ptr, _ptr, ctypes.c_int]
     lib.gk_attention_bf16dp_used.argtypes = [_i64, _i64, _i64]
     lib.gk_set_experts_int8.argtypes = [ctypes.c_int]
-    lib.gk_experts_int8_supported.argtypes = []
+    lib.gk_experts_int8_active.argtypes = []
     for fn in (lib.gk_isa_supported, lib.gk_get_isa, lib.gk_set_isa, lib.gk_mxfp4_grouped, lib.gk_linear,
-               lib.gk_attention_decode, lib.gk_set_experts_int8, lib.gk_experts_int8_supported,
+               lib.gk_attention_decode, lib.gk_set_experts_int8, lib.gk_experts_int8_active,
                lib.gk_moe_block_bf16, lib.gk_qkv_block_bf16, lib.gk_attention_bf16dp_used):
         fn.restype = ctypes.c_int
 
@@ -87,9 +86,7 @@ def _load() -> ctypes.CDLL | None:
             logger.warning("GOSSAMER_CPU_EXPERTS=%s is not one of %s; using int8", precision,
                            EXPERT_PRECISIONS)
             precision = "int8"
-        global _experts_int8_requested
-        _experts_int8_requested = precision == "int8"
-        lib.gk_set_experts_int8(int(_experts_int8_requested))
+        lib.gk_set_experts_int8(int(precision == "int8"))
         _library = lib
         logger.info("CPU kernels loaded (%s, experts %s)", ISAS[lib.gk_get_isa()], experts_precision())
         return _library
@@ -126,20 +123,14 @@ def set_isa(name: str) -> None:
 def set_experts_precision(name: str) -> str:
     """Choose "int8" or "exact" expert products for bf16 activations; returns what will run
     ("exact" where the CPU lacks AVX512-VNNI or a narrower instruction set is forced)."""
-    global _experts_int8_requested
     if name not in EXPERT_PRECISIONS:
         raise ValueError(f"expert precision must be one of {EXPERT_PRECISIONS}, got {name!r}")
-    lib = _require()
-    lib.gk_set_experts_int8(int(name == "int8"))
-    _experts_int8_requested = name == "int8"
-    return experts_precision()
+    return "int8" if _require().gk_set_experts_int8(int(name == "int8")) else "exact"
 
 
 def experts_precision() -> str:
     """What the MXFP4 experts use for bf16 activations right now: "int8" or "exact"."""
-    lib = _require()
-    wide = lib.gk_get_isa() >= ISAS.index("avx512")
-    return "int8" if _experts_int8_requested and lib.gk_experts_int8_supported() and wide else "exact"
+    return "int8" if _require().gk_experts_int8_active() else "exact"
 
 
 def _require() -> ctypes.CDLL:
@@ -152,6 +143,21 @@ def _require() -> ctypes.CDLL:
 def _check_cpu_contiguous(name: str, t: torch.Tensor) -> None:
     if t.device.type != "cpu" or not t.is_contiguous():
         raise ValueError(f"{name} must be a contiguous CPU tensor")
+
+
+# name -> (tensor, dtype, shape as a tuple, or an element count as an int)
+_Expected = dict[str, tuple[torch.Tensor, torch.dtype, tuple[int, ...] | int]]
+
+
+def _check_args(fn: str, expected: _Expected) -> None:
+    """Each named tensor has its dtype and shape (or element count) and is a contiguous CPU tensor."""
+    for name, (tensor, dtype, size) in expected.items():
+        got = tensor.numel() if isinstance(size, int) else tuple(tensor.shape)
+        if tensor.dtype != dtype or got != size:
+            wanted = f"{size} elements" if isinstance(size, int) else str(size)
+            raise ValueError(f"{fn}: {name} is {tensor.dtype} {tuple(tensor.shape)}, "
+                             f"expected {dtype} {wanted}")
+        _check_cpu_contiguous(name, tensor)
 
 
 def _bias_args(bias: torch.Tensor | None) -> tuple[int | None, int]:
@@ -246,11 +252,7 @@ def moe_block_bf16(
         "mlp2_scales": (mlp2_scales, torch.uint8, (num_experts, hidden, inter // 32)),
         "mlp2_bias": (mlp2_bias, torch.bfloat16, (num_experts, hidden)),
     }
-    for name, (tensor, dtype, shape) in expected.items():
-        if tensor.dtype != dtype or tuple(tensor.shape) != shape:
-            raise ValueError(f"moe_block_bf16: {name} is {tensor.dtype} {tuple(tensor.shape)}, "
-                             f"expected {dtype} {shape}")
-        _check_cpu_contiguous(name, tensor)
+    _check_args("moe_block_bf16", expected)
     if hidden % 32 or inter % 32 or not 0 < top_k <= num_experts:
         raise ValueError(f"moe_block_bf16: hidden {hidden} and intermediate {inter} must be multiples of 32, "
                          f"top_k {top_k} within 1..{num_experts}")
@@ -294,11 +296,7 @@ def qkv_block_bf16(
         "cos": (cos, torch.float32, num_tokens * (head_dim // 2)),
         "sin": (sin, torch.float32, num_tokens * (head_dim // 2)),
     }
-    for name, (tensor, dtype, numel) in expected.items():
-        if tensor.dtype != dtype or tensor.numel() != numel:
-            raise ValueError(f"qkv_block_bf16: {name} is {tensor.dtype} {tuple(tensor.shape)}, "
-                             f"expected {dtype} with {numel} elements")
-        _check_cpu_contiguous(name, tensor)
+    _check_args("qkv_block_bf16", expected)
     if (head_dim * (num_heads + 2 * num_kv_heads) != rows or weight.shape[1] != hidden or head_dim % 2
             or head_dim > QKV_MAX_HEAD_DIM):
         raise ValueError(f"qkv_block_bf16: weight {tuple(weight.shape)} does not split into {num_heads} + "

@@ -85,6 +85,10 @@ class MLPBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [N, hidden]
         if self.block_impl is not None:
             return self.block_impl(self, x)
+        return self.steps(x)
+
+    def steps(self, x: torch.Tensor) -> torch.Tensor:  # x: [N, hidden]
+        """The block step by step: norm, router, experts (through experts_impl when set)."""
         t = self.norm(x).to(self.gate.weight.dtype)  # [N, hidden] in the model dtype
         expert_ids, expert_weights = self.route(t)  # [N, k], [N, k]
         if self.experts_impl is not None:

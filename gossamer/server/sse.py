@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from starlette.responses import StreamingResponse
+
+from gossamer.server.errors import error_body
+
+logger = logging.getLogger(__name__)
 
 DONE = b"data: [DONE]\n\n"
 
@@ -19,6 +25,24 @@ def sse_event(event: str, payload: dict[str, Any]) -> bytes:
     """A named event (the Responses API streams these)."""
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
     return f"event: {event}\ndata: {body}\n\n".encode()
+
+
+async def openai_stream(frames: AsyncGenerator[bytes, None], what: str) -> AsyncIterator[bytes]:
+    """`frames`, then [DONE]. Once the headers are out a failure can only be reported in-band, as
+    OpenAI does: an error frame, then [DONE]. `frames` is closed in every case, so its own cleanup
+    (closing the generation) runs when the client goes away too."""
+    try:
+        async for frame in frames:
+            yield frame
+        yield DONE
+    except (asyncio.CancelledError, GeneratorExit):
+        raise
+    except Exception:
+        logger.exception("%s failed", what)
+        yield sse_data(error_body("The server failed while generating.", "server_error"))
+        yield DONE
+    finally:
+        await frames.aclose()
 
 
 def sse_response(frames: AsyncIterator[bytes], headers: dict[str, str] | None = None) -> StreamingResponse:

@@ -21,17 +21,10 @@
 
 namespace {
 
-inline float bf16_to_f32(uint16_t b) {
-    const uint32_t bits = (uint32_t)b << 16;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 template <typename T>
 inline float to_f32(T v) {
     if constexpr (sizeof(T) == 2)
-        return bf16_to_f32(v);
+        return bf16_to_float(v);
     else
         return v;
 }

@@ -14,19 +14,12 @@
 #include <vector>
 
 #include "attention_common.h"
+#include "kernels.h"
 
 namespace {
 
 constexpr int kMaxGroup = 16;  // query heads per KV head
 constexpr int kMaxChunks = 8;  // head_dim / 32
-
-// Round to nearest even (exact for a q that was bf16 before the caller widened it).
-inline uint16_t to_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    u += 0x7FFFu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
 
 // v[i] = 16-lane partial sums of dot product i -> lane i = its total.
 inline __m512 reduce16(__m512 (&v)[16]) {
@@ -68,7 +61,7 @@ void attend_group(const float* q, const uint16_t* k, const uint16_t* v, int64_t 
     const uint16_t* vg = v + g * D;
     for (int64_t h = 0; h < group; ++h) {
         alignas(64) uint16_t qh[32 * kMaxChunks];
-        for (int64_t d = 0; d < D; ++d) qh[d] = to_bf16(q[h * D + d]);
+        for (int64_t d = 0; d < D; ++d) qh[d] = float_to_bf16(q[h * D + d]);  // exact: q was bf16
         __m512bh qb[kMaxChunks];
         for (int c = 0; c < chunks; ++c) qb[c] = (__m512bh)_mm512_load_si512((const void*)(qh + 32 * c));
         float* s = scores + h * M;

@@ -1,26 +1,12 @@
-// Helpers shared by the fused blocks (moe_block.cpp, qkv_block.cpp): bf16 rounding as torch does
-// it, and the model's RMSNorm.
+// Helpers shared by the fused blocks (moe_block.cpp, qkv_block.cpp): the model's RMSNorm, and
+// the kernel entry points they call.
 #pragma once
 
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
-inline float bf16_to_float(uint16_t bits) {
-    const uint32_t u = (uint32_t)bits << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-// Round to nearest even, as torch's .to(torch.bfloat16) does (NaN stays NaN).
-inline uint16_t float_to_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x40);
-    u += 0x7FFFu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
+#include "kernels.h"
 
 // gossamer/model/norm.py in float32, rounded to bf16 (the dtype the products take):
 // t [N, H] = bf16(x * rsqrt(mean(x^2) + eps) * scale).
@@ -37,5 +23,9 @@ inline void rms_norm_to_bf16(const float* x, int64_t N, int64_t H, const float* 
     }
 }
 
+extern "C" int gk_mxfp4_grouped(const uint8_t* blocks, const uint8_t* scales, const void* bias, int bias_dtype,
+                                int64_t E, int64_t R, int64_t C, const int64_t* group_experts,
+                                const int64_t* offsets, int64_t G, const void* x, int x_dtype, int64_t num_rows,
+                                float* y, int num_threads);
 extern "C" int gk_linear(const void* w, int w_dtype, const void* bias, int bias_dtype, int64_t R, int64_t C,
                          const void* x, int x_dtype, int64_t N, float* y, int num_threads);

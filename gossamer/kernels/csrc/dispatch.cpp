@@ -63,11 +63,7 @@ State& state() {
 
 float load_scalar(const void* p, int dtype, int64_t i) {
     // dtype: 1 = float32, 2 = bf16 bits.
-    if (dtype == 1) return ((const float*)p)[i];
-    const uint32_t bits = (uint32_t)((const uint16_t*)p)[i] << 16;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
+    return dtype == 1 ? ((const float*)p)[i] : bf16_to_float(((const uint16_t*)p)[i]);
 }
 
 // Reorder each 32-value block as [16 even elements, 16 odd elements], matching the order in
@@ -112,13 +108,16 @@ extern "C" {
 int gk_isa_supported(int isa) { return isa >= kScalar && isa <= kAvx512Bf16 && cpu_has(isa); }
 int gk_get_isa(void) { return state().isa; }
 
-// 1 = the MXFP4 experts take bf16 activations as int8 (when the CPU has AVX512-VNNI and the
-// AVX-512 kernels are selected), 0 = exact bf16 products. Returns whether int8 will run.
+// Whether the MXFP4 experts take bf16 activations as int8 now: asked for, the CPU has
+// AVX512-VNNI and the AVX-512 kernels are selected.
+int gk_experts_int8_active(void) { return state().experts_int8 && state().has_vnni && state().isa >= kAvx512; }
+
+// 1 = int8 activations for the MXFP4 experts where they can run, 0 = exact bf16 products.
+// Returns gk_experts_int8_active().
 int gk_set_experts_int8(int on) {
     state().experts_int8 = on != 0;
-    return state().experts_int8 && state().has_vnni;
+    return gk_experts_int8_active();
 }
-int gk_experts_int8_supported(void) { return state().has_vnni; }
 int gk_set_isa(int isa) {
     if (!gk_isa_supported(isa)) return -1;
     state().select(isa);
@@ -143,7 +142,7 @@ int gk_mxfp4_grouped(const uint8_t* blocks, const uint8_t* scales, const void* b
     const int64_t nb = C / 32;
     // int8 activations: every group, whatever its token count, so that a token's result does
     // not depend on what else is in the batch.
-    const bool q8 = state().experts_int8 && state().has_vnni && state().isa >= kAvx512 && x_dtype == 2;
+    const bool q8 = gk_experts_int8_active() && x_dtype == 2;
     const bool can_bf16 = !q8 && state().isa == kAvx512Bf16 && x_dtype == 2;
     bool any_bf16 = false, any_f32 = false;
     for (int64_t g = 0; g < G && !q8; ++g) {

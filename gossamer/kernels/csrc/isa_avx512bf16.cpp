@@ -1,4 +1,5 @@
-// MXFP4 experts times many bf16 tokens (prefill) with AVX512-BF16 dot products.
+// MXFP4 experts times many bf16 tokens (prefill), and dense bf16 rows times few bf16 tokens
+// (decode), with AVX512-BF16 dot products.
 //
 // A group of rows is decoded once into scaled bf16 (exact: an E2M1 value times a power of two
 // has 3 significant bits) in a small per-thread buffer, then every token's activations stream
@@ -35,18 +36,25 @@ void decode_rows(const uint8_t* blocks, const uint8_t* scales, int64_t nb, int64
         }
 }
 
-template <int ROWS, int NT>
-inline void dot_rows(const uint16_t* w, int64_t nb, const uint16_t* xs, int64_t ldx, float* y, int64_t ldy,
-                     int64_t r) {
+// bf16 rows times bf16 tokens through vdpbf16ps, 32 products per instruction with float32
+// accumulation: rows [r, r + ROWS) of a matrix whose row r starts at `rows` (C columns, a multiple
+// of 32). With bf16 activations (the model's own) this is exact. PREFETCH pulls the next row
+// group in as this one is consumed: worth it when the rows stream from memory (dense weights),
+// not for a row group just decoded into L1.
+template <int ROWS, int NT, bool PREFETCH>
+inline void bf16_rows(const uint16_t* rows, int64_t C, const uint16_t* x, int64_t ldx, float* y, int64_t ldy,
+                      int64_t r) {
     __m512 acc[ROWS][NT];
     for (int i = 0; i < ROWS; ++i)
         for (int n = 0; n < NT; ++n) acc[i][n] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; ++b) {
+    const char* ahead = (const char*)(rows + ROWS * C);
+    for (int64_t c = 0; c < C; c += 32) {
+        if (PREFETCH)
+            for (int j = 0; j < ROWS * 64; j += 64) _mm_prefetch(ahead + c * ROWS * 2 + j, _MM_HINT_T0);
         __m512bh xv[NT];
-        for (int n = 0; n < NT; ++n)
-            xv[n] = (__m512bh)_mm512_loadu_si512((const void*)(xs + n * ldx + b * 32));
+        for (int n = 0; n < NT; ++n) xv[n] = (__m512bh)_mm512_loadu_si512((const void*)(x + n * ldx + c));
         for (int i = 0; i < ROWS; ++i) {
-            const __m512bh wv = (__m512bh)_mm512_loadu_si512((const void*)(w + (i * nb + b) * 32));
+            const __m512bh wv = (__m512bh)_mm512_loadu_si512((const void*)(rows + i * C + c));
             for (int n = 0; n < NT; ++n) acc[i][n] = _mm512_dpbf16_ps(acc[i][n], wv, xv[n]);
         }
     }
@@ -54,11 +62,11 @@ inline void dot_rows(const uint16_t* w, int64_t nb, const uint16_t* xs, int64_t 
         for (int n = 0; n < NT; ++n) y[n * ldy + r + i] = _mm512_reduce_add_ps(acc[i][n]);
 }
 
-template <int ROWS>
-void dot_rows_any_tokens(const uint16_t* w, int64_t nb, const uint16_t* xs, int64_t ldx, int64_t N, float* y,
-                         int64_t ldy, int64_t r) {
+template <int ROWS, bool PREFETCH>
+void bf16_rows_any_tokens(const uint16_t* rows, int64_t C, const uint16_t* x, int64_t ldx, int64_t N, float* y,
+                          int64_t ldy, int64_t r) {
     for_token_groups(N, [&](auto nt, int64_t n0) {
-        dot_rows<ROWS, decltype(nt)::value>(w, nb, xs + n0 * ldx, ldx, y + n0 * ldy, ldy, r);
+        bf16_rows<ROWS, decltype(nt)::value, PREFETCH>(rows, C, x + n0 * ldx, ldx, y + n0 * ldy, ldy, r);
     });
 }
 
@@ -157,46 +165,14 @@ inline void decode_rows_any_tokens(const uint8_t* blocks, const uint8_t* scales,
 }
 
 
-// ---------------------------------------------------------------- dense bf16 x bf16 (decode)
-// With bf16 activations (exact: the model's own), vdpbf16ps takes 32 weights straight from
-// memory per instruction with no widening, which lifts the compute ceiling well above what
-// one core can stream; the prefetch of the next row group keeps the stream full.
-template <int ROWS, int NT>
-inline void dense_rows_dp(const uint16_t* w, int64_t C, const uint16_t* x, int64_t ldx, float* y, int64_t ldy,
-                          int64_t r) {
-    __m512 acc[ROWS][NT];
-    for (int i = 0; i < ROWS; ++i)
-        for (int n = 0; n < NT; ++n) acc[i][n] = _mm512_setzero_ps();
-    const char* ahead = (const char*)(w + (r + ROWS) * C);
-    for (int64_t c = 0; c < C; c += 32) {
-        for (int j = 0; j < ROWS * 64; j += 64) _mm_prefetch(ahead + c * ROWS * 2 + j, _MM_HINT_T0);
-        __m512bh xv[NT];
-        for (int n = 0; n < NT; ++n) xv[n] = (__m512bh)_mm512_loadu_si512((const void*)(x + n * ldx + c));
-        for (int i = 0; i < ROWS; ++i) {
-            const __m512bh wv = (__m512bh)_mm512_loadu_si512((const void*)(w + (r + i) * C + c));
-            for (int n = 0; n < NT; ++n) acc[i][n] = _mm512_dpbf16_ps(acc[i][n], wv, xv[n]);
-        }
-    }
-    for (int i = 0; i < ROWS; ++i)
-        for (int n = 0; n < NT; ++n) y[n * ldy + r + i] = _mm512_reduce_add_ps(acc[i][n]);
-}
-
-template <int ROWS>
-inline void dense_rows_dp_any_tokens(const uint16_t* w, int64_t C, const uint16_t* x, int64_t ldx, int64_t N,
-                                     float* y, int64_t ldy, int64_t r) {
-    for_token_groups(N, [&](auto nt, int64_t n0) {
-        dense_rows_dp<ROWS, decltype(nt)::value>(w, C, x + n0 * ldx, ldx, y + n0 * ldy, ldy, r);
-    });
-}
-
 }  // namespace
 
 // Dense rows [r0, r1) of bf16 W [R, C] times N bf16 rows x [N, ldx]; C must be a multiple of 32.
 extern "C" void gk_bf16_tile_dp(const uint16_t* w, int64_t C, const uint16_t* x, int64_t ldx, int64_t N, float* y,
                                 int64_t ldy, int64_t r0, int64_t r1) {
     int64_t r = r0;
-    for (; r + kRows <= r1; r += kRows) dense_rows_dp_any_tokens<kRows>(w, C, x, ldx, N, y, ldy, r);
-    for (; r < r1; ++r) dense_rows_dp_any_tokens<1>(w, C, x, ldx, N, y, ldy, r);
+    for (; r + kRows <= r1; r += kRows) bf16_rows_any_tokens<kRows, true>(w + r * C, C, x, ldx, N, y, ldy, r);
+    for (; r < r1; ++r) bf16_rows_any_tokens<1, true>(w + r * C, C, x, ldx, N, y, ldy, r);
 }
 
 extern "C" void gk_mxfp4_tile_bf16(const uint8_t* blocks, const uint8_t* scales, int64_t nb, const uint16_t* xs,
@@ -207,11 +183,11 @@ extern "C" void gk_mxfp4_tile_bf16(const uint8_t* blocks, const uint8_t* scales,
     int64_t r = r0;
     for (; r + kRows <= r1; r += kRows) {
         decode_rows(blocks, scales, nb, r, kRows, w.data());
-        dot_rows_any_tokens<kRows>(w.data(), nb, xs, ldx, N, y, ldy, r);
+        bf16_rows_any_tokens<kRows, false>(w.data(), nb * 32, xs, ldx, N, y, ldy, r);
     }
     for (; r < r1; ++r) {
         decode_rows(blocks, scales, nb, r, 1, w.data());
-        dot_rows_any_tokens<1>(w.data(), nb, xs, ldx, N, y, ldy, r);
+        bf16_rows_any_tokens<1, false>(w.data(), nb * 32, xs, ldx, N, y, ldy, r);
     }
 }
 

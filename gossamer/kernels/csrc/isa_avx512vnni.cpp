@@ -121,13 +121,6 @@ void q8_tile_tokens(const uint8_t* blocks, const uint8_t* scales, int64_t nb, co
     for (; r < r1; ++r) q8_rows<1, NT>(blocks, scales, nb, xq, ldq, y, ldy, r);
 }
 
-inline float bf16_to_float(uint16_t bits) {
-    const uint32_t u = (uint32_t)bits << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 }  // namespace
 
 extern "C" int64_t gk_q8_row_bytes(int64_t C) { return (C / 32 + 15) / 16 * kQ8ChunkBytes; }

@@ -220,12 +220,7 @@ inline void mxfp4_rows(const uint8_t* blocks, const uint8_t* scales, int64_t nb,
         }
 }
 
-inline float load1_bf16(const uint16_t* p) {
-    const uint32_t bits = (uint32_t)*p << 16;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
+inline float load1_bf16(const uint16_t* p) { return bf16_to_float(*p); }
 inline float load1_f32(const float* p) { return *p; }
 
 template <int ROWS, int NT, typename T, float (*LOAD)(const T*)>

@@ -7,8 +7,27 @@
 #pragma once
 
 #include <stdint.h>
+#include <string.h>
 
 #include <type_traits>
+
+// bf16 bits <-> float32. Static, not inline: the translation units are compiled for different
+// instruction sets, and the linker must not hand one of them another's copy.
+static inline float bf16_to_float(uint16_t bits) {
+    const uint32_t u = (uint32_t)bits << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+// Round to nearest even, as torch's .to(torch.bfloat16) does (NaN stays NaN).
+static inline uint16_t float_to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x40);
+    u += 0x7FFFu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
 
 // Tokens handled together by the row kernels: they share every decoded weight, and ROWS * 4
 // accumulators still fit the register file.

@@ -16,11 +16,6 @@
 
 #include "block_common.h"
 
-extern "C" int gk_mxfp4_grouped(const uint8_t* blocks, const uint8_t* scales, const void* bias, int bias_dtype,
-                                int64_t E, int64_t R, int64_t C, const int64_t* group_experts,
-                                const int64_t* offsets, int64_t G, const void* x, int x_dtype, int64_t num_rows,
-                                float* y, int num_threads);
-
 namespace {
 
 constexpr float kSwigluAlpha = 1.702f;

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
@@ -18,7 +18,7 @@ from gossamer.harmony.tokenizer import VOCAB_SIZE, token_table
 from gossamer.server.chat.choice import ChatChoice, ChoiceDelta, merge_tool_calls
 from gossamer.server.chat.convert import stop_strings, to_conversation, to_sampling_params
 from gossamer.server.chat.protocol import ChatCompletionRequest
-from gossamer.server.errors import error_body, invalid_param
+from gossamer.server.errors import invalid_param
 from gossamer.server.generation import (
     Generation,
     check_context,
@@ -26,7 +26,7 @@ from gossamer.server.generation import (
     run_unless_disconnected,
     token_usage,
 )
-from gossamer.server.sse import DONE, sse_data, sse_response
+from gossamer.server.sse import openai_stream, sse_data, sse_response
 from gossamer.server.state import ServerState, require_model
 
 logger = logging.getLogger(__name__)
@@ -158,7 +158,10 @@ class ChatCompletionRun:
             choice["logprobs"] = {"content": delta.logprobs, "refusal": None}
         return choice
 
-    async def stream(self) -> AsyncIterator[bytes]:
+    def stream(self) -> AsyncIterator[bytes]:
+        return openai_stream(self._frames(), f"chat stream {self.id}")
+
+    async def _frames(self) -> AsyncGenerator[bytes, None]:
         try:
             # OpenAI opens each choice with the role and an empty content.
             for choice in self.choices:
@@ -176,14 +179,6 @@ class ChatCompletionRun:
                     yield self._chunk([end])
             if self._include_usage:
                 yield self._chunk([], self.usage())
-            yield DONE
-        except (asyncio.CancelledError, GeneratorExit):
-            raise
-        except Exception:
-            # Headers are gone already: report in-band, as OpenAI does, then end the stream.
-            logger.exception("chat stream %s failed", self.id)
-            yield sse_data(error_body("The server failed while generating.", "server_error"))
-            yield DONE
         finally:
             await self.gen.close()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,7 @@ from gossamer.harmony.tokenizer import VOCAB_SIZE, TokenTable, token_table
 from gossamer.server.chat.convert import stop_strings, to_logit_bias
 from gossamer.server.completions.protocol import CompletionRequest
 from gossamer.server.detokenizer import IncrementalDetokenizer, token_string
-from gossamer.server.errors import error_body, invalid_param
+from gossamer.server.errors import invalid_param
 from gossamer.server.generation import (
     Generation,
     check_context,
@@ -29,7 +29,7 @@ from gossamer.server.generation import (
     run_unless_disconnected,
     token_usage,
 )
-from gossamer.server.sse import DONE, sse_data, sse_response
+from gossamer.server.sse import openai_stream, sse_data, sse_response
 from gossamer.server.state import ServerState, require_model
 from gossamer.server.stop_strings import StopMatcher
 
@@ -279,7 +279,11 @@ async def _merged_deltas(runs: list[CompletionRun]) -> AsyncIterator[tuple[TextC
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def stream_runs(runs: list[CompletionRun]) -> AsyncIterator[bytes]:
+def stream_runs(runs: list[CompletionRun]) -> AsyncIterator[bytes]:
+    return openai_stream(_run_frames(runs), f"completion stream {runs[0].id}")
+
+
+async def _run_frames(runs: list[CompletionRun]) -> AsyncGenerator[bytes, None]:
     first = runs[0]
     body = first.body
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
@@ -310,13 +314,6 @@ async def stream_runs(runs: list[CompletionRun]) -> AsyncIterator[bytes]:
                 yield chunk([delta])
         if include_usage:
             yield chunk([], total_usage(runs))
-        yield DONE
-    except (asyncio.CancelledError, GeneratorExit):
-        raise
-    except Exception:
-        logger.exception("completion stream %s failed", first.id)
-        yield sse_data(error_body("The server failed while generating.", "server_error"))
-        yield DONE
     finally:
         for run in runs:
             await run.gen.close()
