@@ -58,6 +58,25 @@ def advise(tensor: torch.Tensor) -> bool:
     return True
 
 
+def release_file_pages(fd: int, offset: int, nbytes: int) -> bool:
+    """Drop the page cache over bytes of a weights file just copied into memory of our own; True
+    when asked of the OS.
+
+    The copy is what decode reads; keeping the file's pages cached too doubles the memory a load
+    needs, and reclaiming them piecemeal while later tensors are allocated fragments memory so
+    that those get fewer huge pages (measured on a 13.8 GB checkpoint read right after another
+    large file: 10.5 GB of it on huge pages, 13.0 GB with the pages dropped as it goes).
+    Tensors below MIN_BYTES are left alone."""
+    if nbytes < MIN_BYTES or not hasattr(os, "posix_fadvise"):
+        return False
+    try:
+        os.posix_fadvise(fd, offset, nbytes, os.POSIX_FADV_DONTNEED)
+    except OSError as exc:  # e.g. a pipe or a filesystem that does not take advice
+        logger.debug("posix_fadvise(DONTNEED) failed: %s", exc)
+        return False
+    return True
+
+
 def empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     """torch.empty on the CPU, advised for huge pages before anything touches it (see advise)."""
     tensor = torch.empty(shape, dtype=dtype)

@@ -110,6 +110,7 @@ class SafetensorsFile:
             with open(self.path, "rb") as f:
                 f.seek(info.begin)
                 got = f.readinto(view)
+                hugepages.release_file_pages(f.fileno(), info.begin, got or 0)
             if got != nbytes:
                 raise CheckpointError(f"{self.path}: truncated file while reading tensor '{name}'")
         return out

@@ -47,3 +47,23 @@ def test_the_loader_reads_weights_into_advised_memory(tiny_checkpoints, monkeypa
     model = load_model(tiny_checkpoints["hf"], dtype=torch.bfloat16)  # sharded: joined buffers too
     assert model.unembedding.weight.data_ptr() in advised
     assert model.blocks[0].mlp.mlp1_blocks.data_ptr() in advised
+
+
+def test_large_tensors_read_from_a_file_drop_its_cached_pages(tmp_path, monkeypatch):
+    from gossamer.model.safetensors_io import SafetensorsFile, SafetensorsWriter, TensorSpec
+
+    big = torch.arange(hugepages.MIN_BYTES // 4, dtype=torch.int32)  # exactly MIN_BYTES
+    small = torch.arange(256, dtype=torch.float32)
+    path = tmp_path / "w.safetensors"
+    specs = [TensorSpec(name, t.dtype, tuple(t.shape)) for name, t in (("small", small), ("big", big))]
+    with SafetensorsWriter(path, specs) as writer:
+        writer.write("small", small)
+        writer.write("big", big)
+    advice = []
+    real = hugepages.os.posix_fadvise
+    monkeypatch.setattr(hugepages.os, "posix_fadvise", lambda *a: advice.append(a[1:]) or real(*a))
+    file = SafetensorsFile(path)
+    assert torch.equal(file.read("small"), small) and advice == []
+    assert torch.equal(file.read("big"), big)
+    info = file.tensors["big"]
+    assert advice == [(info.begin, info.end - info.begin, hugepages.os.POSIX_FADV_DONTNEED)]

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "kernels.h"
@@ -99,6 +100,8 @@ void pair_layout(const uint16_t* x, uint16_t* xp, int64_t rows, int64_t C) {
 constexpr int64_t kBf16MinTokens = 4;
 
 constexpr int64_t kExpertTileRows = 32;
+// Up to this many tokens per expert the products read weights faster than they compute.
+constexpr int64_t kStreamingMaxTokens = 3;
 constexpr int64_t kDenseTileRows = 64;
 
 }  // namespace
@@ -177,16 +180,25 @@ int gk_mxfp4_grouped(const uint8_t* blocks, const uint8_t* scales, const void* b
         xs.resize((size_t)(num_rows * C));
         deinterleave_blocks(x, x_dtype, xs.data(), num_rows, C);
     }
-    const int64_t tiles_per_expert = (R + kExpertTileRows - 1) / kExpertTileRows;
+    // Decode (a few tokens per expert) streams the weights once: each thread then takes long
+    // contiguous runs of rows, since every jump restarts the prefetch stream (a quarter of an
+    // expert per item on two threads: +5% read rate over 32-row items, measured on 20b mlp1 and
+    // mlp2). Prefill is compute-bound and takes small items to balance the threads.
+    int64_t max_tokens = 0;
+    for (int64_t g = 0; g < G; ++g) max_tokens = std::max(max_tokens, offsets[g + 1] - offsets[g]);
+    const int64_t streaming_rows = ((R + 2 * num_threads - 1) / (2 * num_threads) + 3) / 4 * 4;
+    const int64_t tile_rows = max_tokens <= kStreamingMaxTokens ? std::max(kExpertTileRows, streaming_rows)
+                                                                : kExpertTileRows;
+    const int64_t tiles_per_expert = (R + tile_rows - 1) / tile_rows;
     const int64_t num_items = G * tiles_per_expert;
     // Dynamic: groups hold different token counts (prefill), so items differ in cost.
-#pragma omp parallel for schedule(dynamic, 4) num_threads(num_threads) if (num_threads > 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(num_threads) if (num_threads > 1)
     for (int64_t item = 0; item < num_items; ++item) {
         const int64_t g = item / tiles_per_expert;
         const int64_t row0 = offsets[g], n = offsets[g + 1] - offsets[g];
         if (n == 0) continue;
-        const int64_t r0 = (item % tiles_per_expert) * kExpertTileRows;
-        const int64_t r1 = r0 + kExpertTileRows < R ? r0 + kExpertTileRows : R;
+        const int64_t r0 = (item % tiles_per_expert) * tile_rows;
+        const int64_t r1 = r0 + tile_rows < R ? r0 + tile_rows : R;
         const int64_t e = group_experts[g];
         const uint8_t* eb = blocks + e * R * nb * 16;
         const uint8_t* es = scales + e * R * nb;
