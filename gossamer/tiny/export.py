@@ -26,7 +26,7 @@ import torch
 from safetensors.torch import save_file
 
 from gossamer.model.mxfp4 import quantize
-from gossamer.tiny.model import FULL_VOCAB, TINY_CONFIG, TinyTrainer, VocabMap
+from gossamer.tiny.model import FULL_VOCAB, TinyTrainer, VocabMap, checkpoint_config
 
 log = logging.getLogger("gossamer.tiny.export")
 
@@ -37,7 +37,7 @@ CHECKPOINT_FILES = ("config.json", "generation_config.json", "model.safetensors"
 
 def load_trainer(trainer_ckpt: Path) -> TinyTrainer:
     ckpt = torch.load(trainer_ckpt, weights_only=False, map_location="cpu")
-    model = TinyTrainer(TINY_CONFIG, VocabMap(ckpt["used_ids"]), seed=ckpt.get("seed", 0))
+    model = TinyTrainer(checkpoint_config(ckpt), VocabMap(ckpt["used_ids"]), seed=ckpt.get("seed", 0))
     model.load_state_dict(ckpt["model"])
     return model.eval()
 
@@ -77,7 +77,7 @@ def export(trainer_ckpt: Path, out_dir: Path) -> Path:
     trainer = load_trainer(trainer_ckpt)
     out_dir.mkdir(parents=True, exist_ok=True)
     save_file(hf_state_dict(trainer), out_dir / "model.safetensors", metadata={"format": "pt"})
-    config = TINY_CONFIG.to_hf_json(quantized=True)
+    config = trainer.config.to_hf_json(quantized=True)
     config["_name_or_path"] = "gossamer-tiny"
     (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     # Sampling stops on <|return|>, <|endoftext|> and <|call|>, as in the gpt-oss repos.

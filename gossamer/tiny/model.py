@@ -41,6 +41,14 @@ TINY_CONFIG = ModelConfig(
 )
 
 
+def checkpoint_config(ckpt: dict) -> ModelConfig:
+    """The shape a trainer checkpoint was saved with (the first ones hold none: TINY_CONFIG)."""
+    raw = ckpt.get("config")
+    if raw is None:
+        return TINY_CONFIG
+    return ModelConfig(**{**raw, "layer_types": tuple(raw["layer_types"])})
+
+
 def hf_config(config: ModelConfig, vocab_size: int | None = None) -> GptOssConfig:
     raw = config.to_hf_json(quantized=False)
     raw.pop("architectures"), raw.pop("model_type"), raw.pop("torch_dtype")

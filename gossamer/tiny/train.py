@@ -9,6 +9,7 @@ and at the end, then exports the Hugging Face checkpoint to `--out/model`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import math
 import os
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from gossamer.tiny.model import TINY_CONFIG, TinyTrainer, VocabMap
+from gossamer.tiny.model import TINY_CONFIG, TinyTrainer, VocabMap, checkpoint_config
 
 log = logging.getLogger("gossamer.tiny.train")
 
@@ -148,7 +149,9 @@ def train(
     vocab = VocabMap(used)
     num_tokens = sum(len(t) for t, _ in corpus)
     log.info("corpus: %d conversations, %d tokens, %d distinct ids", len(corpus), num_tokens, len(used))
-    model = TinyTrainer(TINY_CONFIG, vocab, seed=seed)
+    # A grown base (gossamer.tiny.grow) keeps its shape.
+    config = checkpoint_config(base) if base else TINY_CONFIG
+    model = TinyTrainer(config, vocab, seed=seed)
     if base:
         model.load_state_dict(base["model"])
         log.info("fine-tuning from %s", init)
@@ -158,7 +161,7 @@ def train(
     ckpt_path = out / "trainer.pt"
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, weights_only=False)
-        if ckpt["used_ids"] == used:
+        if ckpt["used_ids"] == used and checkpoint_config(ckpt) == config:
             model.load_state_dict(ckpt["model"])
             model.to(device)
             opt.load_state_dict(ckpt["opt"])
@@ -199,7 +202,8 @@ def train(
             tmp = ckpt_path.with_suffix(".tmp")
             state = {k: v.cpu() for k, v in model.state_dict().items()}
             torch.save(
-                {"model": state, "opt": opt.state_dict(), "step": step + 1, "used_ids": used, "seed": seed},
+                {"model": state, "opt": opt.state_dict(), "step": step + 1, "used_ids": used, "seed": seed,
+                 "config": dataclasses.asdict(config)},
                 tmp,
             )
             tmp.replace(ckpt_path)

@@ -1,0 +1,68 @@
+"""Deepening a trained gossamer-tiny (gossamer.tiny.grow) keeps what it computes, and its shape
+travels with the trainer checkpoint into fine-tuning and export."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from gossamer.tiny.export import export
+from gossamer.tiny.grow import deepen, main
+from gossamer.tiny.model import TINY_CONFIG, TinyTrainer, VocabMap, checkpoint_config
+
+
+@pytest.fixture(scope="module")
+def trainer() -> TinyTrainer:
+    model = TinyTrainer(TINY_CONFIG, VocabMap(list(range(1000, 1200))), seed=3)
+    with torch.no_grad():  # move every projection off its initialisation, as training would
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    model.apply_constraints()
+    return model.eval()
+
+
+def _batch() -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 201, (2, 40), generator=gen)  # [B, T] compact ids
+    return ids, torch.ones_like(ids)
+
+
+@pytest.mark.parametrize("quantized", [False, True])
+def test_new_layers_start_as_the_identity(trainer: TinyTrainer, quantized: bool) -> None:
+    grown = deepen(trainer, add=2, at=2).eval()
+    assert grown.config.num_layers == 6
+    assert grown.config.layer_types == ("sliding_attention", "full_attention") * 3
+    trainer.quantize_experts = grown.quantize_experts = quantized
+    ids, mask = _batch()
+    with torch.no_grad():
+        before = trainer.logits(trainer.hidden(ids, mask))  # [B, T, V]
+        after = grown.logits(grown.hidden(ids, mask))
+    torch.testing.assert_close(after, before, atol=1e-5, rtol=1e-5)
+    # The old layers moved past the insertion point; the new ones are not copies of them.
+    old, new = trainer.model.layers, grown.model.layers
+    assert torch.equal(new[4].self_attn.q_proj.weight, old[2].self_attn.q_proj.weight)
+    assert not torch.equal(new[2].self_attn.q_proj.weight, old[2].self_attn.q_proj.weight)
+    assert not new[2].self_attn.o_proj.weight.any() and not new[3].mlp.experts.down_proj.any()
+
+
+def test_pairs_only(trainer: TinyTrainer) -> None:
+    for add, at in ((1, 2), (2, 1), (2, 6), (0, 0)):
+        with pytest.raises(ValueError, match="pairs"):
+            deepen(trainer, add=add, at=at)
+
+
+def test_the_grown_shape_reaches_the_exported_checkpoint(trainer: TinyTrainer, tmp_path, capsys) -> None:
+    base = tmp_path / "base.pt"
+    torch.save({"model": trainer.state_dict(), "used_ids": trainer.vocab.used_ids, "seed": 3}, base)
+    assert checkpoint_config(torch.load(base, weights_only=False)) == TINY_CONFIG  # no config: the default
+    main([str(base), "--out", str(tmp_path / "grown.pt"), "--add", "2", "--at", "4"])
+    ckpt = torch.load(tmp_path / "grown.pt", weights_only=False)
+    assert checkpoint_config(ckpt) == dataclasses.replace(TINY_CONFIG, num_layers=6, layer_types=())
+    export(tmp_path / "grown.pt", tmp_path / "model")
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert config["num_hidden_layers"] == 6 and len(config["layer_types"]) == 6
+    with pytest.raises(SystemExit, match="pairs"):
+        main([str(base), "--out", str(tmp_path / "bad.pt"), "--add", "3"])
