@@ -33,16 +33,15 @@ def deepen(trainer: TinyTrainer, add: int, at: int, seed: int = 0) -> TinyTraine
     config = dataclasses.replace(old, num_layers=old.num_layers + add, layer_types=())
     grown = TinyTrainer(config, trainer.vocab, seed=seed)
     src = trainer.state_dict()
-    # Old layer i lands at i, or at i + add past the insertion point.
-    target = {i: i if i < at else i + add for i in range(old.num_layers)}
+    # New layer j holds old layer j before the insertion point and old layer j - add past it.
+    source = {(i if i < at else i + add): i for i in range(old.num_layers)}
     state = {}
     for name, tensor in grown.state_dict().items():
         parts = name.split(".")
         if parts[:2] == ["model", "layers"]:
             layer = int(parts[2])
-            olds = [i for i, j in target.items() if j == layer]
-            if olds:
-                state[name] = src[".".join([*parts[:2], str(olds[0]), *parts[3:]])]
+            if layer in source:
+                state[name] = src[".".join([*parts[:2], str(source[layer]), *parts[3:]])]
             elif name.endswith(("o_proj.weight", "o_proj.bias", "down_proj", "down_proj_bias")):
                 state[name] = torch.zeros_like(tensor)
             else:
@@ -62,6 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--at", type=int, default=2, help="insert before this layer (an even index)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if not args.trainer.is_file():
+        raise SystemExit(f"error: {args.trainer} is not a file")
     trainer = load_trainer(args.trainer)
     seed = torch.load(args.trainer, weights_only=False, map_location="cpu").get("seed", 0)
     try:

@@ -66,3 +66,5 @@ def test_the_grown_shape_reaches_the_exported_checkpoint(trainer: TinyTrainer, t
     assert config["num_hidden_layers"] == 6 and len(config["layer_types"]) == 6
     with pytest.raises(SystemExit, match="pairs"):
         main([str(base), "--out", str(tmp_path / "bad.pt"), "--add", "3"])
+    with pytest.raises(SystemExit, match="not a file"):
+        main([str(tmp_path / "missing.pt"), "--out", str(tmp_path / "bad.pt")])

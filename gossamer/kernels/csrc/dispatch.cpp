@@ -100,7 +100,7 @@ void pair_layout(const uint16_t* x, uint16_t* xp, int64_t rows, int64_t C) {
 constexpr int64_t kBf16MinTokens = 4;
 
 constexpr int64_t kExpertTileRows = 32;
-// Up to this many tokens per expert the products read weights faster than they compute.
+// Up to this many tokens per expert the products wait on reading the weights, not on arithmetic.
 constexpr int64_t kStreamingMaxTokens = 3;
 constexpr int64_t kDenseTileRows = 64;
 
