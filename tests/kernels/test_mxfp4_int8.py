@@ -44,7 +44,10 @@ def _oracle(x, blocks, scales, bias, expert_ids):  # x [K, N, C] -> [K, N, R]
 
 @pytest.mark.parametrize(
     ("rows", "cols", "num_tokens"),
-    [(1, 32, 1), (5, 64, 2), (37, 96, 3), (33, 2880, 1), (67, 288, 4), (45, 224, 9), (9, 2880, 33)],
+    # 301 rows: at decode (up to 3 tokens) each thread item spans a quarter of the rows or more,
+    # with a ragged last item.
+    [(1, 32, 1), (5, 64, 2), (37, 96, 3), (33, 2880, 1), (67, 288, 4), (45, 224, 9), (9, 2880, 33),
+     (301, 288, 1), (301, 64, 3)],
 )
 def test_matches_the_int8_rounded_oracle(int8_experts, rows, cols, num_tokens):
     blocks, scales, bias, gen = _experts(4, rows, cols, seed=rows * 3 + cols)
