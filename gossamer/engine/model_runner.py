@@ -143,16 +143,12 @@ class PagedBackend:
             slots, mask = self.padded[is_sliding]  # [S, M_max], [S, M_max]
             return _decode_attention(q, cache_k[slots], cache_v[slots], sinks, mask)
         out = torch.empty_like(q)
-        # (The fast bf16 kernel needs q and cache both bf16; any other mix gets the general limit.)
-        dtype = q.dtype if q.dtype == cache_k.dtype else torch.float32
-        limit = 0
-        if self.use_kernel:
-            limit = kernels.attention_decode_max_keys(q.shape[1], k.shape[1], k.shape[2], dtype)
         for view in self.views:
             slots = view.sliding_key_slots if is_sliding else view.full_key_slots
             mask = view.sliding_mask if is_sliding else view.full_mask
             a, b = view.query_start, view.query_stop
-            if b - a == 1 and self.use_kernel and (limit is None or slots.shape[0] <= limit):
+            if (b - a == 1 and self.use_kernel
+                    and kernels.attention_decode_preferred(q[a:b], cache_k, slots.shape[0])):
                 # One query sees every gathered key (the slots stop at its own position).
                 out[a:b] = kernels.attention_decode(q[a:b], cache_k[slots], cache_v[slots], sinks)
             else:

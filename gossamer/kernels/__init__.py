@@ -11,6 +11,7 @@ chooses how the MXFP4 experts multiply bf16 activations (int8, the default, wher
 from gossamer.kernels.ops import (
     attention_decode,
     attention_decode_max_keys,
+    attention_decode_preferred,
     available,
     current_isa,
     experts_precision,
@@ -26,6 +27,7 @@ from gossamer.kernels.ops import (
 __all__ = [
     "attention_decode",
     "attention_decode_max_keys",
+    "attention_decode_preferred",
     "available",
     "current_isa",
     "experts_precision",

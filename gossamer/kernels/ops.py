@@ -378,6 +378,15 @@ def attention_decode_max_keys(
     return ATTENTION_MAX_KEYS
 
 
+def attention_decode_preferred(q: torch.Tensor, keys: torch.Tensor, num_keys: int | None = None) -> bool:
+    """Whether `attention_decode` beats torch's batched matmul for query q [1, H, D] over keys
+    [M, KV, D] (or the first `num_keys` of them). The vdpbf16ps kernel needs q and keys both bf16;
+    any other mix is held to the general kernel's limit."""
+    dtype = q.dtype if q.dtype == keys.dtype else torch.float32
+    limit = attention_decode_max_keys(q.shape[1], keys.shape[1], keys.shape[2], dtype)
+    return limit is None or (keys.shape[0] if num_keys is None else num_keys) <= limit
+
+
 # The general decode kernel sums each query-key dot product horizontally; past about a thousand
 # visible keys torch's batched matmul is faster (measured: kernel 0.42 vs 0.68 ms at 512 keys,
 # 2.8 vs 2.1 ms at 2048, 64 heads over 8 KV heads of 64, two threads).

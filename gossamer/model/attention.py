@@ -127,12 +127,8 @@ class ContiguousKVCache:
         keys = self._k[layer][:length]  # [M, KV, D]
         values = self._v[layer][:length]  # [M, KV, D]
         first = 0 if sliding_window is None else max(0, length - sliding_window)
-        if num_new == 1 and q.device.type == "cpu" and kernels.available():
-            limit = kernels.attention_decode_max_keys(q.shape[1], k.shape[1], k.shape[2], keys.dtype)
-            use_kernel = limit is None or length - first <= limit
-        else:
-            use_kernel = False
-        if use_kernel:
+        if (num_new == 1 and q.device.type == "cpu" and kernels.available()
+                and kernels.attention_decode_preferred(q, keys, length - first)):
             # Decode on the CPU: the kernel attends over just the visible rows (the window's last W).
             out = kernels.attention_decode(q, keys[first:], values[first:], sinks)  # [1, H, D]
         else:

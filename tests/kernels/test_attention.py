@@ -61,3 +61,16 @@ def test_the_bf16_kernel_takes_any_context_and_the_general_one_stops(use_isa):
     assert kernels.attention_decode_max_keys(6, 3, 20, torch.bfloat16) == kernels.ops.ATTENTION_MAX_KEYS
     use_isa("avx512")
     assert kernels.attention_decode_max_keys(64, 8, 64, torch.bfloat16) == kernels.ops.ATTENTION_MAX_KEYS
+
+
+def test_the_kernel_is_preferred_by_key_count_and_dtypes(use_isa):
+    use_isa("avx512bf16")
+    q = torch.zeros(1, 64, 64, dtype=torch.bfloat16)  # [1, H, D]
+    keys = torch.zeros(2000, 8, 64, dtype=torch.bfloat16)  # [M, KV, D]
+    limit = kernels.ops.ATTENTION_MAX_KEYS
+    assert kernels.attention_decode_preferred(q, keys)  # bf16 q and keys: vdpbf16ps, no limit
+    assert kernels.attention_decode_preferred(q, keys, limit)
+    # A float32 query takes the general kernel, so the general limit holds even over bf16 keys.
+    assert not kernels.attention_decode_preferred(q.float(), keys)
+    assert kernels.attention_decode_preferred(q.float(), keys, limit)
+    assert not kernels.attention_decode_preferred(q.float(), keys, limit + 1)
