@@ -1,12 +1,21 @@
-"""Deepen a trained gossamer-tiny without changing what it computes, as a start for fine-tuning.
+"""Grow a trained gossamer-tiny without changing what it computes, as a start for fine-tuning.
 
-    python -m gossamer.tiny.grow runs/ft/trainer.pt --out runs/deep/init.pt [--add 2] [--at 2]
+    python -m gossamer.tiny.grow runs/ft/trainer.pt --out runs/deep/init.pt --add 2 [--at 2]
+    python -m gossamer.tiny.grow runs/ft/trainer.pt --out runs/wide/init.pt --hidden 192 --intermediate 256
 
-New layers come in (sliding, full) pairs so that the alternation of the published models holds.
-Each new layer starts as the identity on the residual stream: its attention output projection and
-its experts' down projections (weights and biases) are zero, so it adds nothing until training
-moves them. The rest of its weights are freshly initialised, which gives the gradients something
-to work with once those projections leave zero.
+Deeper: new layers come in (sliding, full) pairs so that the alternation of the published models
+holds. Each new layer starts as the identity on the residual stream: its attention output
+projection and its experts' down projections (weights and biases) are zero, so it adds nothing
+until training moves them.
+
+Wider: the residual stream, the attention heads (query and KV heads in the same ratio, so each old
+query head keeps its KV head) and the experts' width grow. New residual coordinates start at zero
+(the embedding and every projection that writes the stream get zero there), new heads and new
+expert neurons write nothing (zero output columns and rows), and the RMSNorm weights shrink by
+sqrt(old / new) because the same vector now averages over more coordinates.
+
+Everything that only reads the new parts is freshly initialised, which gives the gradients
+something to work with once the zero projections move.
 """
 
 from __future__ import annotations
@@ -53,26 +62,95 @@ def deepen(trainer: TinyTrainer, add: int, at: int, seed: int = 0) -> TinyTraine
     return grown
 
 
+# Tensors that write the residual stream, a head's output or an expert neuron's output: their new
+# entries start at zero, so the grown model computes what the old one did.
+_WRITERS = ("embed_tokens.weight", "o_proj.weight", "o_proj.bias", "down_proj", "down_proj_bias")
+
+
+@torch.no_grad()
+def widen(
+    trainer: TinyTrainer,
+    hidden: int | None = None,
+    intermediate: int | None = None,
+    heads: int | None = None,
+    kv_heads: int | None = None,
+    seed: int = 0,
+) -> TinyTrainer:
+    """A copy of `trainer` with a wider residual stream, more attention heads or wider experts."""
+    old = trainer.config
+    config = dataclasses.replace(
+        old,
+        hidden_size=hidden or old.hidden_size,
+        intermediate_size=intermediate or old.intermediate_size,
+        num_heads=heads or old.num_heads,
+        num_kv_heads=kv_heads or old.num_kv_heads,
+    )
+    sizes = ("hidden_size", "intermediate_size", "num_heads", "num_kv_heads")
+    if any(getattr(config, f) < getattr(old, f) for f in sizes):
+        raise ValueError("widening cannot shrink the model")
+    if config.hidden_size % 32 or config.intermediate_size % 32:
+        raise ValueError("hidden and intermediate sizes must be multiples of 32 (MXFP4 blocks)")
+    if config.num_heads * old.num_kv_heads != old.num_heads * config.num_kv_heads:
+        raise ValueError("query and KV heads must grow in the same ratio (each query head keeps its KV head)")
+    grown = TinyTrainer(config, trainer.vocab, seed=seed)
+    src = trainer.state_dict()
+    state = {}
+    for name, fresh in grown.state_dict().items():
+        old_t = src[name]
+        t = torch.zeros_like(fresh) if name.endswith(_WRITERS) else fresh.clone()
+        t[tuple(slice(0, n) for n in old_t.shape)] = old_t
+        state[name] = t
+    # [x, 0] has a mean square smaller by old/new than x: the norms' weights make up for it.
+    shrink = (old.hidden_size / config.hidden_size) ** 0.5
+    for name, t in state.items():
+        if name.endswith("norm.weight"):
+            t[: old.hidden_size] *= shrink
+            t[old.hidden_size :] = t[: old.hidden_size].mean()
+    # The final norm's coordinate 0 is pinned at weight 1 (TinyTrainer.apply_constraints), so it comes
+    # out larger by 1 / shrink: the unembedding's coordinate 0 and the unseen row take that back.
+    state["model.norm.weight"][0] = 1.0
+    state["unembed"][:, 0] *= shrink
+    state["unseen_scale"] = src["unseen_scale"] * shrink
+    grown.load_state_dict(state)
+    grown.apply_constraints()
+    return grown
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("trainer", type=Path, help="a trainer.pt from gossamer.tiny.train")
     parser.add_argument("--out", type=Path, required=True, help="where to write the grown trainer checkpoint")
-    parser.add_argument("--add", type=int, default=2, help="layers to add (an even number)")
+    parser.add_argument("--add", type=int, default=0, help="layers to add (an even number)")
     parser.add_argument("--at", type=int, default=2, help="insert before this layer (an even index)")
+    parser.add_argument("--hidden", type=int, default=None, help="new residual width")
+    parser.add_argument("--intermediate", type=int, default=None, help="new expert width")
+    parser.add_argument("--heads", type=int, default=None, help="new number of query heads")
+    parser.add_argument("--kv-heads", type=int, default=None, help="new number of KV heads")
     args = parser.parse_args(argv)
+    widths = {"hidden": args.hidden, "intermediate": args.intermediate, "heads": args.heads,
+              "kv_heads": args.kv_heads}
+    if not args.add and not any(widths.values()):
+        parser.error("nothing to grow: give --add or a width (--hidden, --intermediate, --heads, --kv-heads)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if not args.trainer.is_file():
         raise SystemExit(f"error: {args.trainer} is not a file")
     trainer = load_trainer(args.trainer)
     seed = torch.load(args.trainer, weights_only=False, map_location="cpu").get("seed", 0)
     try:
-        grown = deepen(trainer, args.add, args.at, seed=seed)
+        grown = widen(trainer, **widths, seed=seed) if any(widths.values()) else trainer
+        if args.add:
+            grown = deepen(grown, args.add, args.at, seed=seed)
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"model": grown.state_dict(), "used_ids": grown.vocab.used_ids, "seed": seed,
                 "config": dataclasses.asdict(grown.config)}, args.out)
-    log.info("%d -> %d layers: %s", trainer.config.num_layers, grown.config.num_layers, args.out)
+    old, new = trainer.config, grown.config
+    log.info(
+        "layers %d -> %d, hidden %d -> %d, experts' width %d -> %d, heads %d/%d -> %d/%d: %s",
+        old.num_layers, new.num_layers, old.hidden_size, new.hidden_size, old.intermediate_size,
+        new.intermediate_size, old.num_heads, old.num_kv_heads, new.num_heads, new.num_kv_heads, args.out,
+    )
 
 
 if __name__ == "__main__":

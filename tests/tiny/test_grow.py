@@ -1,5 +1,5 @@
-"""Deepening a trained gossamer-tiny (gossamer.tiny.grow) keeps what it computes, and its shape
-travels with the trainer checkpoint into fine-tuning and export."""
+"""Growing a trained gossamer-tiny (gossamer.tiny.grow), deeper or wider, keeps what it computes, and
+its shape travels with the trainer checkpoint into fine-tuning and export."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from gossamer.tiny.export import export
-from gossamer.tiny.grow import deepen, main
+from gossamer.tiny.grow import deepen, main, widen
 from gossamer.tiny.model import TINY_CONFIG, TinyTrainer, VocabMap, checkpoint_config
 
 
@@ -48,6 +48,36 @@ def test_new_layers_start_as_the_identity(trainer: TinyTrainer, quantized: bool)
     assert not new[2].self_attn.o_proj.weight.any() and not new[3].mlp.experts.down_proj.any()
 
 
+@pytest.mark.parametrize("quantized", [False, True])
+def test_a_wider_model_computes_the_same(trainer: TinyTrainer, quantized: bool) -> None:
+    grown = widen(trainer, hidden=192, intermediate=192, heads=6, kv_heads=3).eval()
+    c = grown.config
+    assert (c.hidden_size, c.intermediate_size, c.num_heads, c.num_kv_heads) == (192, 192, 6, 3)
+    trainer.quantize_experts = grown.quantize_experts = quantized
+    ids, mask = _batch()
+    with torch.no_grad():
+        before = trainer.logits(trainer.hidden(ids, mask))  # [B, T, V]
+        hidden = grown.hidden(ids, mask)  # [B, T, 192]
+        after = grown.logits(hidden)
+    # Only RMSNorm's epsilon sees the longer vector; the logits are ~unit scale here.
+    torch.testing.assert_close(after, before, atol=1e-4, rtol=1e-4)
+    assert not hidden[..., 128:].any()  # the new coordinates start empty...
+    grad_owner = grown.model.layers[0].self_attn.o_proj.weight
+    grown.train()
+    grown.logits(grown.hidden(ids, mask)).logsumexp(-1).mean().backward()
+    assert grad_owner.grad[128:].abs().sum() > 0  # ...and training can write them
+
+
+def test_widening_keeps_heads_paired_and_blocks_whole(trainer: TinyTrainer) -> None:
+    for kwargs, match in (
+        ({"hidden": 96}, "shrink"),
+        ({"hidden": 144}, "multiples of 32"),
+        ({"heads": 6}, "same ratio"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            widen(trainer, **kwargs)
+
+
 def test_pairs_only(trainer: TinyTrainer) -> None:
     for add, at in ((1, 2), (2, 1), (2, 6), (0, 0)):
         with pytest.raises(ValueError, match="pairs"):
@@ -66,5 +96,10 @@ def test_the_grown_shape_reaches_the_exported_checkpoint(trainer: TinyTrainer, t
     assert config["num_hidden_layers"] == 6 and len(config["layer_types"]) == 6
     with pytest.raises(SystemExit, match="pairs"):
         main([str(base), "--out", str(tmp_path / "bad.pt"), "--add", "3"])
+    main([str(base), "--out", str(tmp_path / "wide.pt"), "--hidden", "160"])
+    wide = torch.load(tmp_path / "wide.pt", weights_only=False)
+    assert checkpoint_config(wide).hidden_size == 160 and checkpoint_config(wide).num_layers == 4
+    with pytest.raises(SystemExit):  # nothing to grow: argparse's usage error
+        main([str(base), "--out", str(tmp_path / "bad.pt")])
     with pytest.raises(SystemExit, match="not a file"):
-        main([str(tmp_path / "missing.pt"), "--out", str(tmp_path / "bad.pt")])
+        main([str(tmp_path / "missing.pt"), "--out", str(tmp_path / "bad.pt"), "--add", "2"])
