@@ -35,6 +35,7 @@ from gossamer.tiny.phrasing import (
     EXTRA_REQUESTS,
     EXTRA_SMALL_TALK,
     JOINERS,
+    KEYWORDS,
     PREFIXES,
     REQUESTS,
     SMALL_TALK,
@@ -110,9 +111,50 @@ def _pick(rng: random.Random, pair: tuple[tuple[str, ...], tuple[str, ...]], hel
     return rng.choice(pair[1] if held_out else pair[0])
 
 
+ROUGHEN = 0.35  # share of requests roughened at `augment=3`
+ROUGH_DROP = 0.2  # chance that a roughened request loses each droppable word
+_PUNCT = "?.!,:;"
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split()).strip(" " + _PUNCT)
+
+
+def is_held_out_request(kind: str, text: str, slots: dict[str, Any]) -> bool:
+    """Whether `text` is a held-out template of `kind` filled with `slots` (case and end
+    punctuation aside)."""
+    return any(_norm(t.format(**slots)) == _norm(text) for t in REQUESTS[kind][1])
+
+
+def roughen(text: str, keep: set[str], rng: random.Random) -> str:
+    """The request typed carelessly: some words dropped, lower case, punctuation lost. Words in
+    `keep` (lower case) and words with digits survive whole, so the values and the words that name
+    the request stay."""
+
+    def kept(word: str) -> bool:
+        return word.strip(_PUNCT).lower() in keep or any(c.isdigit() for c in word)
+
+    words = [w for w in text.split() if kept(w) or rng.random() >= ROUGH_DROP]
+    lower, bare = rng.random() < 0.3, rng.random() < 0.3
+    out = [w if kept(w) or not lower else w.lower() for w in words]
+    out = [w.strip(_PUNCT) if bare else w for w in out]
+    return " ".join(w for w in out if w) or text
+
+
 def _request(
     kind: str, slots: dict[str, Any], rng: random.Random, held_out: bool, augment: int = 0
 ) -> str:
+    text = _phrase(kind, slots, rng, held_out, augment)
+    if augment >= 3 and rng.random() < ROUGHEN:
+        keep = set(KEYWORDS[kind]) | {w.lower() for v in slots.values() for w in str(v).split()}
+        rough = roughen(text, keep, rng)
+        # Training never holds an instance of a held-out template, roughened or not.
+        if not is_held_out_request(kind, rough, slots):
+            text = rough
+    return text
+
+
+def _phrase(kind: str, slots: dict[str, Any], rng: random.Random, held_out: bool, augment: int) -> str:
     if augment == 1 and rng.random() < 0.5:
         return rng.choice(EXTRA_REQUESTS[kind]).format(**slots)
     if augment >= 2:
@@ -138,7 +180,8 @@ def _offer(
 def sample_episode(rng: random.Random, held_out: bool = False, augment: int = 0) -> Episode:
     """One request with context; `held_out` draws phrasings that training never sees. `augment`
     (fine-tuning) adds training-only phrasings: 1 the EXTRA_REQUESTS and chatty framing, 2 also
-    terse requests, more joiners, small talk and capital questions (see phrasing.py)."""
+    terse requests, more joiners, small talk and capital questions (see phrasing.py), 3 also
+    roughened requests (`roughen`)."""
     effort = rng.choice(tuple(EFFORTS))
     date = (
         None

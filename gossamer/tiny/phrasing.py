@@ -356,3 +356,16 @@ EXTRA_CAPITAL_QUESTIONS = (
     "{country} capital?",
     "Capital city of {country}?",
 )
+
+# The words that say what a request wants (`augment=3` roughens requests but never drops these, so
+# a roughened request still names its tool; slot values are kept too).
+KEYWORDS: dict[str, frozenset[str]] = {
+    "weather": frozenset({"weather", "temperature", "hot", "cold", "warm", "raining", "outside"}),
+    "time": frozenset({"time", "clock"}),
+    "units": frozenset({"convert", "converted", "change"}),
+    "calc": frozenset({"calculate", "compute", "calc", "math", "sum", "result", "answer"}),
+    "order": frozenset({"order", "track", "status", "shipped"}),
+    "customer": frozenset({"customer", "record"}),
+    "currency": frozenset({"convert", "exchange", "change", "worth"}),
+    "stock": frozenset({"stock", "price", "quote", "shares", "share", "trading"}),
+}

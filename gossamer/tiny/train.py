@@ -233,9 +233,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--render-only", action="store_true", help="only render and cache the corpus")
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--init", type=Path, default=None, help="start from this trainer.pt (fine-tuning)")
-    parser.add_argument("--augment", type=int, default=0, choices=(0, 1, 2),
+    parser.add_argument("--augment", type=int, default=0, choices=(0, 1, 2, 3),
                         help="training-only phrasings: 1 extra phrasings and chatty framing (first "
-                        "fine-tune), 2 also terse requests, more joiners and copy-protected dropout")
+                        "fine-tune), 2 also terse requests, more joiners and copy-protected dropout, "
+                        "3 also roughened requests (words dropped, case and punctuation lost)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.device.startswith("cuda"):

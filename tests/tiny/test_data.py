@@ -7,7 +7,7 @@ import random
 import jsonschema
 from openai_harmony import Role
 
-from gossamer.tiny.data import render_training, sample_episode, script
+from gossamer.tiny.data import _request, is_held_out_request, render_training, roughen, sample_episode, script
 from gossamer.tiny.phrasing import REQUESTS, SMALL_TALK
 from gossamer.tiny.tools import KINDS, SCHEMAS, answer_values, sample_slots, simulate
 
@@ -100,6 +100,35 @@ def test_augmented_phrasings_never_use_held_out_templates() -> None:
     assert set(EXTRA_SMALL_TALK) == {intent for intent, _, _, _ in SMALL_TALK}
     # No augmented request is a held-out template verbatim.
     rng = random.Random(7)
-    for _ in range(200):
-        ep = sample_episode(rng, augment=2)
-        assert norm(ep.user) not in held
+    for level in (2, 3):
+        for _ in range(200):
+            ep = sample_episode(rng, augment=level)
+            assert norm(ep.user) not in held
+
+
+def test_roughened_requests_keep_values_and_intent_and_never_become_held_out() -> None:
+    from gossamer.tiny.phrasing import KEYWORDS
+
+    rng = random.Random(5)
+    text = "Hey, could you tell me the weather in New York today? Thanks."
+    rough = {roughen(text, {"weather", "new", "york"}, rng) for _ in range(300)}
+    assert len(rough) > 20  # words really go, case and punctuation really change
+    for r in rough:
+        assert "weather" in r.lower() and ("New York" in r)
+    for _ in range(50):  # words with digits stay (their trailing punctuation may go)
+        words = roughen("What is 12.5 / 4?", set(), rng).split()
+        assert "12.5" in words and ("4?" in words or "4" in words)
+    # Through the generator: a roughened request still carries its values and one of its kind's
+    # keywords (when its template had one), and is never a held-out template with its values.
+    for _ in range(3000):
+        kind = rng.choice(KINDS)
+        slots = sample_slots(kind, rng)
+        text = _request(kind, slots, rng, held_out=False, augment=3)
+        assert not is_held_out_request(kind, text, slots)
+        for value in ("city", "order_id", "customer_id", "symbol", "amount", "value"):
+            if value in slots:
+                assert str(slots[value]) in text
+        assert text == " ".join(text.split())  # no empty words left behind
+    assert is_held_out_request("weather", "WEATHER  Oslo?", {"city": "Oslo"})
+    assert not is_held_out_request("weather", "weather in Oslo", {"city": "Oslo"})
+    assert set(KEYWORDS) == set(REQUESTS)
