@@ -19,12 +19,25 @@ from pathlib import Path
 
 import torch
 
+from gossamer.errors import CheckpointError
+from gossamer.model.config import ModelConfig
 from gossamer.tiny.model import TINY_CONFIG, TinyTrainer, VocabMap, checkpoint_config
 
 log = logging.getLogger("gossamer.tiny.train")
 
 SPECIAL_START = 199998  # o200k_harmony special tokens start here; they are never dropped
 TOKEN_DROPOUT = 0.03  # share of prompt tokens replaced by the unseen id, so its row means "unknown word"
+
+
+# Command-line flags for the shape of a model trained from scratch -> ModelConfig fields.
+SHAPE_FLAGS = {
+    "layers": "num_layers",
+    "hidden": "hidden_size",
+    "intermediate": "intermediate_size",
+    "heads": "num_heads",
+    "kv-heads": "num_kv_heads",
+    "experts": "num_experts",
+}
 
 
 def load_or_generate_corpus(
@@ -76,10 +89,13 @@ def generate_corpus(num_episodes: int, seed: int, augment: int = 0) -> list[tupl
 
 def batches(corpus: list[tuple[list[int], list[int]]], batch_size: int, rng: random.Random):
     """Endless batches of similar-length conversations (less padding), in seeded order."""
+    if len(corpus) < batch_size:
+        raise ValueError(f"{len(corpus)} conversations cannot fill a batch of {batch_size}")
+    # Sorted by length within chunks of up to 8 batches (a small corpus makes fewer, whole ones).
+    chunk = min(batch_size * 8, len(corpus) - len(corpus) % batch_size)
     while True:
         order = list(range(len(corpus)))
         rng.shuffle(order)
-        chunk = batch_size * 8
         for c in range(0, len(order) - chunk + 1, chunk):
             group = sorted(order[c : c + chunk], key=lambda i: len(corpus[i][0]))
             groups = [group[b : b + batch_size] for b in range(0, chunk, batch_size)]
@@ -134,7 +150,9 @@ def train(
     render_only: bool = False,
     init: Path | None = None,
     augment: int = 0,
+    shape: ModelConfig = TINY_CONFIG,
 ) -> Path:
+    """`shape` is the model trained from scratch; fine-tuning (`init`) keeps the base's shape."""
     if threads:
         torch.set_num_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
@@ -150,7 +168,7 @@ def train(
     num_tokens = sum(len(t) for t, _ in corpus)
     log.info("corpus: %d conversations, %d tokens, %d distinct ids", len(corpus), num_tokens, len(used))
     # A grown base (gossamer.tiny.grow) keeps its shape.
-    config = checkpoint_config(base) if base else TINY_CONFIG
+    config = checkpoint_config(base) if base else shape
     model = TinyTrainer(config, vocab, seed=seed)
     if base:
         model.load_state_dict(base["model"])
@@ -237,7 +255,21 @@ def main(argv: list[str] | None = None) -> None:
                         help="training-only phrasings: 1 extra phrasings and chatty framing (first "
                         "fine-tune), 2 also terse requests, more joiners and copy-protected dropout, "
                         "3 also roughened requests (words dropped, case and punctuation lost)")
+    for flag, field in SHAPE_FLAGS.items():
+        parser.add_argument(f"--{flag}", type=int, default=getattr(TINY_CONFIG, field),
+                            help=f"{field} of a model trained from scratch (default %(default)s)")
     args = parser.parse_args(argv)
+    shape = dataclasses.replace(
+        TINY_CONFIG, layer_types=(), **{f: getattr(args, k.replace("-", "_")) for k, f in SHAPE_FLAGS.items()}
+    )
+    if args.episodes < args.batch_size:
+        parser.error(f"--episodes ({args.episodes}) must be at least --batch-size ({args.batch_size})")
+    if args.init and shape != TINY_CONFIG:
+        parser.error("fine-tuning keeps the base model's shape: grow it with gossamer.tiny.grow instead")
+    try:
+        shape.validate("model shape")
+    except CheckpointError as exc:
+        parser.error(str(exc))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.device.startswith("cuda"):
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
@@ -256,6 +288,7 @@ def main(argv: list[str] | None = None) -> None:
         args.render_only,
         args.init,
         args.augment,
+        shape,
     )
     if not (args.no_export or args.render_only):
         from gossamer.tiny.export import export

@@ -1,0 +1,34 @@
+"""The training script end to end at a toy size: shape flags, checkpoints that carry the shape,
+resuming, and the guard against reshaping a fine-tune."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gossamer.tiny.model import checkpoint_config
+from gossamer.tiny.train import main
+
+TOY = ["--episodes", "24", "--batch-size", "4", "--threads", "1", "--no-export", "--save-every", "2"]
+SHAPE = ["--layers", "2", "--hidden", "64", "--intermediate", "64", "--heads", "2", "--kv-heads", "1"]
+
+
+def test_trains_a_chosen_shape_and_resumes(tmp_path) -> None:
+    out = tmp_path / "run"
+    main(["--out", str(out), "--steps", "2", *TOY, *SHAPE])
+    first = torch.load(out / "trainer.pt", weights_only=False)
+    config = checkpoint_config(first)
+    assert (config.num_layers, config.hidden_size, config.num_heads, config.num_kv_heads) == (2, 64, 2, 1)
+    assert first["step"] == 2 and first["model"]["unembed"].shape[1] == 64
+    # A longer run in the same directory picks up from step 2 instead of starting over.
+    main(["--out", str(out), "--steps", "3", *TOY, *SHAPE])
+    second = torch.load(out / "trainer.pt", weights_only=False)
+    assert second["step"] == 3
+    assert not torch.equal(second["model"]["unembed"], first["model"]["unembed"])
+    # Fine-tuning keeps the base's shape; asking for another one is a usage error.
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "ft"), "--init", str(out / "trainer.pt"), "--hidden", "96", *TOY])
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "bad"), "--hidden", "100", *TOY])
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "bad"), *TOY, "--batch-size", "32"])
