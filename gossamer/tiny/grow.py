@@ -12,7 +12,8 @@ Wider: the residual stream, the attention heads (query and KV heads in the same 
 query head keeps its KV head) and the experts' width grow. New residual coordinates start at zero
 (the embedding and every projection that writes the stream get zero there), new heads and new
 expert neurons write nothing (zero output columns and rows), and the RMSNorm weights shrink by
-sqrt(old / new) because the same vector now averages over more coordinates.
+sqrt(old / new) because the same vector now averages over more coordinates (exact up to RMSNorm's
+epsilon, which now sits beside a smaller mean square: logits move by ~1e-4).
 
 Everything that only reads the new parts is freshly initialised, which gives the gradients
 something to work with once the zero projections move.
