@@ -26,7 +26,7 @@ import torch
 from safetensors.torch import save_file
 
 from gossamer.model.mxfp4 import quantize
-from gossamer.tiny.model import FULL_VOCAB, TinyTrainer, VocabMap, checkpoint_config
+from gossamer.tiny.model import FULL_VOCAB, TinyTrainer, from_checkpoint
 
 log = logging.getLogger("gossamer.tiny.export")
 
@@ -36,10 +36,7 @@ CHECKPOINT_FILES = ("config.json", "generation_config.json", "model.safetensors"
 
 
 def load_trainer(trainer_ckpt: Path) -> TinyTrainer:
-    ckpt = torch.load(trainer_ckpt, weights_only=False, map_location="cpu")
-    model = TinyTrainer(checkpoint_config(ckpt), VocabMap(ckpt["used_ids"]), seed=ckpt.get("seed", 0))
-    model.load_state_dict(ckpt["model"])
-    return model.eval()
+    return from_checkpoint(torch.load(trainer_ckpt, weights_only=False, map_location="cpu"))
 
 
 @torch.no_grad()

@@ -28,8 +28,7 @@ from pathlib import Path
 
 import torch
 
-from gossamer.tiny.export import load_trainer
-from gossamer.tiny.model import TinyTrainer
+from gossamer.tiny.model import TinyTrainer, from_checkpoint, trainer_checkpoint
 
 log = logging.getLogger("gossamer.tiny.grow")
 
@@ -135,8 +134,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if not args.trainer.is_file():
         raise SystemExit(f"error: {args.trainer} is not a file")
-    trainer = load_trainer(args.trainer)
-    seed = torch.load(args.trainer, weights_only=False, map_location="cpu").get("seed", 0)
+    ckpt = torch.load(args.trainer, weights_only=False, map_location="cpu")
+    trainer, seed = from_checkpoint(ckpt), ckpt.get("seed", 0)
     try:
         grown = widen(trainer, **widths, seed=seed) if any(widths.values()) else trainer
         if args.add:
@@ -144,8 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": grown.state_dict(), "used_ids": grown.vocab.used_ids, "seed": seed,
-                "config": dataclasses.asdict(grown.config)}, args.out)
+    torch.save(trainer_checkpoint(grown, seed), args.out)
     old, new = trainer.config, grown.config
     log.info(
         "layers %d -> %d, hidden %d -> %d, experts' width %d -> %d, heads %d/%d -> %d/%d: %s",

@@ -14,6 +14,7 @@ the full-vocabulary softmax, so training itself pushes their probability mass to
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -47,6 +48,24 @@ def checkpoint_config(ckpt: dict) -> ModelConfig:
     if raw is None:
         return TINY_CONFIG
     return ModelConfig(**{**raw, "layer_types": tuple(raw["layer_types"])})
+
+
+def trainer_checkpoint(trainer: TinyTrainer, seed: int) -> dict:
+    """What a trainer.pt holds besides the optimizer's state: the weights, the compact vocabulary,
+    the seed and the shape (read back by checkpoint_config and from_checkpoint)."""
+    return {
+        "model": {k: v.cpu() for k, v in trainer.state_dict().items()},
+        "used_ids": trainer.vocab.used_ids,
+        "seed": seed,
+        "config": dataclasses.asdict(trainer.config),
+    }
+
+
+def from_checkpoint(ckpt: dict) -> TinyTrainer:
+    """The model a loaded trainer.pt holds, in eval mode."""
+    model = TinyTrainer(checkpoint_config(ckpt), VocabMap(ckpt["used_ids"]), seed=ckpt.get("seed", 0))
+    model.load_state_dict(ckpt["model"])
+    return model.eval()
 
 
 def hf_config(config: ModelConfig, vocab_size: int | None = None) -> GptOssConfig:

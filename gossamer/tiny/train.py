@@ -21,7 +21,7 @@ import torch
 
 from gossamer.errors import CheckpointError
 from gossamer.model.config import ModelConfig
-from gossamer.tiny.model import TINY_CONFIG, TinyTrainer, VocabMap, checkpoint_config
+from gossamer.tiny.model import TINY_CONFIG, TinyTrainer, VocabMap, checkpoint_config, trainer_checkpoint
 
 log = logging.getLogger("gossamer.tiny.train")
 
@@ -218,12 +218,7 @@ def train(
             window.clear()
         if (step + 1) % save_every == 0 or step + 1 == steps:
             tmp = ckpt_path.with_suffix(".tmp")
-            state = {k: v.cpu() for k, v in model.state_dict().items()}
-            torch.save(
-                {"model": state, "opt": opt.state_dict(), "step": step + 1, "used_ids": used, "seed": seed,
-                 "config": dataclasses.asdict(config)},
-                tmp,
-            )
+            torch.save({**trainer_checkpoint(model, seed), "opt": opt.state_dict(), "step": step + 1}, tmp)
             tmp.replace(ckpt_path)
     log.info("trained %d steps in %.0f s", steps, time.monotonic() - started)
     return ckpt_path
