@@ -2,10 +2,11 @@
 
     python -m gossamer.tiny.export runs/tiny/trainer.pt --out runs/tiny/model --pack
 
-The compact vocabulary tables grow to the full 201088 rows: unseen ids share one embedding row
-and one unembedding row (`-unseen_scale * e0`), so the two big tables compress to little more
-than their few thousand trained rows. Experts are stored as MXFP4 `*_blocks` / `*_scales`, the
-rest in bfloat16, exactly as the published gpt-oss checkpoints.
+The compact vocabulary tables grow to the full 201088 rows: unseen ids share one unembedding row
+(`-unseen_scale * e0`) and, in the embedding, their word class's row or else the one "unknown
+word" row, so the two big tables compress to little more than their few thousand trained rows.
+Experts are stored as MXFP4 `*_blocks` / `*_scales`, the rest in bfloat16, exactly as the
+published gpt-oss checkpoints.
 
 The shared unseen row is scaled by `UNSEEN_BOOST` on export. Its logit is `-scale * y0` and the
 final-norm coordinate y0 is positive for every input (see gossamer.tiny.model), so the boost only
@@ -25,8 +26,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from gossamer.model.mxfp4 import quantize
-from gossamer.tiny.model import FULL_VOCAB, TinyTrainer, from_checkpoint
+from gossamer.model.config import load_config
+from gossamer.model.mxfp4 import dequantize, quantize
+from gossamer.tiny.model import FULL_VOCAB, TinyTrainer, VocabMap, from_checkpoint
+from gossamer.tiny.word_classes import token_classes
 
 log = logging.getLogger("gossamer.tiny.export")
 
@@ -47,10 +50,8 @@ def hf_state_dict(trainer: TinyTrainer) -> dict[str, torch.Tensor]:
     src = trainer.model.state_dict()
     out: dict[str, torch.Tensor] = {}
 
-    embed = src["embed_tokens.weight"]  # [V_compact, d]; row 0 = every unseen id
-    full_embed = embed[0].expand(FULL_VOCAB, d).clone()  # [FULL_VOCAB, d]
-    full_embed[used] = embed[1:]
-    out["model.embed_tokens.weight"] = full_embed
+    embed = src["embed_tokens.weight"]  # [input rows, d]: 0 unknown, seen ids, word classes
+    out["model.embed_tokens.weight"] = embed[trainer.vocab.input_lut]  # [FULL_VOCAB, d]
 
     unseen_row = torch.zeros(d)
     unseen_row[0] = -trainer.unseen_scale.item() * UNSEEN_BOOST
@@ -68,6 +69,45 @@ def hf_state_dict(trainer: TinyTrainer) -> dict[str, torch.Tensor]:
             continue
         out[f"model.{name}"] = tensor
     return {k: (v.to(torch.bfloat16) if v.is_floating_point() else v).contiguous() for k, v in out.items()}
+
+
+@torch.no_grad()
+def load_exported(model_dir: Path) -> TinyTrainer:
+    """The trainer back from an exported checkpoint (the inverse of hf_state_dict), so a shipped
+    model can be fine-tuned without the trainer.pt it came from.
+
+    The weights are the exported ones (bf16 values, experts as their MXFP4 values, which the
+    expert quantization of fine-tuning keeps as they are); the optimizer's state is not in a
+    checkpoint. Seen ids are those with their own unembedding row; word classes are those that
+    some unseen id reads through its own (non-"unknown") embedding row.
+    """
+    from safetensors.torch import load_file
+
+    config = load_config(model_dir)
+    tensors = load_file(model_dir / "model.safetensors")
+    src = {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}
+    lm_head, embed = src.pop("lm_head.weight"), src.pop("model.embed_tokens.weight")  # [FULL_VOCAB, d] each
+    unseen_row, unknown_row = lm_head[FULL_VOCAB - 1], embed[FULL_VOCAB - 1]  # a reserved id: never seen
+    seen = (lm_head != unseen_row).any(-1)  # [FULL_VOCAB]
+    names = token_classes()
+    class_ids = ((embed != unknown_row).any(-1) & ~seen).nonzero().flatten().tolist()
+    first_of = {}
+    for i in class_ids:
+        first_of.setdefault(names[i], i)
+    vocab = VocabMap(seen.nonzero().flatten().tolist(), sorted(first_of))
+    trainer = TinyTrainer(config, vocab)
+    used = torch.tensor(vocab.used_ids)
+    rows = torch.cat([unknown_row[None], embed[used], embed[[first_of[c] for c in vocab.classes]]])
+    state = {"model.embed_tokens.weight": rows, "unembed": lm_head[used]}
+    state["unseen_scale"] = -unseen_row[0] / UNSEEN_BOOST
+    for name in trainer.model.state_dict():
+        if name.endswith(("experts.gate_up_proj", "experts.down_proj")):
+            blocks, scales = src[f"model.{name}_blocks"], src[f"model.{name}_scales"]
+            state[f"model.{name}"] = dequantize(blocks, scales, torch.float32).transpose(1, 2)
+        elif name != "embed_tokens.weight":
+            state[f"model.{name}"] = src[f"model.{name}"]
+    trainer.load_state_dict(state)
+    return trainer.eval()
 
 
 def export(trainer_ckpt: Path, out_dir: Path) -> Path:

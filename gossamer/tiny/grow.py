@@ -17,6 +17,9 @@ epsilon, which now sits beside a smaller mean square: logits move by ~1e-4).
 
 Everything that only reads the new parts is freshly initialised, which gives the gradients
 something to work with once the zero projections move.
+
+A larger vocabulary (`grow_vocab`, used by gossamer.tiny.train when a fine-tuning corpus holds ids
+the base never saw): new ids and word classes get rows without changing what the model writes.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from pathlib import Path
 
 import torch
 
-from gossamer.tiny.model import TinyTrainer, from_checkpoint, trainer_checkpoint
+from gossamer.tiny.model import TinyTrainer, VocabMap, from_checkpoint, trainer_checkpoint
+from gossamer.tiny.word_classes import token_classes
 
 log = logging.getLogger("gossamer.tiny.grow")
 
@@ -111,6 +115,50 @@ def widen(
     state["model.norm.weight"][0] = 1.0
     state["unembed"][:, 0] *= shrink
     state["unseen_scale"] = src["unseen_scale"] * shrink
+    grown.load_state_dict(state)
+    grown.apply_constraints()
+    return grown
+
+
+@torch.no_grad()
+def grow_vocab(trainer: TinyTrainer, vocab: VocabMap) -> TinyTrainer:
+    """A copy of `trainer` over `vocab`, a larger vocabulary (more seen ids, more word classes).
+
+    What the model writes does not change: a new seen id's unembedding row is the shared unseen
+    row, so it keeps exactly the probability it had as one of the unseen ids. What it reads
+    changes only where it was blind: a new seen id that the old model read as the unknown word
+    starts from its word class's row, and a new class row starts as the mean of the rows of the
+    class's ids the old model saw (else as the unknown word).
+    """
+    old = trainer.vocab
+    if not set(old.used_ids) <= set(vocab.used_ids) or not set(old.classes) <= set(vocab.classes):
+        raise ValueError("a grown vocabulary keeps every seen id and word class of the old one")
+    grown = TinyTrainer(trainer.config, vocab, seed=0)
+    state = {k: v.clone() for k, v in trainer.state_dict().items()}
+    old_embed = state["model.embed_tokens.weight"]  # [old input rows, d]
+    names = token_classes() if vocab.classes else ()
+    used = torch.tensor(vocab.used_ids)  # [N]
+    embed = old_embed[old.to_inputs(used)]  # [N, d] each seen id as the old model read it
+    members: dict[str, list[int]] = {}  # class -> the old model's rows of its seen ids
+    for i in old.used_ids if vocab.classes else ():
+        members.setdefault(names[i], []).append(int(old.lut[i]))
+    class_rows = []
+    for c in vocab.classes:
+        if c in old.classes:
+            class_rows.append(old_embed[old.size + old.classes.index(c)])
+        else:
+            class_rows.append(old_embed[members[c]].mean(0) if c in members else old_embed[0])
+    classes = torch.stack(class_rows) if class_rows else old_embed[:0]  # [C, d]
+    # Ids the old model read as the unknown word start from their class instead.
+    blind = (old.to_inputs(used) == 0) & (vocab.class_rows[1:] >= vocab.size)  # [N]
+    embed[blind] = classes[vocab.class_rows[1:][blind] - vocab.size]
+    state["model.embed_tokens.weight"] = torch.cat([old_embed[:1], embed, classes])
+    unseen_row = torch.zeros(trainer.config.hidden_size)
+    unseen_row[0] = -trainer.unseen_scale
+    unembed = unseen_row.expand(len(vocab.used_ids), -1).clone()  # [N, d]
+    was_seen = old.lut[used] > 0  # [N]
+    unembed[was_seen] = state["unembed"][old.lut[used][was_seen] - 1]
+    state["unembed"] = unembed
     grown.load_state_dict(state)
     grown.apply_constraints()
     return grown

@@ -1,7 +1,9 @@
 """gossamer-tiny during training: transformers' gpt-oss on a compact vocabulary.
 
 Only a couple of thousand token ids ever occur in the generated conversations, so training embeds
-and scores only those (the "used vocabulary"); export writes the full 201088-row tables.
+and scores only those (the "used vocabulary"); export writes the full 201088-row tables. The
+embedding also holds one row per word class (gossamer.tiny.word_classes), the row that an id
+the model never saw gets when it is another form of a word the model knows.
 
 Every id that never occurs shares one embedding row (compact id 0, also used for token dropout so
 that row means "some word I don't know") and one unembedding row, `-unseen_scale * e0`. Residual
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -24,6 +26,7 @@ from transformers import GptOssConfig, GptOssModel
 
 from gossamer.model.config import ModelConfig
 from gossamer.model.mxfp4 import dequantize, quantize
+from gossamer.tiny.word_classes import token_classes
 
 PINNED_VALUE = 2.0
 FULL_VOCAB = 201088
@@ -56,6 +59,7 @@ def trainer_checkpoint(trainer: TinyTrainer, seed: int) -> dict:
     return {
         "model": {k: v.cpu() for k, v in trainer.state_dict().items()},
         "used_ids": trainer.vocab.used_ids,
+        "classes": trainer.vocab.classes,
         "seed": seed,
         "config": dataclasses.asdict(trainer.config),
     }
@@ -63,7 +67,8 @@ def trainer_checkpoint(trainer: TinyTrainer, seed: int) -> dict:
 
 def from_checkpoint(ckpt: dict) -> TinyTrainer:
     """The model a loaded trainer.pt holds, in eval mode."""
-    model = TinyTrainer(checkpoint_config(ckpt), VocabMap(ckpt["used_ids"]), seed=ckpt.get("seed", 0))
+    vocab = VocabMap(ckpt["used_ids"], ckpt.get("classes", []))
+    model = TinyTrainer(checkpoint_config(ckpt), vocab, seed=ckpt.get("seed", 0))
     model.load_state_dict(ckpt["model"])
     return model.eval()
 
@@ -90,18 +95,36 @@ def fake_quantize(w: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class VocabMap:
-    """Compact id <-> o200k id. Compact 0 is every unseen id."""
+    """Compact id <-> o200k id. Compact 0 is every unseen id.
+
+    Output (unembedding) rows are the compact ids 0..size-1. Input (embedding) rows are those, then
+    one row per word class: an unseen id whose class is known reads its class row, not row 0.
+    """
 
     used_ids: list[int]  # sorted o200k ids; compact id = 1 + index
+    classes: list[str] = field(default_factory=list)  # sorted word classes; input row = size + index
 
     def __post_init__(self) -> None:
         lut = torch.zeros(FULL_VOCAB, dtype=torch.long)
-        lut[torch.tensor(self.used_ids)] = torch.arange(1, len(self.used_ids) + 1)
+        lut[torch.tensor(self.used_ids, dtype=torch.long)] = torch.arange(1, len(self.used_ids) + 1)
         self.lut = lut  # [FULL_VOCAB] o200k id -> compact id
+        self.input_lut = lut.clone()  # [FULL_VOCAB] o200k id -> input row
+        self.class_rows = torch.arange(self.size)  # [size] compact id -> its word class's input row
+        if self.classes:
+            names = token_classes()
+            row_of = {c: self.size + k for k, c in enumerate(self.classes)}
+            class_row = torch.tensor([row_of.get(names[i], 0) for i in range(FULL_VOCAB)])  # [FULL_VOCAB]
+            self.input_lut = torch.where(lut > 0, lut, class_row)
+            has_class = class_row[lut > 0] > 0
+            self.class_rows[lut[lut > 0][has_class]] = class_row[lut > 0][has_class]
 
     @property
     def size(self) -> int:
         return len(self.used_ids) + 1
+
+    @property
+    def input_size(self) -> int:
+        return self.size + len(self.classes)
 
     @property
     def num_unseen(self) -> int:
@@ -110,13 +133,16 @@ class VocabMap:
     def to_compact(self, ids: torch.Tensor) -> torch.Tensor:
         return self.lut[ids]
 
+    def to_inputs(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.input_lut[ids]
+
 
 class TinyTrainer(nn.Module):
     def __init__(self, config: ModelConfig, vocab: VocabMap, seed: int = 0) -> None:
         super().__init__()
         torch.manual_seed(seed)
         self.config, self.vocab = config, vocab
-        self.model = GptOssModel(hf_config(config, vocab.size))
+        self.model = GptOssModel(hf_config(config, vocab.input_size))
         d = config.hidden_size
         self.unembed = nn.Parameter(torch.randn(vocab.size - 1, d) * 0.02)  # seen rows
         self.unseen_scale = nn.Parameter(torch.tensor(10.0))
@@ -149,11 +175,11 @@ class TinyTrainer(nn.Module):
                 ex.gate_up_proj, ex.down_proj = gate_up, down
         return saved
 
-    def hidden(self, compact_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """compact_ids [B, T] -> final-norm hidden states [B, T, d]."""
+    def hidden(self, input_rows: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """input_rows [B, T] (VocabMap.to_inputs) -> final-norm hidden states [B, T, d]."""
         saved = self._set_expert_quantization(self.quantize_experts)
         try:
-            out = self.model(input_ids=compact_ids, attention_mask=attention_mask, use_cache=False)
+            out = self.model(input_ids=input_rows, attention_mask=attention_mask, use_cache=False)
         finally:
             for ex, gate_up, down in saved:
                 del ex.gate_up_proj, ex.down_proj
@@ -175,7 +201,8 @@ class TinyTrainer(nn.Module):
     ) -> torch.Tensor:
         """Mean next-token cross-entropy over the target positions loss_mask marks.
 
-        input_ids may differ from target_ids where training replaced a prompt token by the unseen id.
+        input_ids are input rows: they differ from target_ids where training fed a prompt token as
+        the unseen id or as its word class.
         """
         hidden = self.hidden(input_ids, attention_mask)[:, :-1]  # [B, T-1, d]
         targets = target_ids[:, 1:]  # [B, T-1]

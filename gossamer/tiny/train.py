@@ -21,12 +21,22 @@ import torch
 
 from gossamer.errors import CheckpointError
 from gossamer.model.config import ModelConfig
-from gossamer.tiny.model import TINY_CONFIG, TinyTrainer, VocabMap, checkpoint_config, trainer_checkpoint
+from gossamer.tiny.grow import grow_vocab
+from gossamer.tiny.model import (
+    TINY_CONFIG,
+    TinyTrainer,
+    VocabMap,
+    checkpoint_config,
+    from_checkpoint,
+    trainer_checkpoint,
+)
+from gossamer.tiny.word_classes import classes_of
 
 log = logging.getLogger("gossamer.tiny.train")
 
 SPECIAL_START = 199998  # o200k_harmony special tokens start here; they are never dropped
 TOKEN_DROPOUT = 0.03  # share of prompt tokens replaced by the unseen id, so its row means "unknown word"
+CLASS_DROPOUT = 0.1  # share of prompt tokens fed as their word class, so its row means "this word"
 
 
 # Command-line flags for the shape of a model trained from scratch -> ModelConfig fields.
@@ -103,10 +113,18 @@ def batches(corpus: list[tuple[list[int], list[int]]], batch_size: int, rng: ran
             yield from groups
 
 
-def collate(corpus, idx: list[int], vocab: VocabMap, rng: random.Random, protect_copies: bool = False):
+def collate(
+    corpus,
+    idx: list[int],
+    vocab: VocabMap,
+    rng: random.Random,
+    protect_copies: bool = False,
+    class_dropout: float = 0.0,
+):
     """Padded batch. `protect_copies` (fine-tuning) never drops a prompt token the assistant
     writes later in the conversation: values it must copy (cities, numbers, codes, tool results)
-    stay visible, so dropout teaches ignoring unknown words, not guessing values."""
+    stay visible, so dropout teaches ignoring unknown words, not guessing values. `class_dropout`
+    feeds that share of prompt tokens through their word class's row (gossamer.tiny.word_classes)."""
     max_len = max(len(corpus[i][0]) for i in idx)
     ids = torch.zeros(len(idx), max_len, dtype=torch.long)  # [B, T] o200k ids
     attn = torch.zeros(len(idx), max_len, dtype=torch.long)  # [B, T]
@@ -120,13 +138,26 @@ def collate(corpus, idx: list[int], vocab: VocabMap, rng: random.Random, protect
     # A fine-tuning corpus may hold ids the vocabulary lacks; they are never trained as targets.
     loss_mask = loss_mask * (targets != 0)
     gen = torch.Generator().manual_seed(rng.getrandbits(62))
-    drop = (torch.rand(ids.shape, generator=gen) < TOKEN_DROPOUT) & (loss_mask == 0) & (ids < SPECIAL_START)
+    noise = torch.rand(ids.shape, generator=gen)  # [B, T]
+    prompt = (loss_mask == 0) & (ids < SPECIAL_START)  # [B, T]
     if protect_copies:
         for row in range(len(idx)):
             written = ids[row][loss_mask[row] > 0].unique()
-            drop[row] &= ~torch.isin(ids[row], written)
-    inputs = targets.masked_fill(drop, 0)
+            prompt[row] &= ~torch.isin(ids[row], written)
+    drop = prompt & (noise < TOKEN_DROPOUT)
+    as_class = prompt & (noise >= 1 - class_dropout) & (targets > 0)
+    inputs = torch.where(as_class, vocab.class_rows[targets], vocab.to_inputs(ids)).masked_fill(drop, 0)
     return inputs, targets, attn, loss_mask
+
+
+def load_base(init: Path) -> TinyTrainer:
+    """The model to fine-tune: a trainer.pt, or an exported checkpoint directory (the shipped one
+    included: `python -c "from gossamer.tiny import model_path; print(model_path())"`)."""
+    if init.is_dir():
+        from gossamer.tiny.export import load_exported
+
+        return load_exported(init)
+    return from_checkpoint(torch.load(init, weights_only=False, map_location="cpu"))
 
 
 def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
@@ -151,8 +182,10 @@ def train(
     init: Path | None = None,
     augment: int = 0,
     shape: ModelConfig = TINY_CONFIG,
+    class_dropout: float = CLASS_DROPOUT,
 ) -> Path:
-    """`shape` is the model trained from scratch; fine-tuning (`init`) keeps the base's shape."""
+    """`shape` is the model trained from scratch; fine-tuning (`init`: a trainer.pt or an exported
+    checkpoint directory) keeps the base's shape."""
     if threads:
         torch.set_num_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
@@ -161,25 +194,31 @@ def train(
     corpus = load_or_generate_corpus(corpus_path, num_episodes, seed, augment)
     if render_only:
         return corpus_path
-    base = torch.load(init, weights_only=False, map_location="cpu") if init else None
-    # Fine-tuning keeps the base model's vocabulary (its tables define the checkpoint).
-    used = base["used_ids"] if base else sorted({t for toks, _ in corpus for t in toks})
-    vocab = VocabMap(used)
+    base = load_base(init) if init else None
+    # Fine-tuning grows the base's vocabulary by the corpus's new ids (tiny.grow.grow_vocab).
+    old_ids, old_classes = (base.vocab.used_ids, base.vocab.classes) if base else ([], [])
+    used = sorted({t for toks, _ in corpus for t in toks} | set(old_ids))
+    classes = sorted(set(classes_of(used) if class_dropout > 0 else ()) | set(old_classes))
+    vocab = VocabMap(used, classes)
     num_tokens = sum(len(t) for t, _ in corpus)
-    log.info("corpus: %d conversations, %d tokens, %d distinct ids", len(corpus), num_tokens, len(used))
-    # A grown base (gossamer.tiny.grow) keeps its shape.
-    config = checkpoint_config(base) if base else shape
-    model = TinyTrainer(config, vocab, seed=seed)
+    log.info(
+        "corpus: %d conversations, %d tokens; vocabulary %d ids, %d word classes",
+        len(corpus), num_tokens, len(used), len(classes),
+    )
     if base:
-        model.load_state_dict(base["model"])
-        log.info("fine-tuning from %s", init)
+        model = grow_vocab(base, vocab)  # a grown base (gossamer.tiny.grow) keeps its shape
+        log.info("fine-tuning from %s (%d new ids)", init, len(used) - len(base.vocab.used_ids))
+    else:
+        model = TinyTrainer(shape, vocab, seed=seed)
+    config = model.config
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=peak_lr, betas=(0.9, 0.95), weight_decay=0.0)
     first_step = 0
     ckpt_path = out / "trainer.pt"
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, weights_only=False)
-        if ckpt["used_ids"] == used and checkpoint_config(ckpt) == config:
+        same_vocab = ckpt["used_ids"] == used and ckpt.get("classes", []) == classes
+        if same_vocab and checkpoint_config(ckpt) == config:
             model.load_state_dict(ckpt["model"])
             model.to(device)
             opt.load_state_dict(ckpt["opt"])
@@ -188,7 +227,7 @@ def train(
     rng = random.Random(seed + 1)
     stream = batches(corpus, batch_size, rng)
     for _ in range(first_step):  # replay data order and dropout draws: a resumed run matches an unbroken one
-        collate(corpus, next(stream), vocab, rng, augment >= 2)
+        collate(corpus, next(stream), vocab, rng, augment >= 2, class_dropout)
     qat_start = int(steps * (1 - qat_fraction))
     window: list[float] = []
     for step in range(first_step, steps):
@@ -196,7 +235,9 @@ def train(
         model.quantize_experts = step >= qat_start
         for group in opt.param_groups:
             group["lr"] = lr_at(step, steps, peak_lr, warmup=min(100, steps // 10))
-        inputs, targets, attn, loss_mask = collate(corpus, next(stream), vocab, rng, augment >= 2)
+        inputs, targets, attn, loss_mask = collate(
+            corpus, next(stream), vocab, rng, augment >= 2, class_dropout
+        )
         batch = (t.to(device) for t in (inputs, targets, attn, loss_mask))
         loss = model.loss(*batch)
         opt.zero_grad(set_to_none=True)
@@ -245,7 +286,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu", help="cpu (the reference) or cuda")
     parser.add_argument("--render-only", action="store_true", help="only render and cache the corpus")
     parser.add_argument("--no-export", action="store_true")
-    parser.add_argument("--init", type=Path, default=None, help="start from this trainer.pt (fine-tuning)")
+    parser.add_argument("--init", type=Path, default=None,
+                        help="fine-tune this trainer.pt or exported checkpoint directory")
+    parser.add_argument("--class-dropout", type=float, default=CLASS_DROPOUT,
+                        help="share of prompt tokens fed as their word class (0: no word classes)")
     parser.add_argument("--augment", type=int, default=0, choices=(0, 1, 2, 3),
                         help="training-only phrasings: 1 extra phrasings and chatty framing (first "
                         "fine-tune), 2 also terse requests, more joiners and copy-protected dropout, "
@@ -284,6 +328,7 @@ def main(argv: list[str] | None = None) -> None:
         args.init,
         args.augment,
         shape,
+        args.class_dropout,
     )
     if not (args.no_export or args.render_only):
         from gossamer.tiny.export import export

@@ -32,3 +32,19 @@ def test_trains_a_chosen_shape_and_resumes(tmp_path) -> None:
         main(["--out", str(tmp_path / "bad"), "--hidden", "100", *TOY])
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path / "bad"), *TOY, "--batch-size", "32"])
+
+
+def test_fine_tunes_an_exported_model_and_grows_its_vocabulary(tmp_path) -> None:
+    from gossamer.tiny.export import export
+
+    base = tmp_path / "base"
+    main(["--out", str(base), "--steps", "1", *TOY, *SHAPE, "--class-dropout", "0"])
+    export(base / "trainer.pt", tmp_path / "model")
+    ft = tmp_path / "ft"
+    # Other phrasings (augment 3) hold ids the base never saw: they get rows instead of "unknown".
+    main(["--out", str(ft), "--init", str(tmp_path / "model"), "--steps", "1", "--augment", "3", *TOY])
+    before = torch.load(base / "trainer.pt", weights_only=False)
+    after = torch.load(ft / "trainer.pt", weights_only=False)
+    assert not before["classes"] and after["classes"]
+    assert set(before["used_ids"]) < set(after["used_ids"])
+    assert checkpoint_config(after) == checkpoint_config(before)
