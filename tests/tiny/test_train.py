@@ -13,7 +13,7 @@ TOY = ["--episodes", "24", "--batch-size", "4", "--threads", "1", "--no-export",
 SHAPE = ["--layers", "2", "--hidden", "64", "--intermediate", "64", "--heads", "2", "--kv-heads", "1"]
 
 
-def test_trains_a_chosen_shape_and_resumes(tmp_path) -> None:
+def test_trains_a_chosen_shape_and_resumes(tmp_path, capsys) -> None:
     out = tmp_path / "run"
     main(["--out", str(out), "--steps", "2", *TOY, *SHAPE])
     first = torch.load(out / "trainer.pt", weights_only=False)
@@ -32,6 +32,11 @@ def test_trains_a_chosen_shape_and_resumes(tmp_path) -> None:
         main(["--out", str(tmp_path / "bad"), "--hidden", "100", *TOY])
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path / "bad"), *TOY, "--batch-size", "32"])
+    missing, not_a_model = str(tmp_path / "missing.pt"), str(tmp_path)
+    for bad in (["--init", missing], ["--init", not_a_model], ["--class-dropout", "1"]):
+        with pytest.raises(SystemExit):
+            main(["--out", str(tmp_path / "bad"), *TOY, *bad])
+    assert "neither a trainer.pt nor an exported checkpoint" in capsys.readouterr().err
 
 
 def test_fine_tunes_an_exported_model_and_grows_its_vocabulary(tmp_path) -> None:
