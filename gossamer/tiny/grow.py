@@ -136,12 +136,13 @@ def grow_vocab(trainer: TinyTrainer, vocab: VocabMap) -> TinyTrainer:
     grown = TinyTrainer(trainer.config, vocab, seed=0)
     state = {k: v.clone() for k, v in trainer.state_dict().items()}
     old_embed = state["model.embed_tokens.weight"]  # [old input rows, d]
-    names = token_classes() if vocab.classes else ()
     used = torch.tensor(vocab.used_ids)  # [N]
     embed = old_embed[old.to_inputs(used)]  # [N, d] each seen id as the old model read it
     members: dict[str, list[int]] = {}  # class -> the old model's rows of its seen ids
-    for i in old.used_ids if vocab.classes else ():
-        members.setdefault(names[i], []).append(int(old.lut[i]))
+    if vocab.classes:
+        names = token_classes()
+        for i in old.used_ids:
+            members.setdefault(names[i], []).append(int(old.lut[i]))
     class_rows = []
     for c in vocab.classes:
         if c in old.classes:

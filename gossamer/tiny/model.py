@@ -115,8 +115,8 @@ class VocabMap:
             row_of = {c: self.size + k for k, c in enumerate(self.classes)}
             class_row = torch.tensor([row_of.get(names[i], 0) for i in range(FULL_VOCAB)])  # [FULL_VOCAB]
             self.input_lut = torch.where(lut > 0, lut, class_row)
-            has_class = class_row[lut > 0] > 0
-            self.class_rows[lut[lut > 0][has_class]] = class_row[lut > 0][has_class]
+            compact, rows = lut[lut > 0], class_row[lut > 0]  # [N] each, for the seen ids
+            self.class_rows[compact[rows > 0]] = rows[rows > 0]
 
     @property
     def size(self) -> int:
