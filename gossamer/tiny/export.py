@@ -53,9 +53,7 @@ def hf_state_dict(trainer: TinyTrainer) -> dict[str, torch.Tensor]:
     embed = src["embed_tokens.weight"]  # [input rows, d]: 0 unknown, seen ids, word classes
     out["model.embed_tokens.weight"] = embed[trainer.vocab.input_lut]  # [FULL_VOCAB, d]
 
-    unseen_row = torch.zeros(d)
-    unseen_row[0] = -trainer.unseen_scale.item() * UNSEEN_BOOST
-    lm_head = unseen_row.expand(FULL_VOCAB, d).clone()  # [FULL_VOCAB, d]
+    lm_head = (trainer.unseen_row() * UNSEEN_BOOST).expand(FULL_VOCAB, d).clone()  # [FULL_VOCAB, d]
     lm_head[used] = trainer.unembed
     out["lm_head.weight"] = lm_head
 

@@ -154,9 +154,7 @@ def grow_vocab(trainer: TinyTrainer, vocab: VocabMap) -> TinyTrainer:
     blind = (old.to_inputs(used) == 0) & (vocab.class_rows[1:] >= vocab.size)  # [N]
     embed[blind] = classes[vocab.class_rows[1:][blind] - vocab.size]
     state["model.embed_tokens.weight"] = torch.cat([old_embed[:1], embed, classes])
-    unseen_row = torch.zeros(trainer.config.hidden_size)
-    unseen_row[0] = -trainer.unseen_scale
-    unembed = unseen_row.expand(len(vocab.used_ids), -1).clone()  # [N, d]
+    unembed = trainer.unseen_row().expand(len(vocab.used_ids), -1).clone()  # [N, d]
     was_seen = old.lut[used] > 0  # [N]
     unembed[was_seen] = state["unembed"][old.lut[used][was_seen] - 1]
     state["unembed"] = unembed

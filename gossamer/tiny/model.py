@@ -186,6 +186,13 @@ class TinyTrainer(nn.Module):
                 ex.gate_up_proj, ex.down_proj = gate_up, down
         return out.last_hidden_state
 
+    @torch.no_grad()
+    def unseen_row(self) -> torch.Tensor:
+        """The unembedding row every unseen id shares, `-unseen_scale * e0` [d] (see logits)."""
+        row = torch.zeros(self.config.hidden_size)
+        row[0] = -self.unseen_scale.item()
+        return row
+
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """hidden [..., d] -> [..., compact vocab]; column 0 stands for all unseen ids together."""
         seen = hidden @ self.unembed.T  # [..., V-1]

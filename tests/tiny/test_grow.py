@@ -12,16 +12,12 @@ import torch
 from gossamer.tiny.export import export
 from gossamer.tiny.grow import deepen, main, widen
 from gossamer.tiny.model import TINY_CONFIG, TinyTrainer, VocabMap, checkpoint_config
+from tests.tiny.trainers import perturbed_trainer
 
 
 @pytest.fixture(scope="module")
 def trainer() -> TinyTrainer:
-    model = TinyTrainer(TINY_CONFIG, VocabMap(list(range(1000, 1200))), seed=3)
-    with torch.no_grad():  # move every projection off its initialisation, as training would
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    model.apply_constraints()
-    return model.eval()
+    return perturbed_trainer(VocabMap(list(range(1000, 1200))))
 
 
 def _batch() -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,9 +11,10 @@ import torch
 from gossamer.model.mxfp4 import dequantize
 from gossamer.tiny.export import export, hf_state_dict, load_exported
 from gossamer.tiny.grow import grow_vocab
-from gossamer.tiny.model import TINY_CONFIG, TinyTrainer, VocabMap, trainer_checkpoint
+from gossamer.tiny.model import VocabMap, trainer_checkpoint
 from gossamer.tiny.train import collate
 from gossamer.tiny.word_classes import canonical, classes_of, token_classes
+from tests.tiny.trainers import perturbed_trainer
 
 
 @pytest.fixture(scope="module")
@@ -24,15 +25,6 @@ def ids(encoding) -> dict[str, int]:
         (token,) = encoding.encode(w, allowed_special=set())
         out[w] = token
     return out
-
-
-def _trained(vocab: VocabMap, seed: int = 3) -> TinyTrainer:
-    model = TinyTrainer(TINY_CONFIG, vocab, seed=seed)
-    with torch.no_grad():  # off its initialisation, as training would leave it
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    model.apply_constraints()
-    return model.eval()
 
 
 def test_a_class_is_the_word_in_any_case_and_spacing(ids: dict[str, int]) -> None:
@@ -60,7 +52,7 @@ def test_unseen_forms_of_a_known_word_read_its_class_row(ids: dict[str, int]) ->
 
 def test_a_grown_vocabulary_writes_what_the_old_one_did(ids: dict[str, int]) -> None:
     old_ids = sorted(set(range(1000, 1100)) | {ids[" weather"], ids[" Oslo"], ids[" in"]})
-    old = _trained(VocabMap(old_ids))
+    old = perturbed_trainer(VocabMap(old_ids))
     new_ids = sorted({*old_ids, ids["weather"], ids[" quote"]})
     grown = grow_vocab(old, VocabMap(new_ids, classes_of(new_ids))).eval()
     gen = torch.Generator().manual_seed(0)
@@ -86,7 +78,7 @@ def test_a_grown_vocabulary_writes_what_the_old_one_did(ids: dict[str, int]) -> 
 
 def test_an_exported_checkpoint_loads_back_as_its_trainer(ids: dict[str, int], tmp_path) -> None:
     used = sorted(set(range(1000, 1100)) | {ids[" weather"], ids[" Oslo"], ids["?"]})
-    trainer = _trained(VocabMap(used, classes_of(used)))
+    trainer = perturbed_trainer(VocabMap(used, classes_of(used)))
     with torch.no_grad():  # bf16 values, as an export stores them
         for p in trainer.parameters():
             p.copy_(p.bfloat16().float())
