@@ -371,7 +371,8 @@ def run_worker(
     ]
     if logits_out is not None:
         cmd += ["--logits-out", str(logits_out)]
-    full_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})}
+    pythonpath = os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT)])
+    full_env = {**os.environ, "PYTHONPATH": pythonpath, **(env or {})}
     result = subprocess.run(cmd, capture_output=True, text=True, env=full_env, check=False)
     if result.returncode != 0:
         raise SystemExit(f"{engine} worker failed (exit {result.returncode}):\n{result.stderr[-4000:]}")

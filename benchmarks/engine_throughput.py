@@ -28,7 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from gossamer.engine import build_engine
+from gossamer.engine import EngineConfig, build_engine
 from gossamer.engine.async_engine import AsyncEngine
 from gossamer.engine.protocol import SamplingParams
 from gossamer.model.config import PRESETS
@@ -107,10 +107,9 @@ async def main_async(args: argparse.Namespace) -> None:
     path = model_dir(args)
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     started = time.perf_counter()
-    engine = build_engine(
-        path, dtype=args.dtype, device=args.device, kv_cache_memory_bytes=args.kv_cache_memory,
-        max_num_seqs=max(concurrencies), max_num_batched_tokens=args.max_batched_tokens,
-    )
+    config = EngineConfig(dtype=args.dtype, device=args.device, kv_cache_memory_bytes=args.kv_cache_memory,
+                          max_num_seqs=max(concurrencies), max_num_batched_tokens=args.max_batched_tokens)
+    engine = build_engine(path, config)
     print(f"model {path} ({args.dtype}, {args.device}), loaded in {time.perf_counter() - started:.1f} s; "
           f"torch threads {torch.get_num_threads()}; prompt {args.prompt_len} tokens, "
           f"{args.gen_len} generated per request, median of {args.repeats}")

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gossamer.engine.engine import EngineConfig, EngineCore
+from gossamer.engine.config import EngineConfig
+from gossamer.engine.engine import EngineCore
 from gossamer.engine.protocol import SamplingParams
 from gossamer.model.loader import load_model
 

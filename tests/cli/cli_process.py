@@ -17,7 +17,7 @@ def cli_env(home: Path, **extra: str) -> dict[str, str]:
         GOSSAMER_HOME=str(home / "gossamer"),
         HF_HUB_DISABLE_XET="1",
         HF_HUB_DISABLE_TELEMETRY="1",
-        PYTHONPATH=str(REPO_ROOT),
+        PYTHONPATH=os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT)]),
         NO_COLOR="1",
         # Nothing listens here unless a test says so: `run` must not find a stray server.
         GOSSAMER_HOST="http://127.0.0.1:9",

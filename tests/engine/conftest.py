@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gossamer.engine.engine import EngineConfig, EngineCore
+from gossamer.engine.config import EngineConfig
+from gossamer.engine.engine import EngineCore
 from gossamer.model.attention import ContiguousKVCache
 from gossamer.model.config import ModelConfig
 from gossamer.model.gpt_oss import GptOss

@@ -143,7 +143,8 @@ def serve(
 ) -> Iterator[RunningServer]:
     """Start the harness as its own process on 127.0.0.1 and stop it (SIGTERM) afterwards."""
     port = free_port()
-    env = {**os.environ, "GOSSAMER_RESPONSES_STORE": str(store_path), "PYTHONPATH": str(REPO)}
+    pythonpath = os.pathsep.join([str(REPO / "src"), str(REPO)])
+    env = {**os.environ, "GOSSAMER_RESPONSES_STORE": str(store_path), "PYTHONPATH": pythonpath}
     command = [
         sys.executable,
         str(Path(__file__).resolve()),

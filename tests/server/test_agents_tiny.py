@@ -1,6 +1,6 @@
 """The Agents SDK tool loop on the embedded gossamer-tiny model: the real engine, no script.
 
-gossamer-tiny was trained to call weather and time tools in harmony (gossamer/tiny/tools.py), so
+gossamer-tiny was trained to call weather and time tools in harmony (src/gossamer/tiny/tools.py), so
 an agent offering both completes a real two-call loop through both of the SDK's model classes.
 Greedy sampling keeps the run deterministic. Skipped where the build has no embedded model.
 """

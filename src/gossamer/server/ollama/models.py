@@ -14,7 +14,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from gossamer.cli.format import human_count
 from gossamer.errors import GossamerError
 from gossamer.hub import (
     ModelNotDownloaded,
@@ -28,6 +27,7 @@ from gossamer.hub import (
 )
 from gossamer.server.ollama.convert import OllamaError
 from gossamer.server.state import ServerState
+from gossamer.units import human_count
 
 
 @lru_cache(maxsize=32)

@@ -28,9 +28,9 @@ class _Stream:
 
 
 class AsyncEngine:
-    def __init__(self, core: EngineCore, *, max_queue: int = 256) -> None:
+    def __init__(self, core: EngineCore, *, max_queue: int | None = None) -> None:
         self.core = core
-        self.max_queue = max_queue
+        self.max_queue = core.config.max_queue if max_queue is None else max_queue
         self._lock = threading.Condition()
         self._inbox: list[tuple[str, str, list[int], SamplingParams] | tuple[str, str]] = []
         self._streams: dict[str, _Stream] = {}

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from gossamer.engine.config import EngineConfig
+
 ENV_PREFIX = "GOSSAMER_"
 
 
@@ -33,6 +35,17 @@ class ServerSettings:
     shutdown_timeout_s: float = 30.0  # graceful shutdown: how long running streams may finish
     max_n: int = 16  # the most choices one request may ask for
     responses_store: str | None = None  # Responses API store: SQLite file or ":memory:"; None: default
+
+    def engine_config(self) -> EngineConfig:
+        """The engine's part of these settings: the one place where server flags become engine fields."""
+        return EngineConfig(
+            dtype=self.dtype,
+            device=self.device,
+            kv_cache_memory_bytes=self.kv_cache_memory_bytes,
+            max_num_seqs=self.max_concurrent_requests,
+            max_context_length=self.max_context_length,
+            max_queue=self.max_queue,
+        )
 
 
 def _parse_bytes(text: str) -> int:

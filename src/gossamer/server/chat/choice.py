@@ -23,7 +23,7 @@ from gossamer.harmony.events import (
 from gossamer.harmony.stream import StreamDecoder
 from gossamer.harmony.tokenizer import TokenTable
 from gossamer.server.detokenizer import token_bytes
-from gossamer.server.stop_strings import StopMatcher
+from gossamer.turn.stop_strings import StopMatcher
 
 _ENGINE_FINISH = {"length": FinishReason.LENGTH, "abort": FinishReason.ABORT}
 

@@ -31,7 +31,7 @@ from gossamer.server.generation import (
 )
 from gossamer.server.sse import openai_stream, sse_data, sse_response
 from gossamer.server.state import ServerState, require_model
-from gossamer.server.stop_strings import StopMatcher
+from gossamer.turn.stop_strings import StopMatcher
 
 logger = logging.getLogger(__name__)
 

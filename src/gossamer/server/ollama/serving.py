@@ -40,7 +40,7 @@ from gossamer.server.ollama.convert import (
 )
 from gossamer.server.ollama.protocol import ChatRequest, GenerateRequest, Options, Think
 from gossamer.server.state import ServerState
-from gossamer.server.stop_strings import StopMatcher
+from gossamer.turn.stop_strings import StopMatcher
 
 
 def now_iso() -> str:

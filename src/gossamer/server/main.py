@@ -9,11 +9,8 @@ shuts the engine down.
 from __future__ import annotations
 
 import argparse
-import atexit
 import logging
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from gossamer.errors import GossamerError
@@ -22,30 +19,11 @@ from gossamer.server.settings import ServerSettings, add_arguments, settings_fro
 logger = logging.getLogger("gossamer.server")
 
 
-def _default_model() -> Path:
-    """The embedded model when this build has it, else a random tiny checkpoint made now."""
-    try:
-        from gossamer.tiny import model_path
-    except ImportError:
-        model_path = None
-    if model_path is not None:
-        try:
-            return model_path()
-        except GossamerError as exc:
-            logger.warning("the embedded model is unavailable (%s)", exc)
-    from gossamer.model.config import PRESETS
-    from gossamer.testing.checkpoint import write_checkpoint
-
-    tmp = Path(tempfile.mkdtemp(prefix="gossamer-random-tiny-"))
-    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
-    out = tmp / "gossamer-random-tiny"
-    logger.warning("no embedded model in this build: serving random weights from %s", out)
-    return write_checkpoint(out, PRESETS["tiny"], layout="original", seed=0)
-
-
 def resolve_model_path(model: str | None) -> Path:
     if model is None:
-        return _default_model()
+        from gossamer.tiny import model_path  # the embedded model ships inside the package
+
+        return model_path()
     path = Path(model).expanduser()
     if path.is_dir():
         return path
@@ -73,15 +51,7 @@ def build_state(settings: ServerSettings):  # -> ServerState (imports deferred: 
     from gossamer.server.state import ServerState
 
     path = resolve_model_path(settings.model)
-    engine = build_engine(
-        path,
-        dtype=settings.dtype,
-        device=settings.device,
-        kv_cache_memory_bytes=settings.kv_cache_memory_bytes,
-        max_num_seqs=settings.max_concurrent_requests,
-        max_context_length=settings.max_context_length,
-        max_queue=settings.max_queue,
-    )
+    engine = build_engine(path, settings.engine_config())
     name = served_name(settings, path)
     extra = tuple(n for n in {path.name, settings.model or ""} if n and n != name and "/" not in n.strip("/"))
     return ServerState(

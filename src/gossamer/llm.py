@@ -24,7 +24,7 @@ from gossamer.model.gpt_oss import GptOss
 from gossamer.model.loader import load_model
 
 if TYPE_CHECKING:
-    from gossamer.engine.engine import EngineConfig
+    from gossamer.engine.config import EngineConfig
     from gossamer.engine.offline import GenerationOutput, OfflineRunner, Prompt
     from gossamer.engine.protocol import RequestOutput, SamplingParams
     from gossamer.harmony.conversation import Conversation, FunctionTool, Message
@@ -95,7 +95,8 @@ class LLM:
 
     def _offline(self) -> OfflineRunner:
         if self._runner is None:
-            from gossamer.engine.engine import EngineConfig, EngineCore
+            from gossamer.engine.config import EngineConfig
+            from gossamer.engine.engine import EngineCore
             from gossamer.engine.offline import OfflineRunner
 
             self._runner = OfflineRunner(EngineCore(self.model, self.engine_config or EngineConfig()))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 
 from gossamer.engine.block_manager import BlockManager
+from gossamer.engine.config import EngineConfig
 from gossamer.engine.kv_cache import KVCache, plan_cache, resolve_kv_cache_memory
 from gossamer.engine.model_runner import ModelRunner
 from gossamer.engine.protocol import EngineStats, RequestOutput, RequestRejected, SamplingParams
@@ -24,16 +25,6 @@ from gossamer.engine.sequence import Sequence, SequenceStatus
 logger = logging.getLogger(__name__)
 
 MAX_LOGPROBS = 20
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    kv_cache_memory_bytes: int | str | None = None  # None: $GOSSAMER_KV_CACHE_MEMORY, else 1 GiB
-    block_size: int = 16
-    max_num_seqs: int = 16
-    max_num_batched_tokens: int = 512  # the step's token budget: bounds a prefill chunk
-    max_context_length: int | None = None  # None: the model's
-    enable_prefix_caching: bool = True
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Plain-text formatting helpers shared by the CLI commands."""
+"""Human-readable sizes and counts, for the CLI and for Ollama's model details alike."""
 
 from __future__ import annotations
 
@@ -17,12 +17,3 @@ def human_count(num: int) -> str:
         if num >= scale:
             return f"{num / scale:.2f}{suffix}"
     return str(num)
-
-
-def table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in [header, *rows]
-    ]
-    return "\n".join(lines)
