@@ -35,6 +35,10 @@ class ServerSettings:
     shutdown_timeout_s: float = 30.0  # graceful shutdown: how long running streams may finish
     max_n: int = 16  # the most choices one request may ask for
     responses_store: str | None = None  # Responses API store: SQLite file or ":memory:"; None: default
+    # Reasoning replay (gossamer/turn/replay.py): kept in the same SQLite file as the Responses store.
+    reasoning_replay: bool = True
+    replay_max_age_s: float = 7 * 24 * 3600.0
+    replay_max_bytes: int = 256 << 20
 
     def engine_config(self) -> EngineConfig:
         """The engine's part of these settings: the one place where server flags become engine fields."""
@@ -57,6 +61,15 @@ def _parse_bytes(text: str) -> int:
     return int(float(t))
 
 
+def _parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected on/off, true/false, yes/no or 1/0, got {text!r}")
+
+
 def _parse_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
@@ -70,6 +83,9 @@ _PARSERS: dict[str, Any] = {
     "shutdown_timeout_s": float,
     "max_n": int,
     "cors_origins": _parse_list,
+    "reasoning_replay": _parse_bool,
+    "replay_max_age_s": float,
+    "replay_max_bytes": _parse_bytes,
 }
 
 _HELP = {
@@ -89,6 +105,9 @@ _HELP = {
     "shutdown_timeout_s": "seconds running streams get to finish on shutdown",
     "max_n": "the largest n one request may ask for",
     "responses_store": "SQLite file of stored Responses (':memory:' keeps none across restarts)",
+    "reasoning_replay": "give back the reasoning of tool-call turns that clients drop (on/off)",
+    "replay_max_age_s": "seconds replayable reasoning is kept",
+    "replay_max_bytes": "most replayable reasoning kept, e.g. 256MiB (oldest dropped first)",
 }
 
 
