@@ -23,14 +23,15 @@ from gossamer.server.completions.protocol import CompletionRequest
 from gossamer.server.detokenizer import IncrementalDetokenizer, token_string
 from gossamer.server.errors import invalid_param
 from gossamer.server.generation import (
-    Generation,
     check_context,
     new_request_id,
     run_unless_disconnected,
+    start_generation,
     token_usage,
 )
 from gossamer.server.sse import openai_stream, sse_data, sse_response
 from gossamer.server.state import ServerState, require_model
+from gossamer.turn.generation import Generation
 from gossamer.turn.stop_strings import StopMatcher
 
 logger = logging.getLogger(__name__)
@@ -332,7 +333,7 @@ async def create_completion(state: ServerState, body: CompletionRequest, raw: Re
         for p, ids in enumerate(prompts):
             # One engine request per prompt; choice indices run prompt by prompt (p * n + i), as OpenAI's do.
             request_id = completion_id if len(prompts) == 1 else f"{completion_id}-{p}"
-            start = Generation.start(state, request_id, ids, params)
+            start = start_generation(state, request_id, ids, params, "prompt")
             gen = await run_unless_disconnected(raw, asyncio.ensure_future(start))
             echo = IncrementalDetokenizer().push(ids) if body.echo else ""
             runs.append(CompletionRun(state, body, model, gen, echo, p * params.n, completion_id))
