@@ -11,7 +11,7 @@ import pytest
 
 from gossamer.harmony.tokenizer import decode_text
 from tests.server.conftest import GREETING, MODEL_NAME, REASONING, LiveApp
-from tests.spec_validation import spec_available, validate
+from tests.spec_validation import validate
 
 WEATHER_TOOL = {
     "type": "function",
@@ -41,11 +41,6 @@ def sse_payloads(text: str) -> list[dict]:
     return [json.loads(f) for f in frames[:-1]]
 
 
-def check_spec(instance: dict, name: str) -> None:
-    if spec_available():
-        validate(instance, name)
-
-
 def test_answer_carries_reasoning_both_ways_and_usage(client: openai.OpenAI) -> None:
     completion = client.chat.completions.create(model=MODEL_NAME, messages=HI)
     assert isinstance(completion, openai.types.chat.ChatCompletion)
@@ -71,7 +66,7 @@ def test_model_aliases(client: openai.OpenAI, name: str) -> None:
 def test_raw_answer_and_chunks_match_openapi(scripted_app: LiveApp) -> None:
     body = {"model": MODEL_NAME, "messages": HI, "logprobs": True, "top_logprobs": 2}
     answer = httpx.post(scripted_app.base_url + "/chat/completions", json=body, timeout=30).json()
-    check_spec(answer, "CreateChatCompletionResponse")
+    validate(answer, "CreateChatCompletionResponse")
     entries = answer["choices"][0]["logprobs"]["content"]
     assert "".join(e["token"] for e in entries) == GREETING  # logprobs cover the answer text only
     assert all(len(e["top_logprobs"]) == 2 for e in entries)
@@ -79,7 +74,7 @@ def test_raw_answer_and_chunks_match_openapi(scripted_app: LiveApp) -> None:
     text = httpx.post(scripted_app.base_url + "/chat/completions", json=stream, timeout=30).text
     chunks = sse_payloads(text)
     for chunk in chunks:
-        check_spec(chunk, "CreateChatCompletionStreamResponse")
+        validate(chunk, "CreateChatCompletionStreamResponse")
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] > 0
     assert all(c["usage"] is None for c in chunks[:-1])
 
@@ -316,11 +311,11 @@ def test_tool_call_answer_and_chunks_match_openapi(scripted_app: LiveApp) -> Non
         "tools": [WEATHER_TOOL],
     }
     answer = httpx.post(scripted_app.base_url + "/chat/completions", json=body, timeout=30).json()
-    check_spec(answer, "CreateChatCompletionResponse")
+    validate(answer, "CreateChatCompletionResponse")
     assert answer["choices"][0]["message"]["content"] is None
     text = httpx.post(scripted_app.base_url + "/chat/completions", json={**body, "stream": True, "n": 2}).text
     chunks = sse_payloads(text)
     for chunk in chunks:
-        check_spec(chunk, "CreateChatCompletionStreamResponse")
+        validate(chunk, "CreateChatCompletionStreamResponse")
     finishes = [c["finish_reason"] for chunk in chunks for c in chunk["choices"] if c["finish_reason"]]
     assert finishes == ["tool_calls", "tool_calls"]

@@ -12,17 +12,12 @@ from gossamer.harmony.conversation import Conversation, FunctionTool, Message
 from gossamer.harmony.render import render_conversation
 from gossamer.harmony.tokenizer import decode_text, encode_text
 from tests.server.conftest import MODEL_NAME, LiveApp
-from tests.spec_validation import spec_available, validate
+from tests.spec_validation import validate
 
 
 @pytest.fixture(scope="module")
 def client(scripted_app: LiveApp) -> openai.OpenAI:
     return openai.OpenAI(base_url=scripted_app.base_url, api_key="unused", max_retries=0)
-
-
-def check_spec(instance: dict, name: str) -> None:
-    if spec_available():
-        validate(instance, name)
 
 
 def test_completion_on_text_and_on_ids(scripted_app: LiveApp, client: openai.OpenAI) -> None:
@@ -62,7 +57,7 @@ def test_completion_stream_logprobs_and_spec(scripted_app: LiveApp, client: open
         json={"model": MODEL_NAME, "prompt": "Hi", "max_tokens": 4, "logprobs": 1, "echo": True},
         timeout=30,
     ).json()
-    check_spec(raw, "CreateCompletionResponse")
+    validate(raw, "CreateCompletionResponse")
     assert raw["choices"][0]["text"].startswith("Hi")
     assert raw["choices"][0]["logprobs"]["text_offset"][0] == len("Hi")  # offsets count the echoed prompt
 
@@ -81,8 +76,8 @@ def test_models_list_and_retrieve(scripted_app: LiveApp, client: openai.OpenAI) 
     for alias in ("gpt-oss-20b", "openai/gpt-oss-20b", "gpt-oss:20b"):
         assert client.models.retrieve(alias).id == MODEL_NAME
     raw = httpx.get(scripted_app.base_url + "/models", timeout=10).json()
-    check_spec(raw, "ListModelsResponse")
-    check_spec(raw["data"][0], "Model")
+    validate(raw, "ListModelsResponse")
+    validate(raw["data"][0], "Model")
 
 
 def test_tokenize_chat_is_the_exact_harmony_prompt(scripted_app: LiveApp) -> None:

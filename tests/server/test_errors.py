@@ -11,7 +11,7 @@ import pytest
 from gossamer.server.settings import ServerSettings
 from gossamer.testing.scripted_engine import ScriptedEngine
 from tests.server.conftest import GREETING, MODEL_NAME, LiveApp, gpt_oss_script, start_app
-from tests.spec_validation import spec_available, validate
+from tests.spec_validation import validate
 
 HI = [{"role": "user", "content": "hi"}]
 TOOL = {
@@ -41,8 +41,7 @@ def assert_error(
         assert error["param"] == param
     if code is not None:
         assert error["code"] == code
-    if spec_available():
-        validate(body, "ErrorResponse")
+    validate(body, "ErrorResponse")
     return error
 
 

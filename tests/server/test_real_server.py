@@ -25,7 +25,7 @@ import openai
 import pytest
 
 from tests.server.conftest import free_port
-from tests.spec_validation import spec_available, validate
+from tests.spec_validation import validate
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_NAME = "gpt-oss-20b"  # served under this name to exercise the aliases clients send
@@ -108,11 +108,6 @@ def client(server: ServerProcess) -> openai.OpenAI:
     return openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, timeout=120)
 
 
-def check_spec(instance: dict, name: str) -> None:
-    if spec_available():
-        validate(instance, name)
-
-
 def engine_stats(server: ServerProcess) -> dict:
     return httpx.get(server.url + "/health", timeout=10).json()["engine"]
 
@@ -151,7 +146,7 @@ def test_sync_chat_whole_and_streamed(server: ServerProcess, client: openai.Open
 
 def test_raw_answers_match_openapi(server: ServerProcess) -> None:
     body = {"model": MODEL_NAME, "messages": HI, "max_tokens": 6, "logprobs": True, "top_logprobs": 3}
-    check_spec(httpx.post(server.base_url + "/chat/completions", json=body, timeout=60).json(),
+    validate(httpx.post(server.base_url + "/chat/completions", json=body, timeout=60).json(),
                "CreateChatCompletionResponse")  # fmt: skip
     text = httpx.post(
         server.base_url + "/chat/completions",
@@ -161,15 +156,15 @@ def test_raw_answers_match_openapi(server: ServerProcess) -> None:
     frames = [line[6:] for line in text.splitlines() if line.startswith("data: ")]
     assert frames[-1] == "[DONE]"
     for frame in frames[:-1]:
-        check_spec(json.loads(frame), "CreateChatCompletionStreamResponse")
+        validate(json.loads(frame), "CreateChatCompletionStreamResponse")
     completion = httpx.post(
         server.base_url + "/completions",
         json={"model": MODEL_NAME, "prompt": "Hello", "max_tokens": 6, "logprobs": 2},
         timeout=60,
     ).json()
-    check_spec(completion, "CreateCompletionResponse")
+    validate(completion, "CreateCompletionResponse")
     assert len(completion["choices"][0]["logprobs"]["tokens"]) <= 6
-    check_spec(httpx.get(server.base_url + "/models", timeout=10).json(), "ListModelsResponse")
+    validate(httpx.get(server.base_url + "/models", timeout=10).json(), "ListModelsResponse")
 
 
 def test_completion_greedy_stream_equals_whole(client: openai.OpenAI) -> None:
@@ -195,7 +190,7 @@ def test_completion_batched_prompts(server: ServerProcess, client: openai.OpenAI
     singles = [client.completions.create(prompt=p, **greedy) for p in prompts]
     alone = [single.choices[0].text for single in singles]
     batch = client.completions.create(prompt=prompts, n=2, **greedy)
-    check_spec(batch.model_dump(exclude_unset=True), "CreateCompletionResponse")
+    validate(batch.model_dump(exclude_unset=True), "CreateCompletionResponse")
     assert [c.index for c in batch.choices] == list(range(6))
     assert [c.text for c in batch.choices] == [text for text in alone for _ in range(2)]
     assert batch.usage.prompt_tokens == sum(single.usage.prompt_tokens for single in singles)

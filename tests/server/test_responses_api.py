@@ -17,7 +17,7 @@ import pytest
 from openai.types.responses import Response, ResponseItem, ResponseStreamEvent
 
 from tests.server.responses_harness import serve
-from tests.spec_validation import spec_available, validate
+from tests.spec_validation import validate
 
 MODEL = "openai/gpt-oss-20b"  # the Agents SDK's spelling; the server serves gpt-oss-20b
 EVENTS = pydantic.TypeAdapter(ResponseStreamEvent)
@@ -381,7 +381,6 @@ def test_truncation_auto_drops_oldest_turns_and_disabled_refuses(tmp_path):
         assert info.value.body["code"] == "context_length_exceeded"
 
 
-@pytest.mark.skipif(not spec_available(), reason="OpenAI's OpenAPI description is not available")
 def test_wire_format_matches_the_openapi_spec(server):
     """Raw JSON (not the SDK's lenient parse) against the newest spec: objects, events, lists, errors."""
     base = server.base_url
