@@ -59,3 +59,28 @@ def test_host_may_carry_a_port_like_ollama_host() -> None:
     settings = settings_from_env({"GOSSAMER_HOST": "[::1]:9000", "GOSSAMER_PORT": "9001"})
     assert (settings.host, settings.port) == ("::1", 9001)
     assert settings_from_env({"GOSSAMER_HOST": "::1"}).host == "::1"
+
+
+def test_help_shows_each_default_and_variable_while_flags_stay_unset(capsys) -> None:
+    from dataclasses import fields
+
+    from gossamer.cli import build_parser
+    from gossamer.server.main import main
+
+    helps = []
+    for entry_point, argv in ((main, ["--help"]), (build_parser().parse_args, ["serve", "--help"])):
+        with pytest.raises(SystemExit):
+            entry_point(argv)
+        helps.append(" ".join(capsys.readouterr().out.split()))  # argparse wraps lines
+    for text in helps:
+        for f in fields(ServerSettings):
+            assert f"env GOSSAMER_{f.name.upper()})" in text
+        assert "TCP port (default: 8000; env GOSSAMER_PORT)" in text
+        assert "(default: the embedded gossamer-tiny model; env GOSSAMER_MODEL)" in text
+        assert "(default: 256MiB; env GOSSAMER_REPLAY_MAX_BYTES)" in text
+        assert "(default: 604800 = 7 days; env GOSSAMER_REPLAY_MAX_AGE_S)" in text
+        assert "(default: on; env GOSSAMER_REASONING_REPLAY)" in text
+    # The defaults shown are not argparse's: an unset flag is None, so the environment still counts.
+    assert parse([], {"GOSSAMER_PORT": "9000", "GOSSAMER_REASONING_REPLAY": "off"}).port == 9000
+    unset = vars(build_parser().parse_args(["serve"]))
+    assert all(unset[f.name] is None for f in fields(ServerSettings))

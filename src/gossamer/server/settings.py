@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any
 
 from gossamer.engine.config import EngineConfig
@@ -89,8 +89,8 @@ _PARSERS: dict[str, Any] = {
 }
 
 _HELP = {
-    "model": "model directory or name (default: the embedded gossamer-tiny model)",
-    "served_model_name": "the model id clients use (default: the model directory's name)",
+    "model": "model directory or name",
+    "served_model_name": "the model id clients use",
     "host": "interface to listen on",
     "port": "TCP port",
     "api_key": "require this bearer API key on every API route",
@@ -132,26 +132,75 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> ServerSettings:
     env = _split_host(os.environ if env is None else env)
     values: dict[str, Any] = {}
     for f in fields(ServerSettings):
-        raw = env.get(ENV_PREFIX + f.name.upper())
+        raw = env.get(env_name(f.name))
         if raw is None or raw == "":
             continue
         try:
             values[f.name] = _PARSERS.get(f.name, str)(raw)
         except ValueError as exc:
-            raise ValueError(f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not valid: {exc}") from exc
+            raise ValueError(f"{env_name(f.name)}={raw!r} is not valid: {exc}") from exc
     return ServerSettings(**values)
 
 
+# What a default of None means, in the words `--help` shows.
+_NONE_MEANS = {
+    "model": "the embedded gossamer-tiny model",
+    "served_model_name": "the model directory's name",
+    "api_key": "none, no key asked",
+    "max_context_length": "the model's own limit",
+    "kv_cache_memory_bytes": "1GiB",  # the engine's own default (engine/kv_cache.py)
+    "responses_store": "responses.sqlite3 in the data directory",
+}
+
+
+def _compact_bytes(num_bytes: int) -> str:
+    """256 << 20 -> '256MiB': the form the flag itself accepts."""
+    for unit, size in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if num_bytes >= size and num_bytes % size == 0:
+            return f"{num_bytes // size}{unit}"
+    return str(num_bytes)
+
+
+def default_text(f: Field) -> str:
+    """A setting's default as `--help` shows it."""
+    value = f.default_factory() if f.default is MISSING else f.default  # type: ignore[misc]
+    if value is None:
+        return _NONE_MEANS.get(f.name, "none")
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, list):
+        return ",".join(value) or "none"
+    if f.name.endswith("_bytes"):
+        return _compact_bytes(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+        if f.name.endswith("_s") and value >= 86400 and value % 86400 == 0:
+            return f"{value} = {value // 86400} days"
+    return str(value)
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def _help(f: Field) -> str:
+    # argparse treats % as a format character in help strings.
+    return f"{_HELP[f.name]} (default: {default_text(f)}; env {env_name(f.name)})".replace("%", "%%")
+
+
 def add_arguments(parser: argparse.ArgumentParser, *, model_positional: bool = False) -> None:
-    """Add one flag per setting (defaults left None so the environment can fill the gaps)."""
+    """Add one flag per setting (defaults left None so the environment can fill the gaps).
+
+    The help shows the dataclass default and the GOSSAMER_* variable of each flag instead.
+    """
+    if parser.epilog is None:
+        parser.epilog = "A flag wins over its GOSSAMER_* environment variable, which wins over the default."
     for f in fields(ServerSettings):
         if f.name == "model" and model_positional:
-            parser.add_argument("model", nargs="?", default=None, help=_HELP["model"])
+            parser.add_argument("model", nargs="?", default=None, help=_help(f))
             continue
         flag = "--" + f.name.replace("_", "-")
-        parser.add_argument(
-            flag, dest=f.name, default=None, type=_PARSERS.get(f.name, str), help=_HELP[f.name]
-        )
+        parser.add_argument(flag, dest=f.name, default=None, type=_PARSERS.get(f.name, str), help=_help(f))
 
 
 def settings_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> ServerSettings:
