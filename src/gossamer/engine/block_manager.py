@@ -23,11 +23,12 @@ exactly the K/V the sequence would have computed itself (greedy output is unchan
 
 from __future__ import annotations
 
-import hashlib
-from array import array
 from collections import OrderedDict, deque
 
+from gossamer.engine.block_hash import chain_hashes
 from gossamer.engine.sequence import Sequence
+
+__all__ = ["BlockManager", "BlockPool", "chain_hashes"]
 
 
 class BlockPool:
@@ -86,21 +87,6 @@ class BlockPool:
     def cost_to_acquire(self, block_id: int) -> int:
         """Free capacity consumed by acquiring this cached block (1 if it sits in the evictable set)."""
         return 1 if self.ref_counts[block_id] == 0 else 0
-
-
-def chain_hashes(token_ids: list[int], block_size: int, num_blocks: int, start: list[bytes]) -> list[bytes]:
-    """Hashes of the first `num_blocks` full blocks, continuing from the already known `start`.
-
-    SHA-256, not Python's `hash`: a tuple-of-ints hash can be collided on purpose, and a collision
-    would hand one client's cached K/V (and so a view of another client's prompt) to another.
-    """
-    hashes = list(start[:num_blocks])
-    parent = hashes[-1] if hashes else b""
-    for j in range(len(hashes), num_blocks):
-        block = array("I", token_ids[j * block_size : (j + 1) * block_size]).tobytes()
-        parent = hashlib.sha256(parent + block).digest()
-        hashes.append(parent)
-    return hashes
 
 
 class BlockManager:
