@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 
@@ -209,6 +210,8 @@ def test_serve_then_ps_and_stop_with_ctrl_c(random_tiny, store_env):
                 time.sleep(0.5)
         ps = gossamer("ps", env=env)
         assert ps.returncode == 0 and "gpt-oss-random" in ps.stdout, ps.stderr
+        for _ in range(2):
+            assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).status_code == 200
         # A second server on the same port is refused with a message.
         assert_clean_failure(
             gossamer("serve", str(random_tiny), env=env), 1, f"cannot listen on 127.0.0.1:{port}"
@@ -218,6 +221,16 @@ def test_serve_then_ps_and_stop_with_ctrl_c(random_tiny, store_env):
         _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
     assert "Traceback" not in stderr
+    # At the default log level: what loads, then one line saying what is served where and how,
+    assert f"loading gpt-oss-random from {random_tiny} (cpu, bfloat16) ..." in stderr
+    assert re.search(
+        rf"serving gpt-oss-random on http://127\.0\.0\.1:{port} \(device cpu, bfloat16, "
+        r"context \d+ tokens, KV cache 1\.0 GiB, .*loaded in [\d.]+ s\)\n", stderr
+    ), stderr
+    # then one JSON line per request.
+    requests = [json.loads(line.split("gossamer.server.requests: ", 1)[1])
+                for line in stderr.splitlines() if "gossamer.server.requests: " in line]
+    assert [r["status"] for r in requests if r["path"] == "/health"] == [200, 200]
 
 
 def test_run_and_ps_with_an_api_key(store_env):

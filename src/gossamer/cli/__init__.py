@@ -92,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     # of it unless -v asks for them.
     quiet = logging.ERROR if args.command == "run" else logging.WARNING
     level = logging.INFO if args.verbose else quiet
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # A server's log wants timestamps; the other commands' messages are read as they come.
+    when = "%(asctime)s " if args.command == "serve" else ""
+    logging.basicConfig(level=level, format=when + "%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
     except GossamerError as exc:

@@ -109,7 +109,7 @@ def plan_cache(
                          f"{num_sliding * bytes_sliding} bytes")
     layout = CacheLayout(block_size, num_full, num_sliding, full_layers, sliding_layers,
                          window if sliding_layers else None, bytes_full, bytes_sliding)
-    logger.info("KV cache: %d full-attention blocks, %d sliding-window blocks of %d tokens (%.1f MiB)",
+    logger.debug("KV cache: %d full-attention blocks, %d sliding-window blocks of %d tokens (%.1f MiB)",
                 num_full, num_sliding, block_size, layout.num_bytes / 2**20)
     return layout
 

@@ -45,7 +45,7 @@ def _optional_routers() -> list[Any]:
 def create_app(state: ServerState) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        logger.info("serving %s", state.model_name)
+        logger.debug("serving %s", state.model_name)  # serve() already said so, with the URL
         yield
         # uvicorn has already let running requests finish (graceful shutdown) when we get here.
         await state.engine.shutdown()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from pathlib import Path
 
 from gossamer.errors import GossamerError
@@ -51,8 +52,10 @@ def build_state(settings: ServerSettings):  # -> ServerState (imports deferred: 
     from gossamer.server.state import ServerState
 
     path = resolve_model_path(settings.model)
-    engine = build_engine(path, settings.engine_config())
     name = served_name(settings, path)
+    # A 20b checkpoint takes ~15 s to load on a CPU: say so before the wait.
+    logger.info("loading %s from %s (%s, %s) ...", name, path, settings.device, settings.dtype)
+    engine = build_engine(path, settings.engine_config())
     extra = tuple(n for n in {path.name, settings.model or ""} if n and n != name and "/" not in n.strip("/"))
     return ServerState(
         engine=engine,
@@ -64,24 +67,44 @@ def build_state(settings: ServerSettings):  # -> ServerState (imports deferred: 
     )
 
 
+def configure_logging(log_level: str) -> None:
+    """Gossamer's own lines (start-up, one per request) follow --log-level; other libraries stay at WARNING.
+
+    `gossamer serve` has already set up the root logger at WARNING (so library chatter stays out);
+    `python -m gossamer.server.main` has not, and gets the same handler here.
+    """
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("gossamer").setLevel(log_level.upper())
+
+
+def server_url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def startup_line(state, settings: ServerSettings, *, load_time_s: float) -> str:  # state: ServerState
+    """What is served where, on one line: the first thing to check when a client gets surprises."""
+    from gossamer.engine.kv_cache import resolve_kv_cache_memory
+    from gossamer.units import human_bytes
+
+    kv_bytes = resolve_kv_cache_memory(settings.kv_cache_memory_bytes)
+    return (
+        f"serving {state.model_name} on {server_url(settings.host, settings.port)} "
+        f"(device {settings.device}, {settings.dtype}, context {state.max_context_length} tokens, "
+        f"KV cache {human_bytes(kv_bytes)}, up to {settings.max_concurrent_requests} requests at once, "
+        f"API key {'required' if settings.api_key else 'not required'}, loaded in {load_time_s:.1f} s)"
+    )
+
+
 def serve(settings: ServerSettings) -> None:
     import uvicorn
 
     from gossamer.server.app import create_app
 
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+    configure_logging(settings.log_level)
+    started = time.perf_counter()
     state = build_state(settings)
-    logger.info(
-        "model %s from %s, context %d tokens, on http://%s:%d",
-        state.model_name,
-        state.model_path,
-        state.max_context_length,
-        settings.host,
-        settings.port,
-    )
+    logger.info("%s", startup_line(state, settings, load_time_s=time.perf_counter() - started))
     config = uvicorn.Config(
         create_app(state),
         host=settings.host,
