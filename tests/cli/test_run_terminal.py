@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import sys
 import time
 
@@ -32,7 +33,7 @@ def turn(child: pexpect.spawn) -> str:
     return ANSI.sub("", child.before)
 
 
-def spawn_run(env: dict[str, str], *args: str) -> pexpect.spawn:
+def spawn_run(env: dict[str, str], *args: str, preexec_fn=None) -> pexpect.spawn:
     env = {**env, "TERM": "xterm-256color"}
     env.pop("NO_COLOR", None)
     child = pexpect.spawn(
@@ -43,6 +44,7 @@ def spawn_run(env: dict[str, str], *args: str) -> pexpect.spawn:
         encoding="utf-8",
         timeout=60,
         dimensions=(40, 200),
+        preexec_fn=preexec_fn,
     )
     child.expect("Type /help for commands")
     child.expect(">>> ")
@@ -136,6 +138,26 @@ def test_hide_thinking_stats_ctrl_c_and_ctrl_d(server, store_env):
     child.sendline("still here")
     assert "You said: still here. Effort low." in turn(child)
     child.sendeof()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+
+def test_ctrl_c_works_when_the_launching_shell_ignores_sigint(server, store_env):
+    """nohup, setsid or a CI runner hand the child SIGINT ignored; the chat takes Ctrl-C back all the same."""
+    child = spawn_run(
+        cli_env(store_env, GOSSAMER_HOST=server.url),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # what the child inherits
+    )
+    child.sendintr()  # at the prompt: clears the line
+    child.expect("Use Ctrl-D or /bye to leave.")
+    child.expect(">>> ")
+    child.sendline("a long question " * 20)
+    child.expect("Thinking\\.\\.\\.")
+    child.sendintr()  # during an answer (50 ms per token): stops it
+    child.expect("\\(interrupted\\)")
+    child.expect(">>> ")
+    child.sendline("/bye")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,6 +197,11 @@ def _command(session: ChatSession, line: str, out: Console) -> bool:
 
 
 def interactive(session: ChatSession, model_name: str) -> int:
+    # Ctrl-C stops an answer or clears the line. Python keeps an inherited SIG_IGN for SIGINT
+    # (a shell that ran us under nohup or setsid, a CI runner), which would make Ctrl-C do nothing,
+    # so take SIGINT explicitly. Only here: reading the terminal means we are its foreground job,
+    # whereas a one-shot run in the background may have been told to ignore Ctrl-C on purpose.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     out = Console(highlight=False, emoji=False)  # model text is shown as written
     _setup_readline()
     out.print(
