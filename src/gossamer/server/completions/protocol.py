@@ -28,3 +28,12 @@ class CompletionRequest(BaseModel):
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     user: str | None = None
+    # vLLM's token fields (gossamer/server/completions/choice.py): what a Gossamer front asks of the
+    # Gossamer servers behind it, and what vLLM clients send.
+    top_k: int | None = Field(default=None, ge=-1)  # None, 0 or -1: off
+    min_p: float | None = Field(default=None, ge=0.0, le=1.0)
+    stop_token_ids: list[int] | None = None
+    ignore_eos: bool | None = False  # as vLLM's: the end-of-text and harmony stops no longer stop
+    skip_special_tokens: bool | None = None  # None: special tokens show by name in the text
+    return_token_ids: bool | None = False
+    return_tokens_as_token_ids: bool | None = False

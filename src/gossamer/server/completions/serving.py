@@ -2,6 +2,8 @@
 
 No chat template: prompt text may itself be hand-written harmony, so special tokens in it are
 encoded as the control tokens they spell, and generated special tokens are shown by name.
+vLLM's token fields (a prompt of ids, `return_token_ids`, `stop_token_ids`, ...) are honoured as
+vLLM does (choice.py), so a Gossamer server can be the upstream of a Gossamer front.
 """
 
 from __future__ import annotations
@@ -10,17 +12,17 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gossamer.engine.protocol import RequestOutput, SamplingParams
+from gossamer.engine.protocol import SamplingParams
 from gossamer.harmony.tokenizer import VOCAB_SIZE, TokenTable, token_table
 from gossamer.server.chat.convert import stop_strings, to_logit_bias
+from gossamer.server.completions.choice import ChoiceDelta, TextChoice, TokenView
 from gossamer.server.completions.protocol import CompletionRequest
-from gossamer.server.detokenizer import IncrementalDetokenizer, token_string
+from gossamer.server.detokenizer import IncrementalDetokenizer
 from gossamer.server.errors import invalid_param
 from gossamer.server.generation import (
     check_context,
@@ -69,9 +71,17 @@ def prompt_batch(
     return [_one_prompt(state, p) for p in prompt]  # type: ignore[arg-type]
 
 
-def stop_token_ids(state: ServerState, table: TokenTable) -> list[int]:
-    # Raw text ends where harmony ends a message or the document ends.
-    return [*state.encoding.stop_tokens(), table.special_ids[_END_OF_TEXT]]
+def stop_token_ids(state: ServerState, table: TokenTable, body: CompletionRequest) -> list[int]:
+    """Raw text ends where harmony ends a message or the document ends, and at the request's own ids.
+
+    `ignore_eos` drops the first two, as vLLM's drops the model's EOS: `stop_token_ids` still stop.
+    """
+    requested = body.stop_token_ids or []
+    bad = next((t for t in requested if not 0 <= t < VOCAB_SIZE), None)
+    if bad is not None:
+        raise invalid_param(f"Token id {bad} is outside the vocabulary [0, {VOCAB_SIZE}).", "stop_token_ids")
+    defaults = [] if body.ignore_eos else [*state.encoding.stop_tokens(), table.special_ids[_END_OF_TEXT]]
+    return list(dict.fromkeys([*defaults, *requested]))
 
 
 def to_sampling_params(state: ServerState, body: CompletionRequest, stops: list[int]) -> SamplingParams:
@@ -93,68 +103,9 @@ def to_sampling_params(state: ServerState, body: CompletionRequest, stops: list[
         logit_bias=to_logit_bias(body.logit_bias, VOCAB_SIZE),
         logprobs=body.logprobs,
         n=n,
+        top_k=body.top_k if body.top_k and body.top_k > 0 else None,
+        min_p=body.min_p or 0.0,
     )
-
-
-@dataclass
-class TextChoice:
-    index: int
-    detokenizer: IncrementalDetokenizer
-    stop: StopMatcher | None
-    stop_ids: frozenset[int]
-    num_tokens: int = 0
-    done: bool = False
-    finish_reason: str | None = None
-    offset: int = 0  # characters of text produced so far (logprobs' text_offset)
-    logprobs: dict[str, list[Any]] = field(
-        default_factory=lambda: {"tokens": [], "token_logprobs": [], "top_logprobs": [], "text_offset": []}
-    )
-
-    def step(
-        self, output: RequestOutput, table: TokenTable, num_top: int | None
-    ) -> tuple[str, dict[str, list]]:
-        """New text and new logprob rows for this delta."""
-        rows: dict[str, list[Any]] = {
-            "tokens": [],
-            "token_logprobs": [],
-            "top_logprobs": [],
-            "text_offset": [],
-        }
-        if self.done:
-            return "", rows
-        ids = [t for t in output.token_ids if t not in self.stop_ids]  # the stop token is not text
-        self.num_tokens += len(output.token_ids)
-        if (
-            output.finished
-            and output.stop_token_id is not None
-            and output.stop_token_id not in output.token_ids
-        ):
-            self.num_tokens += 1
-        text = self.detokenizer.push(ids)
-        if num_top is not None and output.logprobs:
-            offset = self.offset
-            for lp in output.logprobs:
-                if lp.token_id in self.stop_ids:
-                    continue
-                token = token_string(table, lp.token_id)
-                rows["tokens"].append(token)
-                rows["token_logprobs"].append(lp.logprob)
-                rows["top_logprobs"].append({token_string(table, t): v for t, v in lp.top[:num_top]})
-                rows["text_offset"].append(offset)
-                offset += len(token)
-        if output.finished:
-            text += self.detokenizer.flush()
-        if self.stop is not None:
-            text = self.stop.push(text) + (self.stop.flush() if output.finished else "")
-            if self.stop.stopped:
-                self.done, self.finish_reason = True, "stop"
-        if output.finished and not self.done:
-            self.done = True
-            self.finish_reason = "length" if output.finish_reason == "length" else "stop"
-        self.offset += len(text)
-        for key, values in rows.items():
-            self.logprobs[key].extend(values)
-        return text, rows
 
 
 class CompletionRun:
@@ -175,12 +126,15 @@ class CompletionRun:
         self.created = int(time.time())
         self.table = token_table()
         self.echo = echo
+        self.view = TokenView(
+            body.logprobs, bool(body.return_token_ids), bool(body.return_tokens_as_token_ids)
+        )
         stops = stop_strings(body.stop)
         stop_ids = frozenset(gen.params.stop_token_ids)
         self.choices = [
             TextChoice(
                 first_index + i,
-                IncrementalDetokenizer(),
+                IncrementalDetokenizer(skip_special=bool(body.skip_special_tokens)),
                 StopMatcher(stops) if stops else None,
                 stop_ids,
                 offset=len(echo),
@@ -192,22 +146,32 @@ class CompletionRun:
     def num_completion_tokens(self) -> int:
         return sum(c.num_tokens for c in self.choices)
 
-    async def deltas(self) -> AsyncIterator[tuple[TextChoice, str, dict[str, list]]]:
+    async def deltas(self) -> AsyncIterator[tuple[TextChoice, ChoiceDelta]]:
         async for output in self.gen:
             choice = self.choices[output.index]
             was_done = choice.done
-            text, rows = choice.step(output, self.table, self.body.logprobs)
+            delta = choice.step(output, self.table, self.view)
             if not was_done:
-                yield choice, text, rows
+                yield choice, delta
             if all(c.done for c in self.choices):
                 break
+
+    def token_fields(self, choice: TextChoice, token_ids: list[int]) -> dict[str, Any]:
+        """vLLM's return_token_ids fields of a choice (or of its delta, with the delta's ids)."""
+        if not self.body.return_token_ids:
+            return {}
+        fields: dict[str, Any] = {"token_ids": token_ids, "stop_reason": choice.stop_reason}
+        if not choice.prompt_ids_sent:
+            fields["prompt_token_ids"] = list(self.gen.prompt_ids)
+            choice.prompt_ids_sent = True
+        return fields
 
     async def collect(self) -> list[dict[str, Any]]:
         """This prompt's finished choices."""
         texts = {c.index: "" for c in self.choices}
         try:
-            async for choice, text, _ in self.deltas():
-                texts[choice.index] += text
+            async for choice, delta in self.deltas():
+                texts[choice.index] += delta.text
         finally:
             await self.gen.close()
         return [
@@ -216,6 +180,7 @@ class CompletionRun:
                 "text": self.echo + texts[c.index],
                 "logprobs": c.logprobs if self.body.logprobs is not None else None,
                 "finish_reason": c.finish_reason or "stop",
+                **self.token_fields(c, c.token_ids),
             }
             for c in self.choices
         ]
@@ -246,18 +211,21 @@ async def collect_runs(runs: list[CompletionRun]) -> dict[str, Any]:
     }
 
 
-async def _merged_deltas(runs: list[CompletionRun]) -> AsyncIterator[tuple[TextChoice, str, dict[str, list]]]:
+RunDelta = tuple[CompletionRun, TextChoice, ChoiceDelta]
+
+
+async def _merged_deltas(runs: list[CompletionRun]) -> AsyncIterator[RunDelta]:
     """Every run's deltas as they come (one run: its own order)."""
     if len(runs) == 1:
-        async for delta in runs[0].deltas():
-            yield delta
+        async for choice, delta in runs[0].deltas():
+            yield runs[0], choice, delta
         return
-    queue: asyncio.Queue[tuple[TextChoice, str, dict[str, list]] | Exception | None] = asyncio.Queue()
+    queue: asyncio.Queue[RunDelta | Exception | None] = asyncio.Queue()
 
     async def pump(run: CompletionRun) -> None:
         try:
-            async for delta in run.deltas():
-                await queue.put(delta)
+            async for choice, delta in run.deltas():
+                await queue.put((run, choice, delta))
         except Exception as exc:  # handed to the consumer, which re-raises it
             await queue.put(exc)
         finally:
@@ -307,12 +275,14 @@ async def _run_frames(runs: list[CompletionRun]) -> AsyncGenerator[bytes, None]:
                 for c in run.choices:
                     echo = {"index": c.index, "text": run.echo, "logprobs": None, "finish_reason": None}
                     yield chunk([echo])
-        async for choice, text, rows in _merged_deltas(runs):
-            if text or rows["tokens"] or choice.finish_reason:
-                logprobs = rows if body.logprobs is not None else None
-                delta = {"index": choice.index, "text": text, "logprobs": logprobs,
-                         "finish_reason": choice.finish_reason}
-                yield chunk([delta])
+        async for run, choice, delta in _merged_deltas(runs):
+            # With return_token_ids a delta of tokens that show no text (a stop token) is still news.
+            ids_news = bool(body.return_token_ids and delta.token_ids)
+            if delta.text or delta.rows["tokens"] or choice.finish_reason or ids_news:
+                logprobs = delta.rows if body.logprobs is not None else None
+                payload = {"index": choice.index, "text": delta.text, "logprobs": logprobs,
+                           "finish_reason": choice.finish_reason, **run.token_fields(choice, delta.token_ids)}
+                yield chunk([payload])
         if include_usage:
             yield chunk([], total_usage(runs))
     finally:
@@ -324,7 +294,7 @@ async def create_completion(state: ServerState, body: CompletionRequest, raw: Re
     model = require_model(state, body.model)
     prompts = prompt_batch(state, body.prompt)
     table = token_table()
-    params = to_sampling_params(state, body, stop_token_ids(state, table))
+    params = to_sampling_params(state, body, stop_token_ids(state, table, body))
     for ids in prompts:
         check_context(len(ids), params.max_tokens, state.max_context_length, "prompt")
     completion_id = new_request_id("cmpl")
