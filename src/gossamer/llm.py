@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +28,7 @@ if TYPE_CHECKING:
     from gossamer.engine.protocol import RequestOutput, SamplingParams
     from gossamer.harmony.conversation import Conversation, FunctionTool, Message
     from gossamer.harmony.events import Event, ParsedOutput
-    from gossamer.harmony.render import RenderedPrompt
+    from gossamer.turn import TurnPipeline
 
 _DTYPES = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float32": torch.float32,
            "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16}
@@ -92,6 +91,7 @@ class LLM:
     # Settings of the engine behind generate/chat; set before the first call to change them.
     engine_config: EngineConfig | None = None
     _runner: OfflineRunner | None = None
+    _pipeline: TurnPipeline | None = None
 
     def _offline(self) -> OfflineRunner:
         if self._runner is None:
@@ -155,28 +155,30 @@ class LLM:
         params: SamplingParams | None = None,
         **conversation: Any,
     ) -> Iterator[Event]:
-        """Like `chat`, but yields the harmony decoder's events (reasoning/content deltas, tool calls)."""
+        """Like `chat`, but yields the harmony decoder's events (reasoning/content deltas, tool calls).
+
+        Raises ContextOverflow (a GossamerError) when the conversation, or it plus max_tokens,
+        does not fit the context.
+        """
         from gossamer.engine.protocol import SamplingParams
-        from gossamer.harmony.events import FinishReason
-        from gossamer.harmony.stream import StreamDecoder
+        from gossamer.turn import TurnSpec, decode_outputs
 
-        rendered = self._render(_conversation(messages, tools, reasoning_effort, conversation))
-        params = params or SamplingParams()
-        stop_ids = (*rendered.stop_token_ids, *params.stop_token_ids)
-        params = dataclasses.replace(params, stop_token_ids=stop_ids)
-        decoder = StreamDecoder.for_prompt(rendered)
-        for out in self.stream(rendered.prompt_ids, params):
-            yield from decoder.feed(out.token_ids)
-            if out.finished:
-                # A stop token already told the decoder how the turn ended; otherwise say why.
-                reasons = {"length": FinishReason.LENGTH, "abort": FinishReason.ABORT}
-                yield from decoder.finish(reasons.get(out.finish_reason or ""))
+        pipeline = self._turn_pipeline()
+        conv = _conversation(messages, tools, reasoning_effort, conversation)
+        spec = TurnSpec(conv, params or SamplingParams())
+        prepared = pipeline.prepare(spec)
+        outputs = self.stream(prepared.prompt_ids, prepared.params)
+        for delta in decode_outputs(pipeline, prepared, outputs):
+            yield from delta.events
 
-    def _render(self, conv: Conversation) -> RenderedPrompt:
-        from gossamer.harmony.render import render_conversation
-        from gossamer.harmony.tokenizer import load_harmony_encoding
+    def _turn_pipeline(self) -> TurnPipeline:
+        if self._pipeline is None:
+            from gossamer.harmony.tokenizer import load_harmony_encoding
+            from gossamer.turn import TurnPipeline
 
-        return render_conversation(conv, encoding=load_harmony_encoding(self.model_path))
+            # Offline, the pipeline only renders, fits and decodes: the runner gives it the context.
+            self._pipeline = TurnPipeline(self._offline(), load_harmony_encoding(self.model_path))
+        return self._pipeline
 
 
 def _conversation(

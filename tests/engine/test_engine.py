@@ -145,7 +145,7 @@ def test_over_long_request_rejected_naming_the_limit(make_engine):
     engine.add_request("ok", prompts([10])[0], GREEDY)
     with pytest.raises(RequestRejected, match="64") as info:
         engine.add_request("long", prompts([60])[0], SamplingParams(max_tokens=10))
-    assert info.value.param == "max_tokens" and info.value.limit == 64
+    assert info.value.field == "max_tokens" and info.value.limit == 64
     with pytest.raises(RequestRejected, match="context length"):
         engine.add_request("longer", prompts([64])[0], SamplingParams())
     assert len(run_to_completion(engine)["ok"]) == 16

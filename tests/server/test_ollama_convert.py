@@ -6,26 +6,28 @@ import pytest
 
 from gossamer.server.ollama.convert import OllamaError, chat_conversation, sampling_params, think_mode
 from gossamer.server.ollama.protocol import ChatRequest, Options
+from gossamer.turn import ContextOverflow
+from gossamer.turn.prompt import check_fits, resolve_params
 
 
 def params(num_prompt_tokens: int = 40, **options):
-    return sampling_params(
-        Options(**options),
-        num_prompt_tokens=num_prompt_tokens,
-        max_context_length=1000,
-        stop_token_ids=[200002],
-    )
+    """Ollama's options as the turn pipeline settles them (num_ctx as a tighter context, clipped)."""
+    opts = Options(**options)
+    limit = min(opts.num_ctx or 1000, 1000)
+    check_fits(num_prompt_tokens, limit)
+    base = sampling_params(opts)
+    return resolve_params(base, num_prompt_tokens, [200002], limit, 1000, clip_max_tokens=True)
 
 
 def test_max_tokens_from_num_ctx_and_num_predict():
-    assert params().max_tokens is None  # the engine uses whatever room is left
+    assert params().max_tokens == 960  # whatever room the context leaves
     assert params(num_ctx=100).max_tokens == 60
     assert params(num_ctx=5000).max_tokens == 960  # num_ctx is capped by the model's context
     assert params(num_predict=5).max_tokens == 5
-    assert params(num_predict=-1).max_tokens is None
+    assert params(num_predict=-1).max_tokens == 960
     assert params(num_ctx=100, num_predict=500).max_tokens == 60
     assert params(num_predict=0).max_tokens == 1
-    with pytest.raises(OllamaError, match="num_ctx"):
+    with pytest.raises(ContextOverflow):
         params(num_prompt_tokens=100, num_ctx=100)
 
 

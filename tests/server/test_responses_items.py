@@ -146,7 +146,7 @@ def test_unknown_item_reference_is_404_and_known_one_resolves():
 
 def test_truncation_drops_whole_turns_and_keeps_instructions():
     from gossamer.harmony.conversation import Message
-    from gossamer.server.responses.truncation import drop_oldest_turn
+    from gossamer.turn.prompt import drop_oldest_turn
 
     messages = [
         Message(role="developer", content="rules"),

@@ -50,7 +50,7 @@ class AsyncEngine:
             if self._stopping:
                 raise RequestRejected("the engine is shutting down")
             if request_id in self._streams:
-                raise RequestRejected(f"request id {request_id!r} is already in use", param="request_id")
+                raise RequestRejected(f"request id {request_id!r} is already in use", field=None)
             if len(self._streams) >= self.core.config.max_num_seqs + self.max_queue:
                 raise QueueFull(f"{self.max_queue} requests are already waiting; retry later")
             stream = _Stream(loop, asyncio.Queue())

@@ -76,9 +76,9 @@ class EngineCore:
         """Raise RequestRejected for a request that can never run; return its resolved max_tokens."""
         vocab = self.model_config.vocab_size
         if not prompt_ids:
-            raise RequestRejected("the prompt is empty", param="prompt")
+            raise RequestRejected("the prompt is empty", field="prompt_ids")
         if any(not isinstance(t, int) or not 0 <= t < vocab for t in prompt_ids):
-            raise RequestRejected(f"prompt token ids must be integers in [0, {vocab})", param="prompt")
+            raise RequestRejected(f"prompt token ids must be integers in [0, {vocab})", field="prompt_ids")
         _check_params(params, vocab)
         limit = self.max_sequence_tokens
         which = "context length" if limit == self.max_context_length else "KV cache capacity"
@@ -86,19 +86,19 @@ class EngineCore:
         if num_prompt >= limit:
             raise RequestRejected(
                 f"the prompt has {num_prompt} tokens; the {which} is {limit} tokens "
-                "(prompt plus at least one generated token must fit)", param="messages", limit=limit)
+                "(prompt plus at least one generated token must fit)", field="prompt_ids", limit=limit)
         if params.max_tokens is None:
             return limit - num_prompt
         if num_prompt + params.max_tokens > limit:
             raise RequestRejected(
                 f"the prompt ({num_prompt} tokens) plus max_tokens ({params.max_tokens}) is "
                 f"{num_prompt + params.max_tokens} tokens, above the {which} of {limit} tokens",
-                param="max_tokens", limit=limit)
+                field="max_tokens", limit=limit)
         return params.max_tokens
 
     def add_request(self, request_id: str, prompt_ids: list[int], params: SamplingParams) -> None:
         if request_id in self.requests:
-            raise RequestRejected(f"request id {request_id!r} is already in use", param="request_id")
+            raise RequestRejected(f"request id {request_id!r} is already in use", field=None)
         max_tokens = self.validate(prompt_ids, params)
         seqs = [self._new_seq(request_id, i, prompt_ids, params, max_tokens) for i in range(params.n)]
         request = _Request(request_id, seqs, pending_forks=seqs[1:])
@@ -203,8 +203,8 @@ class EngineCore:
 
 
 def _check_params(params: SamplingParams, vocab_size: int) -> None:
-    def bad(param: str, why: str) -> RequestRejected:
-        return RequestRejected(f"{param} {why}", param=param)
+    def bad(field: str, why: str) -> RequestRejected:
+        return RequestRejected(f"{field} {why}", field=field)
 
     if not 0 <= params.temperature <= 100:
         raise bad("temperature", f"must be between 0 and 100, got {params.temperature}")

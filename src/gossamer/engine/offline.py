@@ -62,6 +62,11 @@ class OfflineRunner:
         self.core = core
         self._ids = itertools.count()
 
+    @property
+    def max_context_length(self) -> int:
+        """Tokens one sequence may hold (the context, or less when the KV cache is smaller)."""
+        return self.core.max_sequence_tokens
+
     def generate(self, prompt_ids: list[list[int]], params: list[SamplingParams]) -> list[GenerationOutput]:
         request_ids = []
         for ids, p in zip(prompt_ids, params, strict=True):

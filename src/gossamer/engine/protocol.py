@@ -64,11 +64,16 @@ class EngineStats:
 
 
 class RequestRejected(Exception):
-    """The request can never run (too long for the context or the cache); the message names the limit."""
+    """The request can never run (too long for the context or the cache); the message names the limit.
 
-    def __init__(self, message: str, *, param: str | None = None, limit: int | None = None) -> None:
+    field: what is at fault in the engine's own terms, "prompt_ids" or a SamplingParams field
+    ("max_tokens", "temperature", ...); each API maps it to its parameter's name.
+    limit: the token limit that was exceeded, for a request too long for the context or the cache.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, limit: int | None = None) -> None:
         super().__init__(message)
-        self.param = param
+        self.field = field
         self.limit = limit
 
 

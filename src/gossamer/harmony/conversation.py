@@ -41,6 +41,18 @@ class Message:
     name: str | None = None  # tool results: the function name (found from tool_call_id when absent)
 
 
+def last_answer_index(messages: list[Message]) -> int | None:
+    """Index of the last assistant message that ended its turn (it calls no tool), if any.
+
+    Harmony drops the chain of thought of every turn up to it; the reasoning of a tool-call chain
+    still in progress after it goes back to the model. An empty answer ends a turn too.
+    """
+    for i in range(len(messages) - 1, -1, -1):
+        if messages[i].role == "assistant" and not messages[i].tool_calls:
+            return i
+    return None
+
+
 @dataclass
 class FunctionTool:
     name: str

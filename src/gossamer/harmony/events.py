@@ -105,9 +105,9 @@ class ParsedOutput:
     output_tokens: int = 0
 
 
-def fold(events: list[Event] | tuple[Event, ...]) -> ParsedOutput:
-    """Fold a stream of events into the non-streaming result."""
-    out = ParsedOutput()
+def fold(events: list[Event] | tuple[Event, ...], out: ParsedOutput | None = None) -> ParsedOutput:
+    """Fold a stream of events into the non-streaming result (continuing `out` when given)."""
+    out = out if out is not None else ParsedOutput()
     for event in events:
         match event:
             case ReasoningDelta(text=text):

@@ -36,7 +36,7 @@ from openai_harmony import Message as HMessage
 from pydantic import ValidationError
 
 from gossamer.errors import GossamerError
-from gossamer.harmony.conversation import Conversation, FunctionTool, Message
+from gossamer.harmony.conversation import Conversation, FunctionTool, Message, last_answer_index
 from gossamer.harmony.tokenizer import load_harmony_encoding
 
 BUILTIN_NAMESPACES = ("browser", "python", "container")
@@ -194,17 +194,8 @@ def _inline_refs(node: Any, root: dict, expanding: tuple[str, ...]) -> Any:
     return {k: _inline_refs(v, root, expanding) for k, v in node.items() if k not in ("$defs", "definitions")}
 
 
-def _last_final_index(messages: list[Message]) -> int | None:
-    """Index of the last assistant message that ended its turn with an answer on `final`."""
-    for i in range(len(messages) - 1, -1, -1):
-        m = messages[i]
-        if m.role == "assistant" and m.content and not m.tool_calls:
-            return i
-    return None
-
-
 def _conversation_messages(messages: list[Message]) -> list[HMessage]:
-    last_final = _last_final_index(messages)
+    last_final = last_answer_index(messages)
     call_names: dict[str, str] = {}
     out: list[HMessage] = []
     for i, m in enumerate(messages):
@@ -229,8 +220,10 @@ def _assistant_messages(m: Message, keep_reasoning: bool) -> list[HMessage]:
     out: list[HMessage] = []
     if m.reasoning and keep_reasoning:
         out.append(HMessage.from_role_and_content(Role.ASSISTANT, m.reasoning).with_channel("analysis"))
-    if m.content:
-        channel = "commentary" if m.tool_calls else "final"  # text beside calls is a preamble
+    if m.content or not m.tool_calls:
+        # Text beside calls is a preamble. A turn without calls ended on an answer, even an empty
+        # one (the model does answer with nothing at times): kept, so the turns still alternate.
+        channel = "commentary" if m.tool_calls else "final"
         out.append(HMessage.from_role_and_content(Role.ASSISTANT, m.content).with_channel(channel))
     for call in m.tool_calls:
         if is_builtin_recipient(call.name):

@@ -6,6 +6,7 @@ Ollama) are covered without their owners doing anything.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 
@@ -30,6 +31,15 @@ def presented_key(headers: list[tuple[bytes, bytes]]) -> str | None:
         elif name == b"x-api-key":
             return value.decode("latin-1").strip()
     return None
+
+
+def tenant_of(headers: list[tuple[bytes, bytes]], api_key: str | None) -> str:
+    """Whose data a request may see: one tenant per API key (a digest, never the key), one in all
+    when the server takes no key."""
+    if not api_key:
+        return ""
+    key = presented_key(headers) or ""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 class APIKeyMiddleware:

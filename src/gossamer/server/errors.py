@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gossamer.engine.protocol import QueueFull, RequestRejected
+from gossamer.turn.errors import ContextOverflow
 
 logger = logging.getLogger(__name__)
 
@@ -75,15 +76,31 @@ def invalid_param(message: str, param: str | None, code: str | None = None) -> A
     return APIError(400, message, "invalid_request_error", param, code)
 
 
-def from_engine_error(exc: RequestRejected | QueueFull) -> APIError:
-    """Map the engine's refusals: a request that can never run is the client's 400, a full queue 429."""
+def from_engine_error(exc: RequestRejected | QueueFull, params: dict[str, str] | None = None) -> APIError:
+    """Map the engine's refusals: a request that can never run is the client's 400, a full queue 429.
+
+    params: the API's parameter for each engine field ("prompt_ids" -> "messages", ...); a sampling
+    field missing from it keeps its name, which is also OpenAI's (temperature, top_p, ...).
+    """
     if isinstance(exc, QueueFull):
         message = str(exc) or "The server is busy: too many requests are waiting. Retry later."
         return APIError(
             429, message, "rate_limit_exceeded", None, "rate_limit_exceeded", {"Retry-After": "1"}
         )
     code = "context_length_exceeded" if exc.limit is not None else None
-    return APIError(400, str(exc), "invalid_request_error", exc.param, code)
+    param = (params or {}).get(exc.field, exc.field) if exc.field else None
+    return APIError(400, str(exc), "invalid_request_error", param, code)
+
+
+def from_context_overflow(exc: ContextOverflow, prompt_param: str, output_param: str) -> APIError:
+    """A turn that does not fit the context: 400 `context_length_exceeded` at the parameter to change."""
+    return APIError(
+        400,
+        exc.describe(output_param),
+        "invalid_request_error",
+        prompt_param if exc.prompt_too_long else output_param,
+        "context_length_exceeded",
+    )
 
 
 # pydantic puts the union member it tried into `loc` ('str', 'list[...]', 'ChatMessage', ...);

@@ -1,29 +1,26 @@
-"""One engine request seen from the HTTP layer: start, stream, measure, and abort when the client leaves.
+"""Turns and engine requests seen from HTTP: refusals as OpenAI errors, usage, client disconnects.
 
-`Generation.start` submits the prompt and waits for the engine's first output before any
-response byte is sent, so a refused request (context overflow, full queue) still gets a proper
-4xx status rather than a broken stream. Whatever way the consumer stops (finished, client
-disconnect, exception), `close()` aborts the request in the engine if it is still running.
+The work itself is `gossamer.turn` (a whole assistant turn) or `gossamer.turn.generation`
+(a raw engine request, for Completions); this module only adds what HTTP needs around them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import time
 import uuid
-from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import anyio
 from starlette.requests import Request
 
-from gossamer.engine.protocol import QueueFull, RequestOutput, RequestRejected, SamplingParams
-from gossamer.server.errors import APIError, from_engine_error
+from gossamer.engine.protocol import QueueFull, RequestRejected, SamplingParams
+from gossamer.harmony.render import RenderError
+from gossamer.server.errors import APIError, from_context_overflow, from_engine_error, invalid_param
 from gossamer.server.state import ServerState
-
-logger = logging.getLogger(__name__)
+from gossamer.turn.errors import ContextOverflow
+from gossamer.turn.generation import Generation
+from gossamer.turn.pipeline import PreparedTurn, Turn, TurnSpec
 
 T = TypeVar("T")
 
@@ -42,102 +39,47 @@ def new_request_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:24]}"
 
 
-class Generation:
-    def __init__(
-        self, state: ServerState, request_id: str, prompt_ids: list[int], params: SamplingParams
-    ) -> None:
-        self.state = state
-        self.request_id = request_id
-        self.prompt_ids = prompt_ids
-        self.params = params
-        self.num_prompt_tokens = len(prompt_ids)
-        self.num_cached_tokens = 0
-        self.num_generated_tokens = 0
-        self._arrival_s = time.perf_counter()
-        self._last_token_s: dict[int, float] = {}
-        self._num_unfinished = params.n
-        self._iterator: AsyncIterator[RequestOutput] | None = None
-        self._first: RequestOutput | None = None
-        self._closed = False
+@dataclass(frozen=True)
+class ParamNames:
+    """An API's names for what a turn can be refused over."""
 
-    @classmethod
-    async def start(
-        cls, state: ServerState, request_id: str, prompt_ids: list[int], params: SamplingParams
-    ) -> Generation:
-        gen = cls(state, request_id, prompt_ids, params)
-        try:
-            gen._iterator = aiter(state.engine.generate(request_id, prompt_ids, params))
-            gen._first = await anext(gen._iterator)
-            state.metrics.prompt_tokens.inc(len(prompt_ids))
-        except (RequestRejected, QueueFull) as exc:
-            await gen.close()
-            raise from_engine_error(exc) from exc
-        except StopAsyncIteration:
-            gen._first = None
-        except BaseException:
-            await gen.close()
-            raise
-        return gen
+    prompt: str  # the conversation: "messages", "input"
+    output: str  # the output limit: "max_tokens", "max_output_tokens"
 
-    @property
-    def finished(self) -> bool:
-        return self._num_unfinished <= 0
 
-    async def __aiter__(self) -> AsyncIterator[RequestOutput]:
-        assert self._iterator is not None, "call Generation.start()"
-        if self._first is not None:
-            first, self._first = self._first, None
-            yield self._observe(first)
-        async for output in self._iterator:
-            yield self._observe(output)
+async def prepare_turn(state: ServerState, spec: TurnSpec, names: ParamNames) -> PreparedTurn:
+    """Replay, render and fit off the event loop; what cannot run is a 400 naming the parameter."""
+    try:
+        return await state.pipeline.prepare_async(spec)
+    except RenderError as exc:
+        raise invalid_param(str(exc), names.prompt) from exc
+    except ContextOverflow as exc:
+        raise from_context_overflow(exc, names.prompt, names.output) from exc
 
-    def _observe(self, output: RequestOutput) -> RequestOutput:
-        now = time.perf_counter()
-        metrics = self.state.metrics
-        num_new = len(output.token_ids)
-        if output.num_prompt_tokens and not self.num_cached_tokens and output.num_cached_tokens:
-            self.num_cached_tokens = output.num_cached_tokens
-            metrics.cached_prompt_tokens.inc(output.num_cached_tokens)
-        if num_new:
-            if not self._last_token_s:
-                metrics.time_to_first_token.observe(now - self._arrival_s)
-            last = self._last_token_s.get(output.index)
-            if last is not None:
-                # Several tokens in one delta share the gap (speculative or batched steps).
-                for _ in range(num_new):
-                    metrics.inter_token_latency.observe((now - last) / num_new)
-            self._last_token_s[output.index] = now
-            self.num_generated_tokens += num_new
-            metrics.generation_tokens.inc(num_new)
-        if output.finished:
-            self._num_unfinished -= 1
-            if self.finished:
-                metrics.request_latency.observe(now - self._arrival_s)
-        return output
 
-    async def close(self) -> None:
-        """Abort in the engine unless every sequence finished; safe to call more than once."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._iterator is None:
-            return  # refused when added: nothing runs in the engine
-        if self.finished:
-            if self._iterator is not None and hasattr(self._iterator, "aclose"):
-                await self._iterator.aclose()  # type: ignore[attr-defined]
-            return
-        # Runs while the surrounding task may be cancelled (client gone): shield the abort.
-        with anyio.CancelScope(shield=True):
-            try:
-                await self.state.engine.abort(self.request_id)
-            except Exception:
-                logger.exception("aborting %s failed", self.request_id)
-            if self._iterator is not None and hasattr(self._iterator, "aclose"):
-                try:
-                    await self._iterator.aclose()  # type: ignore[attr-defined]
-                except Exception:
-                    logger.exception("closing the output stream of %s failed", self.request_id)
-        logger.info("request %s aborted before finishing", self.request_id)
+async def start_turn(state: ServerState, prepared: PreparedTurn, request_id: str, names: ParamNames) -> Turn:
+    try:
+        return await state.pipeline.start(prepared, request_id)
+    except (RequestRejected, QueueFull) as exc:
+        raise from_engine_error(exc, {"prompt_ids": names.prompt, "max_tokens": names.output}) from exc
+
+
+async def start_generation(
+    state: ServerState, request_id: str, prompt_ids: list[int], params: SamplingParams, prompt_param: str
+) -> Generation:
+    """Start a raw engine request (Completions); the engine's refusals become OpenAI errors."""
+    try:
+        return await Generation.start(state.engine, request_id, prompt_ids, params, state.metrics)
+    except (RequestRejected, QueueFull) as exc:
+        raise from_engine_error(exc, {"prompt_ids": prompt_param}) from exc
+
+
+def check_context(num_prompt_tokens: int, max_tokens: int | None, max_context: int, param: str) -> None:
+    """Refuse what cannot fit rather than cutting the front of the prompt (system prompt and tools first)."""
+    room = max_context - num_prompt_tokens
+    if room <= 0 or (max_tokens is not None and max_tokens > room):
+        overflow = ContextOverflow(num_prompt_tokens, max_tokens if room > 0 else None, max_context)
+        raise from_context_overflow(overflow, param, "max_tokens")
 
 
 async def wait_for_disconnect(request: Request) -> None:
@@ -170,30 +112,3 @@ async def run_unless_disconnected(request: Request, work: asyncio.Future[T] | as
         with contextlib.suppress(asyncio.CancelledError):
             await work
     raise APIError(499, "The client closed the request.", "invalid_request_error", code="client_closed")
-
-
-def check_context(
-    num_prompt_tokens: int, max_tokens: int | None, max_context_length: int, param: str
-) -> None:
-    """Refuse what cannot fit rather than cutting the front of the prompt (system prompt and tools first)."""
-    if num_prompt_tokens >= max_context_length:
-        raise APIError(
-            400,
-            f"This model's maximum context length is {max_context_length} tokens, but the prompt has "
-            f"{num_prompt_tokens} tokens (at least one token must remain for the answer). "
-            "Shorten the prompt.",
-            "invalid_request_error",
-            param,
-            "context_length_exceeded",
-        )
-    if max_tokens is not None and num_prompt_tokens + max_tokens > max_context_length:
-        raise APIError(
-            400,
-            f"This model's maximum context length is {max_context_length} tokens, but "
-            f"{num_prompt_tokens + max_tokens} were requested ({num_prompt_tokens} in the prompt, "
-            f"{max_tokens} for the completion). "
-            "Lower max_tokens or shorten the prompt.",
-            "invalid_request_error",
-            "max_tokens",
-            "context_length_exceeded",
-        )

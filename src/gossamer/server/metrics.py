@@ -94,6 +94,25 @@ class ServerMetrics:
         )
         self._engine_collector: _EngineCollector | None = None
 
+    # -- GenerationMetrics (gossamer.turn.generation): what each engine request reports ------------
+
+    def on_prompt(self, num_prompt_tokens: int) -> None:
+        self.prompt_tokens.inc(num_prompt_tokens)
+
+    def on_cached_prompt(self, num_cached_tokens: int) -> None:
+        self.cached_prompt_tokens.inc(num_cached_tokens)
+
+    def on_tokens(self, num_tokens: int, first_token_s: float | None, inter_token_s: float | None) -> None:
+        self.generation_tokens.inc(num_tokens)
+        if first_token_s is not None:
+            self.time_to_first_token.observe(first_token_s)
+        if inter_token_s is not None:
+            for _ in range(num_tokens):
+                self.inter_token_latency.observe(inter_token_s)
+
+    def on_finished(self, latency_s: float) -> None:
+        self.request_latency.observe(latency_s)
+
     def watch_engine(self, stats: Callable[[], Any]) -> None:
         if self._engine_collector is None:
             self._engine_collector = _EngineCollector(stats)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +15,10 @@ from gossamer.engine.protocol import Engine
 from gossamer.server.errors import APIError
 from gossamer.server.metrics import ServerMetrics
 from gossamer.server.settings import ServerSettings
+from gossamer.turn.pipeline import TurnPipeline
+from gossamer.turn.replay import ReasoningReplay
+
+logger = logging.getLogger(__name__)
 
 
 def normalize_model_name(name: str) -> str:
@@ -36,6 +42,32 @@ class ServerState:
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
     created: int = field(default_factory=lambda: int(time.time()))
     extra_model_names: tuple[str, ...] = ()  # further names that resolve to the served model
+    _pipeline: TurnPipeline | None = field(default=None, init=False, repr=False)
+
+    @property
+    def pipeline(self) -> TurnPipeline:
+        """The turn pipeline every API runs its turns through (made on first use)."""
+        if self._pipeline is None:
+            replay = self._replay()
+            self._pipeline = TurnPipeline(self.engine, self.encoding, replay=replay, metrics=self.metrics)
+        return self._pipeline
+
+    def _replay(self) -> ReasoningReplay | None:
+        settings = self.settings
+        if not settings.reasoning_replay:
+            return None
+        from gossamer.server.responses.store import default_store_path
+        from gossamer.turn.replay_store import ReplayStore
+
+        path = settings.responses_store or default_store_path()
+        try:
+            store = ReplayStore(
+                path, max_age_s=settings.replay_max_age_s, max_bytes=settings.replay_max_bytes
+            )
+        except (OSError, sqlite3.Error) as exc:
+            logger.warning("reasoning replay is off: its store %s cannot be opened (%s)", path, exc)
+            return None
+        return ReasoningReplay(store)
 
     def resolve_model(self, requested: str) -> str | None:
         """The served model's id when `requested` names it (in any accepted spelling), else None."""

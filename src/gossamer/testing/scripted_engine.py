@@ -78,7 +78,7 @@ class ScriptedEngine:
         if len(prompt_ids) >= self.max_context_length:
             raise RequestRejected(
                 f"the prompt has {len(prompt_ids)} tokens; the context holds {self.max_context_length}",
-                param="messages",
+                field="prompt_ids",
                 limit=self.max_context_length,
             )
         if self.max_running is not None and len(self._active) >= self.max_running:

@@ -52,11 +52,9 @@ def to_messages(request: ChatCompletionRequest) -> list[Message]:
                         raise invalid_param("A tool call needs an id.", f"{param}.tool_calls[{j}].id")
                     call_names[call.id] = call.function.name
                     calls.append(ToolCallItem(call.id, call.function.name, call.function.arguments))
+                # Empty or null content with no calls is a valid (empty) turn, as OpenAI accepts it:
+                # clients replay the model's empty answers verbatim.
                 reasoning = m.reasoning if m.reasoning is not None else m.reasoning_content
-                if not text and not calls and not reasoning:
-                    raise invalid_param(
-                        "An assistant message needs content or tool_calls.", f"{param}.content"
-                    )
                 messages.append(
                     Message(role="assistant", content=text, reasoning=reasoning, tool_calls=calls)
                 )
@@ -153,9 +151,8 @@ def to_logit_bias(raw: dict[str, float] | None, vocab_size: int) -> dict[int, fl
     return bias
 
 
-def to_sampling_params(
-    request: ChatCompletionRequest, stop_token_ids: list[int], vocab_size: int, max_n: int
-) -> SamplingParams:
+def to_sampling_params(request: ChatCompletionRequest, vocab_size: int, max_n: int) -> SamplingParams:
+    """The request's sampling; the turn pipeline adds harmony's stop tokens and settles max_tokens."""
     n = request.n or 1
     if n > max_n:
         raise invalid_param(f"n={n} is more than this server allows ({max_n}).", "n")
@@ -170,7 +167,6 @@ def to_sampling_params(
         top_p=1.0 if request.top_p is None else request.top_p,
         seed=request.seed,
         max_tokens=max_tokens,
-        stop_token_ids=tuple(stop_token_ids),
         presence_penalty=request.presence_penalty or 0.0,
         frequency_penalty=request.frequency_penalty or 0.0,
         logit_bias=to_logit_bias(request.logit_bias, vocab_size),

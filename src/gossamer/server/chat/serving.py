@@ -12,31 +12,34 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gossamer.errors import GossamerError
-from gossamer.harmony.render import RenderedPrompt, render_conversation
-from gossamer.harmony.stream import StreamDecoder
+from gossamer.harmony.render import RenderedPrompt
 from gossamer.harmony.tokenizer import VOCAB_SIZE, token_table
+from gossamer.server.auth import tenant_of
 from gossamer.server.chat.choice import ChatChoice, ChoiceDelta, merge_tool_calls
 from gossamer.server.chat.convert import stop_strings, to_conversation, to_sampling_params
 from gossamer.server.chat.protocol import ChatCompletionRequest
 from gossamer.server.errors import invalid_param
 from gossamer.server.generation import (
-    Generation,
-    check_context,
+    ParamNames,
     new_request_id,
+    prepare_turn,
     run_unless_disconnected,
+    start_turn,
     token_usage,
 )
 from gossamer.server.sse import openai_stream, sse_data, sse_response
 from gossamer.server.state import ServerState, require_model
+from gossamer.turn import Turn, TurnSpec
 
 logger = logging.getLogger(__name__)
 
+PARAMS = ParamNames(prompt="messages", output="max_tokens")
 
-def render_prompt(request: ChatCompletionRequest) -> RenderedPrompt:
-    """The exact harmony prompt for a chat request (shared with /tokenize)."""
-    conversation = to_conversation(request)
+
+def render_prompt(state: ServerState, request: ChatCompletionRequest, tenant: str) -> RenderedPrompt:
+    """The exact harmony prompt for a chat request, replayed reasoning included (for /tokenize)."""
     try:
-        return render_conversation(conversation)
+        return state.pipeline.render(to_conversation(request), tenant)
     except GossamerError as exc:
         raise invalid_param(str(exc), "messages") from exc
 
@@ -44,45 +47,28 @@ def render_prompt(request: ChatCompletionRequest) -> RenderedPrompt:
 class ChatCompletionRun:
     """State of one request across its choices; yields chunks or builds the whole answer."""
 
-    def __init__(
-        self,
-        state: ServerState,
-        request: ChatCompletionRequest,
-        model: str,
-        rendered: RenderedPrompt,
-        gen: Generation,
-    ) -> None:
-        self.state = state
+    def __init__(self, request: ChatCompletionRequest, model: str, turn: Turn) -> None:
         self.request = request
         self.model = model
-        self.gen = gen
-        self.id = gen.request_id
+        self.turn = turn
+        self.id = turn.request_id
         self.created = int(time.time())
         num_top = (request.top_logprobs or 0) if request.logprobs else None
         table = token_table()
-        stops = stop_strings(request.stop)
-        self.choices = [
-            ChatChoice(i, StreamDecoder.for_prompt(rendered, table=table), table, stops, num_top)
-            for i in range(gen.params.n)
-        ]
+        self.choices = [ChatChoice(i, table, num_top) for i in range(turn.prepared.params.n)]
 
     def usage(self) -> dict[str, Any]:
-        completion = sum(c.num_tokens for c in self.choices)
+        usage = self.turn.usage
         return {
-            **token_usage(self.gen.num_prompt_tokens, completion, self.gen.num_cached_tokens),
-            "completion_tokens_details": {
-                "reasoning_tokens": sum(c.num_reasoning_tokens for c in self.choices)
-            },
+            **token_usage(usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens),
+            "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
         }
 
     async def deltas(self) -> AsyncIterator[tuple[int, ChoiceDelta]]:
-        async for output in self.gen:
-            choice = self.choices[output.index]
-            delta = choice.step(output)
+        async for turn_delta in self.turn.deltas():
+            delta = self.choices[turn_delta.index].translate(turn_delta)
             if not delta.is_empty():
-                yield choice.index, delta
-            if all(c.done for c in self.choices):
-                break
+                yield turn_delta.index, delta
 
     # -- whole answer ------------------------------------------------------------------------------
 
@@ -92,7 +78,7 @@ class ChatCompletionRun:
             async for index, delta in self.deltas():
                 parts[index].append(delta)
         finally:
-            await self.gen.close()
+            await self.turn.close()
         return {
             "id": self.id,
             "object": "chat.completion",
@@ -180,18 +166,22 @@ class ChatCompletionRun:
             if self._include_usage:
                 yield self._chunk([], self.usage())
         finally:
-            await self.gen.close()
+            await self.turn.close()
 
 
 async def create_chat_completion(state: ServerState, body: ChatCompletionRequest, raw: Request) -> Response:
     model = require_model(state, body.model)
-    rendered = render_prompt(body)
-    params = to_sampling_params(body, rendered.stop_token_ids, VOCAB_SIZE, state.max_n)
-    check_context(len(rendered.prompt_ids), params.max_tokens, state.max_context_length, "messages")
+    spec = TurnSpec(
+        conversation=to_conversation(body),
+        params=to_sampling_params(body, VOCAB_SIZE, state.max_n),
+        stop_strings=tuple(stop_strings(body.stop)),
+        tenant=tenant_of(raw.headers.raw, state.settings.api_key),
+    )
+    prepared = await prepare_turn(state, spec, PARAMS)
     # Waiting in the queue or in prefill, the client may give up: watch for that from the start.
-    start = Generation.start(state, new_request_id("chatcmpl"), list(rendered.prompt_ids), params)
-    gen = await run_unless_disconnected(raw, asyncio.ensure_future(start))
-    run = ChatCompletionRun(state, body, model, rendered, gen)
+    start = start_turn(state, prepared, new_request_id("chatcmpl"), PARAMS)
+    turn = await run_unless_disconnected(raw, asyncio.ensure_future(start))
+    run = ChatCompletionRun(body, model, turn)
     if body.stream:
         return sse_response(run.stream())
     answer = await run_unless_disconnected(raw, asyncio.ensure_future(run.collect()))

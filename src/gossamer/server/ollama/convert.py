@@ -104,23 +104,13 @@ def generate_conversation(req: GenerateRequest) -> Conversation:
     )
 
 
-def sampling_params(
-    options: Options, *, num_prompt_tokens: int, max_context_length: int, stop_token_ids: list[int]
-) -> SamplingParams:
-    """Ollama options -> SamplingParams; a prompt longer than num_ctx is refused, never cut."""
-    num_ctx = min(options.num_ctx or max_context_length, max_context_length)
-    if num_prompt_tokens >= num_ctx:
-        raise OllamaError(
-            400,
-            f"the prompt is {num_prompt_tokens} tokens, more than the context of {num_ctx} (num_ctx); "
-            "shorten it or raise num_ctx",
-        )
-    # None lets the engine stop at whatever room is left (context or KV cache capacity).
-    max_tokens = num_ctx - num_prompt_tokens if options.num_ctx else None
+def sampling_params(options: Options) -> SamplingParams:
+    """Ollama options -> SamplingParams. The context (num_ctx) is the turn pipeline's: a prompt
+    longer than it is refused, never cut, and the output stops where the context ends."""
+    max_tokens = None
     if options.num_predict is not None and options.num_predict >= 0:
         # The engine generates at least one token; num_predict 0 still yields that one.
-        limit = max(options.num_predict, 1)
-        max_tokens = limit if max_tokens is None else min(max_tokens, limit)
+        max_tokens = max(options.num_predict, 1)
     defaults = SamplingParams()
     return SamplingParams(
         temperature=defaults.temperature if options.temperature is None else options.temperature,
@@ -129,7 +119,6 @@ def sampling_params(
         min_p=options.min_p or 0.0,
         seed=options.seed,
         max_tokens=max_tokens,
-        stop_token_ids=tuple(stop_token_ids),
         presence_penalty=options.presence_penalty or 0.0,
         frequency_penalty=options.frequency_penalty or 0.0,
     )

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
 
 import gossamer
+from gossamer.server.auth import tenant_of
 from gossamer.server.errors import APIError
 from gossamer.server.generation import run_unless_disconnected
 from gossamer.server.ollama import models, serving
@@ -115,16 +116,18 @@ def _handled(route: Callable[[Request], Awaitable[Response]]) -> Callable[[Reque
 @_handled
 async def chat(request: Request) -> Response:
     body = await _parse(request, ChatRequest)
-    return await _respond(request, serving.chat(_state(request), body), body.stream, serving.fold_chat)
+    state = _state(request)
+    chunks = serving.chat(state, body, tenant_of(request.headers.raw, state.settings.api_key))
+    return await _respond(request, chunks, body.stream, serving.fold_chat)
 
 
 @router.post("/api/generate")
 @_handled
 async def generate(request: Request) -> Response:
     body = await _parse(request, GenerateRequest)
-    return await _respond(
-        request, serving.generate(_state(request), body), body.stream, serving.fold_generate
-    )
+    state = _state(request)
+    chunks = serving.generate(state, body, tenant_of(request.headers.raw, state.settings.api_key))
+    return await _respond(request, chunks, body.stream, serving.fold_generate)
 
 
 @router.get("/api/tags")

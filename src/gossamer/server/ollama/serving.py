@@ -1,7 +1,7 @@
 """Run an Ollama chat or generate request on the engine and shape the NDJSON chunks.
 
-Request flow: convert (request -> Conversation) -> render (harmony prompt ids) -> Generation.start
--> StreamDecoder events -> Ollama chunks. Chain of thought goes to `message.thinking` (chat) or
+Request flow: convert (request -> Conversation) -> the turn pipeline (replay, render, context,
+engine, harmony events) -> Ollama chunks. Chain of thought goes to `message.thinking` (chat) or
 `thinking` (generate); function calls arrive whole in `message.tool_calls`, with parsed arguments,
 as Ollama sends them.
 """
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from gossamer.engine.protocol import QueueFull, RequestRejected
 from gossamer.harmony.conversation import Conversation
 from gossamer.harmony.events import (
     ContentDelta,
@@ -27,10 +28,8 @@ from gossamer.harmony.events import (
     ToolCallFinished,
     ToolCallStarted,
 )
-from gossamer.harmony.render import RenderError, render_conversation
-from gossamer.harmony.stream import StreamDecoder
-from gossamer.server.errors import APIError
-from gossamer.server.generation import Generation, new_request_id
+from gossamer.harmony.render import RenderError
+from gossamer.server.generation import new_request_id
 from gossamer.server.ollama.convert import (
     OllamaError,
     chat_conversation,
@@ -40,6 +39,9 @@ from gossamer.server.ollama.convert import (
 )
 from gossamer.server.ollama.protocol import ChatRequest, GenerateRequest, Options, Think
 from gossamer.server.state import ServerState
+from gossamer.turn import ContextOverflow, Turn, TurnSpec
+from gossamer.turn.generation import Generation
+from gossamer.turn.prompt import check_fits, resolve_params
 from gossamer.turn.stop_strings import StopMatcher
 
 
@@ -59,11 +61,11 @@ def _arguments(text: str) -> dict[str, Any]:
 @dataclass
 class _Timing:
     start_s: float = field(default_factory=time.perf_counter)
-    first_token_s: float | None = None
 
-    def stats(self, num_prompt_tokens: int, num_output_tokens: int) -> dict[str, int]:
+    def stats(self, gen: Generation) -> dict[str, int]:
         end = time.perf_counter()
-        first = self.first_token_s or end
+        first = gen.first_token_s or end
+        num_prompt_tokens, num_output_tokens = gen.num_prompt_tokens, gen.num_generated_tokens
         return {
             "total_duration": int((end - self.start_s) * 1e9),
             "load_duration": 0,
@@ -80,11 +82,29 @@ def _served_name(state: ServerState, requested: str) -> str:
     return requested
 
 
-async def _start(state: ServerState, prompt_ids: list[int], params) -> Generation:
+def _context_error(exc: ContextOverflow) -> OllamaError:
+    return OllamaError(
+        400,
+        f"the prompt is {exc.num_prompt_tokens} tokens, more than the context of "
+        f"{exc.max_context_length} (num_ctx); shorten it or raise num_ctx",
+    )
+
+
+def _engine_error(exc: RequestRejected | QueueFull) -> OllamaError:
+    return OllamaError(429 if isinstance(exc, QueueFull) else 400, str(exc))
+
+
+async def _start_turn(state: ServerState, spec: TurnSpec) -> Turn:
     try:
-        return await Generation.start(state, new_request_id("ollama"), prompt_ids, params)
-    except APIError as exc:
-        raise OllamaError(exc.status, exc.message) from exc
+        prepared = await state.pipeline.prepare_async(spec)
+    except RenderError as exc:
+        raise OllamaError(400, str(exc)) from exc
+    except ContextOverflow as exc:
+        raise _context_error(exc) from exc
+    try:
+        return await state.pipeline.start(prepared, new_request_id("ollama"))
+    except (RequestRejected, QueueFull) as exc:
+        raise _engine_error(exc) from exc
 
 
 @dataclass
@@ -95,11 +115,10 @@ class _Delta:
 
 
 class _Translator:
-    """Decoder events -> Ollama deltas, applying stop strings to the answer text."""
+    """The turn's events -> Ollama deltas."""
 
-    def __init__(self, show_thinking: bool, stops: list[str] | None) -> None:
+    def __init__(self, show_thinking: bool) -> None:
         self.show_thinking = show_thinking
-        self.matcher = StopMatcher(stops or [])
         self.calls: dict[int, tuple[str, str]] = {}  # index -> (call_id, name)
         self.finish_reason: FinishReason | None = None
 
@@ -110,7 +129,7 @@ class _Translator:
                 case ReasoningDelta(text=text) if self.show_thinking:
                     delta.thinking += text
                 case ContentDelta(text=text) | PreambleDelta(text=text):
-                    delta.content += self.matcher.push(text)
+                    delta.content += text
                 case ToolCallStarted(index=index, call_id=call_id, name=name):
                     self.calls[index] = (call_id, name)
                 case ToolCallFinished(index=index, arguments=arguments):
@@ -125,67 +144,42 @@ class _Translator:
                     self.finish_reason = reason
         return delta
 
-    def flush(self) -> str:
-        return self.matcher.flush()
 
-
-def _done_reason(reason: FinishReason | None, stopped_by_string: bool) -> str:
-    if stopped_by_string or reason in (None, FinishReason.STOP, FinishReason.TOOL_CALLS):
+def _done_reason(reason: FinishReason | None) -> str:
+    if reason in (None, FinishReason.STOP, FinishReason.TOOL_CALLS):
         return "stop"
-    return str(reason)
+    return str(reason)  # "length", "abort"
 
 
 async def _run_conversation(
-    state: ServerState, conversation: Conversation, options: Options, think: Think
+    state: ServerState, conversation: Conversation, options: Options, think: Think, tenant: str
 ) -> AsyncIterator[tuple[_Delta, dict[str, Any] | None]]:
-    """Render, start and decode one chat or generate request: yield (delta, None) while
-    generating, then (last delta, final stats) once."""
-    try:
-        rendered = render_conversation(conversation, encoding=state.encoding)
-    except RenderError as exc:
-        raise OllamaError(400, str(exc)) from exc
-    params = sampling_params(
-        options,
-        num_prompt_tokens=len(rendered.prompt_ids),
-        max_context_length=state.max_context_length,
-        stop_token_ids=rendered.stop_token_ids,
-    )
+    """Run one chat or generate request as a turn: yield (delta, None) while generating, then
+    (last delta, final stats) once."""
     timing = _Timing()
-    gen = await _start(state, rendered.prompt_ids, params)
-    decoder = StreamDecoder.for_prompt(rendered)
-    translator = _Translator(think_mode(think).show, options.stop)
+    spec = TurnSpec(
+        conversation,
+        sampling_params(options),
+        stop_strings=tuple(options.stop or ()),
+        clip_max_tokens=True,
+        max_context_length=options.num_ctx,
+        tenant=tenant,
+    )
+    turn = await _start_turn(state, spec)
+    translator = _Translator(think_mode(think).show)
+    last = _Delta()
     try:
-        async for output in gen:
-            if output.token_ids and timing.first_token_s is None:
-                timing.first_token_s = time.perf_counter()
-            # The decoder needs the stop token to know how the reply ended (`<|call|>` finishes a tool
-            # call, `<|return|>` an answer); an engine may report it only in `stop_token_id`.
-            token_ids = output.token_ids
-            stop = output.stop_token_id
-            if stop is not None and (not token_ids or token_ids[-1] != stop):
-                token_ids = (*token_ids, stop)
-            delta = translator.translate(decoder.feed(token_ids))
-            if translator.matcher.stopped:
-                break
-            if output.finished:
-                reason = FinishReason.LENGTH if output.finish_reason == "length" else None
-                delta2 = translator.translate(decoder.finish(reason))
-                delta.thinking += delta2.thinking
-                delta.content += delta2.content
-                delta.tool_calls += delta2.tool_calls
+        async for turn_delta in turn.deltas():
+            delta = translator.translate(turn_delta.events)
+            if turn_delta.finished is not None:
+                last = delta
                 break
             if delta.thinking or delta.content or delta.tool_calls:
                 yield delta, None
-        else:
-            delta = translator.translate(decoder.finish(FinishReason.ABORT))
     finally:
-        await gen.close()
-    delta.content += translator.flush()
-    final = {
-        "done_reason": _done_reason(translator.finish_reason, translator.matcher.stopped),
-        **timing.stats(gen.num_prompt_tokens, gen.num_generated_tokens),
-    }
-    yield delta, final
+        await turn.close()
+    final = {"done_reason": _done_reason(translator.finish_reason), **timing.stats(turn.generation)}
+    yield last, final
 
 
 def _message(delta: _Delta) -> dict[str, Any]:
@@ -197,7 +191,7 @@ def _message(delta: _Delta) -> dict[str, Any]:
     return message
 
 
-async def chat(state: ServerState, req: ChatRequest) -> AsyncIterator[dict[str, Any]]:
+async def chat(state: ServerState, req: ChatRequest, tenant: str = "") -> AsyncIterator[dict[str, Any]]:
     """Chunks of a chat: many when streaming; the caller folds them when `stream` is false."""
     model = _served_name(state, req.model)
     if not req.messages:
@@ -212,7 +206,7 @@ async def chat(state: ServerState, req: ChatRequest) -> AsyncIterator[dict[str, 
         return
     # aclosing: a client that hangs up closes this generator, and with it the engine request at once.
     conversation = chat_conversation(req)
-    async with aclosing(_run_conversation(state, conversation, req.options, req.think)) as deltas:
+    async with aclosing(_run_conversation(state, conversation, req.options, req.think, tenant)) as deltas:
         async for delta, final in deltas:
             chunk: dict[str, Any] = {"model": model, "created_at": now_iso(), "message": _message(delta)}
             if final is None:
@@ -221,7 +215,9 @@ async def chat(state: ServerState, req: ChatRequest) -> AsyncIterator[dict[str, 
                 yield {**chunk, "done": True, **final}
 
 
-async def generate(state: ServerState, req: GenerateRequest) -> AsyncIterator[dict[str, Any]]:
+async def generate(
+    state: ServerState, req: GenerateRequest, tenant: str = ""
+) -> AsyncIterator[dict[str, Any]]:
     model = _served_name(state, req.model)
     if not req.prompt:
         yield {"model": model, "created_at": now_iso(), "response": "", "done": True, "done_reason": "load"}
@@ -232,7 +228,7 @@ async def generate(state: ServerState, req: GenerateRequest) -> AsyncIterator[di
                 yield chunk
         return
     conversation = generate_conversation(req)
-    async with aclosing(_run_conversation(state, conversation, req.options, req.think)) as deltas:
+    async with aclosing(_run_conversation(state, conversation, req.options, req.think, tenant)) as deltas:
         async for delta, final in deltas:
             chunk: dict[str, Any] = {"model": model, "created_at": now_iso(), "response": delta.content}
             if delta.thinking:
@@ -249,22 +245,27 @@ async def _generate_raw(
     encoding = state.encoding
     prompt_ids = list(req.context or []) + list(encoding.encode(req.prompt or "", allowed_special="all"))
     stop_ids = list(encoding.stop_tokens_for_assistant_actions())
-    params = sampling_params(
-        req.options,
-        num_prompt_tokens=len(prompt_ids),
-        max_context_length=state.max_context_length,
-        stop_token_ids=stop_ids,
+    engine_limit = state.max_context_length
+    limit = min(req.options.num_ctx or engine_limit, engine_limit)
+    try:
+        check_fits(len(prompt_ids), limit)
+    except ContextOverflow as exc:
+        raise _context_error(exc) from exc
+    params = resolve_params(
+        sampling_params(req.options), len(prompt_ids), stop_ids, limit, engine_limit, clip_max_tokens=True
     )
     timing = _Timing()
-    gen = await _start(state, prompt_ids, params)
+    try:
+        request_id = new_request_id("ollama")
+        gen = await Generation.start(state.engine, request_id, prompt_ids, params, state.metrics)
+    except (RequestRejected, QueueFull) as exc:
+        raise _engine_error(exc) from exc
     detok = IncrementalDetokenizer()
     matcher = StopMatcher(req.options.stop or [])
     output_ids: list[int] = []
     finish_reason = "stop"
     try:
         async for output in gen:
-            if output.token_ids and timing.first_token_s is None:
-                timing.first_token_s = time.perf_counter()
             ids = [t for t in output.token_ids if t not in stop_ids]
             output_ids += output.token_ids
             text = matcher.push(detok.push(ids))
@@ -288,7 +289,7 @@ async def _generate_raw(
         "done": True,
         "done_reason": finish_reason,
         "context": prompt_ids + output_ids,
-        **timing.stats(len(prompt_ids), gen.num_generated_tokens),
+        **timing.stats(gen),
     }
 
 

@@ -15,6 +15,7 @@ from gossamer.server.responses.events import StreamEvent
 
 if TYPE_CHECKING:
     from gossamer.server.responses.serving import PreparedResponse
+    from gossamer.turn import Turn
 
 
 @dataclass
@@ -26,6 +27,7 @@ class BackgroundRun:
     done: bool = False
     cancel_requested: bool = False
     task: asyncio.Task[None] | None = None
+    turn: Turn | None = None  # once the engine has started it
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 
     def push(self, event: StreamEvent) -> None:

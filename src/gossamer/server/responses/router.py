@@ -9,6 +9,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
+from gossamer.server.auth import tenant_of
 from gossamer.server.errors import APIError
 from gossamer.server.generation import run_unless_disconnected
 from gossamer.server.responses.protocol import CreateResponseRequest, DeletedResponse, InputItemList
@@ -46,18 +47,19 @@ def _event_stream(events: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
 @router.post("/v1/responses")
 async def create_response(body: CreateResponseRequest, request: Request) -> Any:
     service = responses_service(request)
-    prepared = service.prepare(body)
+    state = get_state(request)
+    prepared = await service.prepare(body, tenant_of(request.headers.raw, state.settings.api_key))
     if prepared.background:
         run = await service.start_background(prepared)
         if body.stream:
             return _event_stream(run.follow())
         return service.retrieve(prepared.response["id"])
-    gen = await service.start(prepared)
+    turn = await service.start(prepared)
     if body.stream:
-        return _event_stream(service.run(prepared, gen))
+        return _event_stream(service.run(prepared, turn))
 
     async def collect() -> dict[str, Any]:
-        async for _ in service.run(prepared, gen):
+        async for _ in service.run(prepared, turn):
             pass
         return prepared.response
 

@@ -16,14 +16,13 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gossamer.engine.protocol import RequestOutput, SamplingParams
+from gossamer.engine.protocol import SamplingParams
 from gossamer.harmony.events import Finished, FinishReason
-from gossamer.harmony.render import RenderedPrompt
-from gossamer.harmony.stream import StreamDecoder
+from gossamer.harmony.render import RenderError
 from gossamer.harmony.tokenizer import TokenTable, token_table
 from gossamer.server.chat.choice import logprob_entry
 from gossamer.server.errors import APIError
-from gossamer.server.generation import Generation, new_request_id
+from gossamer.server.generation import ParamNames, new_request_id, start_turn
 from gossamer.server.responses.background import BackgroundRun
 from gossamer.server.responses.errors import bad_request, not_found
 from gossamer.server.responses.events import ResponseEventBuilder, StreamEvent, TerminalStatus
@@ -32,12 +31,13 @@ from gossamer.server.responses.protocol import CreateResponseRequest, Usage
 from gossamer.server.responses.request import check_include, check_metadata, new_response, to_conversation
 from gossamer.server.responses.store import ChainBroken, ResponseStore
 from gossamer.server.responses.translate import items_to_messages
-from gossamer.server.responses.truncation import fit_to_context
 from gossamer.server.state import ServerState
+from gossamer.turn import ContextOverflow, PreparedTurn, Turn, TurnSpec
 
 logger = logging.getLogger(__name__)
 
 CANCEL_GRACE_S = 5.0  # how long a cancelled background run gets to wind down after the abort
+PARAMS = ParamNames(prompt="input", output="max_output_tokens")
 
 
 @dataclass
@@ -46,21 +46,14 @@ class PreparedResponse:
 
     request_id: str
     builder: ResponseEventBuilder
-    rendered: RenderedPrompt
+    turn: PreparedTurn
     input_items: list[Item]
-    prompt_ids: list[int]
-    params: SamplingParams
     store: bool
     background: bool
 
     @property
     def response(self) -> dict[str, Any]:
         return self.builder.response
-
-
-def _engine_finish_reason(reason: str | None) -> FinishReason | None:
-    # None lets the decoder tell a <|return|> from a <|call|>; only length and abort are news to it.
-    return {"length": FinishReason.LENGTH, "abort": FinishReason.ABORT}.get(reason or "")
 
 
 class ResponsesService:
@@ -75,7 +68,7 @@ class ResponsesService:
 
     # -- create -------------------------------------------------------------------------------
 
-    def prepare(self, req: CreateResponseRequest) -> PreparedResponse:
+    async def prepare(self, req: CreateResponseRequest, tenant: str = "") -> PreparedResponse:
         if req.background and req.store is False:
             raise bad_request("A background response must be stored; drop store=false.", param="background")
         check_include(req.include)
@@ -115,104 +108,73 @@ class ResponsesService:
         if not input_items and not prior:
             raise bad_request("Missing required parameter: 'input'.", param="input")
         conv = to_conversation(req, items_to_messages(prior + input_items))
-        max_context = self.state.max_context_length
-        rendered = fit_to_context(
-            conv, truncation=req.truncation or "disabled", max_context_length=max_context
-        )
-        room = max_context - len(rendered.prompt_ids)
-        max_tokens = room if req.max_output_tokens is None else min(req.max_output_tokens, room)
         params = SamplingParams(
             temperature=1.0 if req.temperature is None else req.temperature,
             top_p=1.0 if req.top_p is None else req.top_p,
-            max_tokens=max_tokens,
-            stop_token_ids=tuple(rendered.stop_token_ids),
+            max_tokens=req.max_output_tokens,
             logprobs=_num_top_logprobs(req),
         )
+        spec = TurnSpec(
+            conv, params, truncation=req.truncation == "auto", clip_max_tokens=True, tenant=tenant
+        )
+        try:
+            turn = await self.state.pipeline.prepare_async(spec)
+        except RenderError as exc:
+            message = f"The conversation cannot be rendered for the model: {exc}"
+            raise bad_request(message, param="input") from exc
+        except ContextOverflow as exc:
+            raise _context_error(exc) from exc
         response = new_response(req, model_name)
         return PreparedResponse(
             request_id=new_request_id("resp"),
             builder=ResponseEventBuilder(response),
-            rendered=rendered,
+            turn=turn,
             input_items=input_items,
-            prompt_ids=list(rendered.prompt_ids),
-            params=params,
             store=response["store"],
             background=response["background"],
         )
 
-    async def start(self, prepared: PreparedResponse) -> Generation:
+    async def start(self, prepared: PreparedResponse) -> Turn:
         """Submit to the engine; a refused request raises an HTTP error before any byte is sent."""
-        return await Generation.start(self.state, prepared.request_id, prepared.prompt_ids, prepared.params)
+        return await start_turn(self.state, prepared.turn, prepared.request_id, PARAMS)
 
     async def run(
-        self, prepared: PreparedResponse, gen: Generation, *, is_cancelled: Callable[[], bool] = lambda: False
+        self, prepared: PreparedResponse, turn: Turn, *, is_cancelled: Callable[[], bool] = lambda: False
     ) -> AsyncIterator[StreamEvent]:
         """Stream the response's events, ending with exactly one terminal event."""
         builder = prepared.builder
         for event in builder.start():
             yield event
-        decoder = StreamDecoder.for_prompt(prepared.rendered)
+        num_top = prepared.turn.params.logprobs
+        table = self._token_table() if num_top is not None else None
         finished: Finished | None = None
         error: dict[str, Any] | None = None
         try:
-            engine_reason: str | None = None
-            async for output in gen:
-                decoded: list[Any] = []
-                for token_ids, logprobs in self._token_steps(prepared, output):
-                    events = decoder.feed(token_ids)
-                    finished = next((e for e in events if isinstance(e, Finished)), finished)
-                    for event in builder.feed(events, logprobs):
-                        yield event
-                if output.finished:
-                    engine_reason = output.finish_reason
-                    # An engine may leave its stop token (<|call|>, <|return|>) out of the ids; the
-                    # decoder needs it to tell a finished call from a cut-off one.
-                    if output.stop_token_id is not None and not decoder.is_finished:
-                        decoded += decoder.feed([output.stop_token_id])
-                    if is_cancelled():
-                        engine_reason = "abort"
-                    decoded += decoder.finish(_engine_finish_reason(engine_reason))
-                finished = next((e for e in decoded if isinstance(e, Finished)), finished)
-                for event in builder.feed(decoded):
+            async for delta in turn.deltas():
+                logprobs = None
+                if table is not None and delta.logprobs:
+                    logprobs = [logprob_entry(table, lp, num_top or 0) for lp in delta.logprobs]
+                for event in builder.feed(delta.events, logprobs):
                     yield event
-            if finished is None:  # the engine's stream ended without a finished output
-                tail = decoder.finish(FinishReason.ABORT if is_cancelled() else None)
-                finished = next((e for e in tail if isinstance(e, Finished)), None)
-                for event in builder.feed(tail):
-                    yield event
+                finished = delta.finished or finished
         except Exception as exc:  # the engine or decoder broke: the response fails, the server lives
             logger.exception("response %s failed", prepared.response["id"])
             error = {"code": "server_error", "message": f"The model run failed: {exc}"}
         finally:
-            await gen.close()
-        usage = Usage.of(
-            input_tokens=gen.num_prompt_tokens,
-            cached_tokens=gen.num_cached_tokens,
-            output_tokens=gen.num_generated_tokens,
-            reasoning_tokens=finished.reasoning_tokens if finished else 0,
+            await turn.close()
+        usage = turn.usage
+        usage_body = Usage.of(
+            input_tokens=usage.prompt_tokens,
+            cached_tokens=usage.cached_tokens,
+            output_tokens=usage.completion_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
         ).model_dump()
         status, incomplete_reason = _terminal_status(finished, error, cancelled=is_cancelled())
-        terminal = builder.finish(status, usage=usage, incomplete_reason=incomplete_reason, error=error)
+        terminal = builder.finish(status, usage=usage_body, incomplete_reason=incomplete_reason, error=error)
         if prepared.store:
             await self._save(builder.response, prepared.input_items)
         for event in terminal:
             yield event
-
-    def _token_steps(
-        self, prepared: PreparedResponse, output: RequestOutput
-    ) -> list[tuple[list[int], list[dict[str, Any]] | None]]:
-        """The output's tokens in feeding steps: all at once, or one by one with each logprob."""
-        num_top = prepared.params.logprobs
-        if num_top is None or not output.logprobs:
-            return [(list(output.token_ids), None)]
-        table = self._token_table()
-        return [
-            (
-                [token_id],
-                [logprob_entry(table, lp, num_top)] if token_id not in table.special_names else None,
-            )
-            for token_id, lp in zip(output.token_ids, output.logprobs, strict=False)
-        ]
 
     def _token_table(self) -> TokenTable:
         if self._table is None:
@@ -221,8 +183,8 @@ class ResponsesService:
 
     async def create(self, prepared: PreparedResponse) -> dict[str, Any]:
         """Run a foreground request to its end and return the terminal event's response."""
-        gen = await self.start(prepared)
-        async for _ in self.run(prepared, gen):
+        turn = await self.start(prepared)
+        async for _ in self.run(prepared, turn):
             pass
         return prepared.response
 
@@ -243,7 +205,7 @@ class ResponsesService:
         prepared = run.prepared
         try:
             try:
-                gen = await self.start(prepared)
+                turn = await self.start(prepared)
             except APIError as exc:
                 for event in prepared.builder.start():
                     run.push(event)
@@ -253,7 +215,10 @@ class ResponsesService:
                     run.push(event)
                 await self._save(prepared.response)
                 return
-            async for event in self.run(prepared, gen, is_cancelled=lambda: run.cancel_requested):
+            run.turn = turn
+            if run.cancel_requested:  # cancelled while it waited for its first token
+                await turn.cancel()
+            async for event in self.run(prepared, turn, is_cancelled=lambda: run.cancel_requested):
                 run.push(event)
         except asyncio.CancelledError:
             if not prepared.builder.finished:
@@ -277,7 +242,10 @@ class ResponsesService:
                 return response  # cancelling twice is harmless
             raise bad_request(f"Cannot cancel a response whose status is '{response['status']}'.")
         run.cancel_requested = True
-        await self.state.engine.abort(run.prepared.request_id)
+        if run.turn is not None:
+            await run.turn.cancel()
+        else:  # still queued or in prefill: abort it in the engine, by id
+            await self.state.engine.abort(run.prepared.request_id)
         assert run.task is not None
         done, _ = await asyncio.wait({run.task}, timeout=CANCEL_GRACE_S)
         if not done:  # the engine did not end the stream: stop following it
@@ -323,6 +291,21 @@ def _num_top_logprobs(req: CreateResponseRequest) -> int | None:
     if req.top_logprobs is not None:
         return req.top_logprobs
     return 0 if "message.output_text.logprobs" in (req.include or []) else None
+
+
+def _context_error(exc: ContextOverflow) -> APIError:
+    limit = exc.max_context_length
+    if exc.truncated:
+        message = (
+            f"The input is {exc.num_prompt_tokens} tokens even with truncation 'auto' (only the last turn "
+            f"and the instructions left); the model's context holds {limit}."
+        )
+    else:
+        message = (
+            f"The input is {exc.num_prompt_tokens} tokens but the model's context holds {limit}. "
+            "Shorten the input or set truncation to 'auto' to drop the oldest turns."
+        )
+    return bad_request(message, param="input", code="context_length_exceeded")
 
 
 def _terminal_status(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gossamer.harmony.conversation import Message, ToolCallItem
+from gossamer.harmony.conversation import Message, ToolCallItem, last_answer_index
 from gossamer.server.responses.errors import bad_request
 from gossamer.server.responses.items import Item, message_text
 
@@ -68,10 +68,7 @@ def items_to_messages(items: list[Item]) -> list[Message]:
 
 def drop_finished_reasoning(messages: list[Message]) -> None:
     """Harmony's rule: CoT of turns that ended on `final` never goes back to the model."""
-    last_final = None
-    for index, message in enumerate(messages):
-        if message.role == "assistant" and message.content and not message.tool_calls:
-            last_final = index
+    last_final = last_answer_index(messages)
     if last_final is None:
         return
     for message in messages[: last_final + 1]:

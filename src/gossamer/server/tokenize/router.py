@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 
 from gossamer.harmony.tokenizer import VOCAB_SIZE, token_table
+from gossamer.server.auth import tenant_of
 from gossamer.server.chat.protocol import ChatCompletionRequest
 from gossamer.server.chat.serving import render_prompt
 from gossamer.server.detokenizer import IncrementalDetokenizer, token_string
@@ -47,7 +48,7 @@ async def tokenize(body: ChatTokenizeRequest | CompletionTokenizeRequest, reques
     if body.model is not None:
         require_model(state, body.model)
     if isinstance(body, ChatTokenizeRequest):
-        rendered = render_prompt(body)
+        rendered = render_prompt(state, body, tenant_of(request.headers.raw, state.settings.api_key))
         ids = list(rendered.prompt_ids)
         if not body.add_generation_prompt and rendered.prefill_ids:
             # Without the opening of the assistant's reply (`<|start|>assistant`, forced call header).
