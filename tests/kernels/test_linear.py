@@ -80,8 +80,8 @@ def test_linear_rejects_bad_arguments(isas):
 
 @pytest.mark.parametrize("num_tokens", [1, 16, 40])
 def test_linear_impl_matches_torch(isas, num_tokens):
-    """linear_impl takes the kernel for few rows and torch's matmul beyond; both agree with F.linear."""
-    from gossamer.kernels.dense import MAX_KERNEL_ROWS, linear_impl
+    """linear_impl takes the kernel for any number of rows and agrees with F.linear."""
+    from gossamer.kernels.dense import linear_impl
 
     gen = torch.Generator().manual_seed(num_tokens)
     weight = torch.randn(70, 96, generator=gen)  # [R, C] float32
@@ -91,4 +91,16 @@ def test_linear_impl_matches_torch(isas, num_tokens):
     assert (linear_impl(x, weight) - x @ weight.T).abs().max().item() <= 1e-3
     got_bf16 = linear_impl(x.bfloat16(), weight.bfloat16(), bias.bfloat16())
     # The kernel's float32 result (the model casts projections back; logits keep the precision).
-    assert got_bf16.dtype == (torch.float32 if num_tokens <= MAX_KERNEL_ROWS else torch.bfloat16)
+    assert got_bf16.dtype == torch.float32
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_a_row_gets_the_same_bits_whatever_else_is_multiplied(isas, dtype):
+    """Decode (a few rows, streamed) and prefill (many rows, blocked) compute each row alike."""
+    gen = torch.Generator().manual_seed(3)
+    weight = torch.randn(200, 2880, generator=gen).to(dtype)  # [R, C]
+    bias = torch.randn(200, generator=gen).to(dtype)
+    x = torch.randn(100, 2880, generator=gen).to(dtype)  # [N, C]
+    together = kernels.linear(x, weight, bias)  # [N, R]
+    for rows in ([0], [5, 6, 7], list(range(16)), list(range(17)), list(range(60, 100))):
+        assert torch.equal(kernels.linear(x[rows], weight, bias), together[rows])

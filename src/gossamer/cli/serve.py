@@ -71,6 +71,13 @@ def prepare_settings(args: argparse.Namespace):
     except ValueError as exc:  # a GOSSAMER_* variable that does not parse
         raise GossamerError(str(exc)) from exc
     check_settings(settings)
+    if settings.uses_upstreams:
+        if settings.model is not None:
+            raise GossamerError(
+                f"--upstream serves the upstreams' model; drop the model argument ({settings.model}), "
+                "or use --served-model-name to name what clients see"
+            )
+        return settings
     if settings.model is not None:
         # Resolve here so that a missing or half-downloaded model fails before anything loads.
         name = settings.model

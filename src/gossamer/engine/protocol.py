@@ -81,6 +81,12 @@ class QueueFull(Exception):
     """More requests are waiting than the engine accepts; retry later (HTTP 429)."""
 
 
+class EngineUnavailable(Exception):
+    """The engine cannot run or finish a request through no fault of the request: no remote replica
+    is up, or the one streaming it went away mid-answer. The message is written for the client: an API
+    answers 503 when nothing was sent yet, and ends a started stream with it as an error event."""
+
+
 class Engine(Protocol):
     @property
     def max_context_length(self) -> int: ...

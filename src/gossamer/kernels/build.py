@@ -39,7 +39,7 @@ _EXTENSION_SOURCES = {
     "isa_avx512vnni.cpp": "-mavx512vnni",
 }
 # Compiled for the baseline x86-64: the run-time dispatch and the fused blocks that call it.
-_BASELINE_SOURCES = ("dispatch.cpp", "moe_block.cpp", "qkv_block.cpp")
+_BASELINE_SOURCES = ("dispatch.cpp", "moe_block.cpp", "qkv_block.cpp", "paged_attention.cpp")
 
 
 class KernelBuildError(RuntimeError):

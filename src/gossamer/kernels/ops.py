@@ -50,12 +50,16 @@ def _declare(lib: ctypes.CDLL) -> None:
                                       ctypes.c_int]
     lib.gk_qkv_block_bf16.argtypes = [_ptr, _i64, _i64, _ptr, ctypes.c_float, _ptr, _ptr, _i64, _i64, _i64,
                                       _ptr, _ptr, _ptr, _ptr, _ptr, ctypes.c_int]
+    lib.gk_paged_attention.argtypes = [_ptr, ctypes.c_int, _ptr, _ptr, ctypes.c_int, _i64, _i64, _i64, _i64,
+                                       _ptr, _i64, _i64, _ptr, _ptr, _i64, _i64, _ptr, ctypes.c_float,
+                                       _ptr, ctypes.c_int, ctypes.c_int]
     lib.gk_attention_bf16dp_used.argtypes = [_i64, _i64, _i64]
     lib.gk_set_experts_int8.argtypes = [ctypes.c_int]
     lib.gk_experts_int8_active.argtypes = []
     for fn in (lib.gk_isa_supported, lib.gk_get_isa, lib.gk_set_isa, lib.gk_mxfp4_grouped, lib.gk_linear,
                lib.gk_attention_decode, lib.gk_set_experts_int8, lib.gk_experts_int8_active,
-               lib.gk_moe_block_bf16, lib.gk_qkv_block_bf16, lib.gk_attention_bf16dp_used):
+               lib.gk_moe_block_bf16, lib.gk_qkv_block_bf16, lib.gk_attention_bf16dp_used,
+               lib.gk_paged_attention):
         fn.restype = ctypes.c_int
 
 
@@ -423,3 +427,51 @@ def attention_decode(
     if rc != 0:
         raise ValueError(f"gk_attention_decode rejected its arguments (code {rc})")
     return out.to(q.dtype)
+
+
+def paged_attention(
+    q: torch.Tensor,  # [N, H, D] this step's queries, RoPE applied, grouped by sequence
+    k_cache: torch.Tensor,  # [num_slots, KV, D] holding this step's keys already
+    v_cache: torch.Tensor,  # [num_slots, KV, D]
+    block_tables: torch.Tensor,  # [S, max_blocks] int32 cache block of each logical block (-1: none)
+    block_size: int,
+    query_start: torch.Tensor,  # [S + 1] int32: sequence s owns rows [query_start[s], query_start[s+1])
+    seq_lens: torch.Tensor,  # [S] int32: positions in the cache after this step (the queries are the last)
+    sinks: torch.Tensor,  # [H] learned logits
+    sliding_window: int | None,
+) -> torch.Tensor:  # [N, H, D] in q's dtype
+    """Attention with sinks for every query of a step's batch over the paged cache, in one call.
+
+    Each query is computed alone over its own sequence's visible keys, so its output does not
+    depend on the rest of the batch (see csrc/paged_attention.cpp)."""
+    lib = _require()
+    num_rows, num_heads, head_dim = q.shape
+    num_slots, num_kv_heads, _ = k_cache.shape
+    num_seqs, max_blocks = block_tables.shape
+    expected = {
+        "k_cache": (k_cache, k_cache.dtype, (num_slots, num_kv_heads, head_dim)),
+        "v_cache": (v_cache, k_cache.dtype, (num_slots, num_kv_heads, head_dim)),
+        "block_tables": (block_tables, torch.int32, (num_seqs, max_blocks)),
+        "query_start": (query_start, torch.int32, (num_seqs + 1,)),
+        "seq_lens": (seq_lens, torch.int32, (num_seqs,)),
+        "sinks": (sinks, torch.float32, (num_heads,)),
+    }
+    _check_args("paged_attention", expected)
+    if q.dtype not in _DTYPE_CODES or k_cache.dtype not in _DTYPE_CODES:
+        raise ValueError(f"paged_attention: q {q.dtype} and cache {k_cache.dtype} must be float32 or "
+                         "bfloat16")
+    q = q.contiguous()
+    out = torch.empty_like(q)  # [N, H, D]
+    if num_rows == 0:
+        return out
+    rc = lib.gk_paged_attention(q.data_ptr(), _DTYPE_CODES[q.dtype], k_cache.data_ptr(), v_cache.data_ptr(),
+                                _DTYPE_CODES[k_cache.dtype], num_slots, num_heads, num_kv_heads, head_dim,
+                                block_tables.data_ptr(), max_blocks, block_size, query_start.data_ptr(),
+                                seq_lens.data_ptr(), num_seqs, sliding_window or 0, sinks.data_ptr(),
+                                head_dim**-0.5, out.data_ptr(), _DTYPE_CODES[out.dtype],
+                                torch.get_num_threads())
+    if rc == -2:
+        raise ValueError("paged_attention: a visible position has no cache block")
+    if rc != 0:
+        raise ValueError(f"gk_paged_attention rejected its arguments (code {rc})")
+    return out

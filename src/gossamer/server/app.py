@@ -11,13 +11,15 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
 from gossamer import __version__
+from gossamer.engine.protocol import EngineUnavailable
 from gossamer.server.auth import APIKeyMiddleware
 from gossamer.server.chat.router import router as chat_router
 from gossamer.server.completions.router import router as completions_router
-from gossamer.server.errors import install_error_handlers
+from gossamer.server.errors import error_body, install_error_handlers
 from gossamer.server.models.router import router as models_router
 from gossamer.server.request_log import RequestLogMiddleware
 from gossamer.server.state import ServerState, get_state
@@ -26,7 +28,11 @@ from gossamer.server.tokenize.router import router as tokenize_router
 logger = logging.getLogger(__name__)
 
 # Routers of API packages owned elsewhere; each is mounted when its package is present.
-OPTIONAL_ROUTERS = ("gossamer.server.responses.router", "gossamer.server.ollama.router")
+OPTIONAL_ROUTERS = (
+    "gossamer.server.responses.router",
+    "gossamer.server.ollama.router",
+    "gossamer.upstream.status",
+)
 
 
 def _optional_routers() -> list[Any]:
@@ -46,6 +52,9 @@ def create_app(state: ServerState) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         logger.debug("serving %s", state.model_name)  # serve() already said so, with the URL
+        start = getattr(state.engine, "start", None)
+        if start is not None:  # an engine with work of its own on this loop (upstream health checks)
+            start()
         yield
         # uvicorn has already let running requests finish (graceful shutdown) when we get here.
         await state.engine.shutdown()
@@ -53,7 +62,16 @@ def create_app(state: ServerState) -> FastAPI:
     app = FastAPI(title="Gossamer", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.state.server_state = state
     state.metrics.watch_engine(state.engine.stats)
+    engine_metrics = getattr(state.engine, "metrics", None)  # an engine's own (per upstream), if any
+    if callable(getattr(engine_metrics, "collect", None)):
+        state.metrics.registry.register(engine_metrics)
     install_error_handlers(app)
+
+    @app.exception_handler(EngineUnavailable)
+    async def _unavailable(_: Request, exc: EngineUnavailable) -> JSONResponse:
+        # No upstream could take the request: the server's trouble, for now, not the request's.
+        body = error_body(str(exc), "server_error", None, "engine_unavailable")
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
 
     for router in (chat_router, completions_router, models_router, tokenize_router, *_optional_routers()):
         app.include_router(router)

@@ -47,6 +47,8 @@ def served_name(settings: ServerSettings, path: Path) -> str:
 
 
 def build_state(settings: ServerSettings):  # -> ServerState (imports deferred: torch is heavy)
+    if settings.uses_upstreams:
+        return build_upstream_state(settings)
     from gossamer.engine import build_engine
     from gossamer.harmony.tokenizer import load_harmony_encoding
     from gossamer.server.state import ServerState
@@ -67,6 +69,33 @@ def build_state(settings: ServerSettings):  # -> ServerState (imports deferred: 
     )
 
 
+def build_upstream_state(settings: ServerSettings):  # -> ServerState
+    """A front over upstream servers (gossamer/upstream): no model here, theirs served under their name."""
+    from gossamer.harmony.tokenizer import load_harmony_encoding
+    from gossamer.server.state import ServerState
+    from gossamer.upstream import connect_fleet, fleet_config
+
+    config = fleet_config(
+        settings.upstream,
+        settings.upstream_config,
+        api_key=settings.upstream_api_key,
+        health_interval_s=settings.upstream_health_interval_s,
+        timeout_s=settings.upstream_timeout_s,
+    )
+    logger.info("reaching %s ...", ", ".join(spec.url for spec in config.upstreams))
+    engine = connect_fleet(config, max_context_length=settings.max_context_length)
+    assert engine.model is not None  # connect_fleet returns once an upstream is up
+    name = settings.served_model_name or engine.model
+    return ServerState(
+        engine=engine,
+        encoding=load_harmony_encoding(),
+        model_name=name,
+        model_path=None,
+        settings=settings,
+        extra_model_names=(engine.model,) if engine.model != name else (),
+    )
+
+
 def configure_logging(log_level: str) -> None:
     """Gossamer's own lines (start-up, one per request) follow --log-level; other libraries stay at WARNING.
 
@@ -84,6 +113,16 @@ def server_url(host: str, port: int) -> str:
 
 def startup_line(state, settings: ServerSettings, *, load_time_s: float) -> str:  # state: ServerState
     """What is served where, on one line: the first thing to check when a client gets surprises."""
+    if settings.uses_upstreams:
+        replicas = state.engine.replicas
+        kinds = [r.identity.kind if r.identity else r.state.value for r in replicas]
+        upstreams = ", ".join(f"{r.label} {kind}" for r, kind in zip(replicas, kinds, strict=True))
+        return (
+            f"serving {state.model_name} on {server_url(settings.host, settings.port)} from "
+            f"{sum(r.is_up for r in replicas)} of {len(replicas)} upstreams ({upstreams}), "
+            f"context {state.max_context_length} tokens, "
+            f"API key {'required' if settings.api_key else 'not required'}, ready in {load_time_s:.1f} s"
+        )
     from gossamer.engine.kv_cache import resolve_kv_cache_memory
     from gossamer.units import human_bytes
 

@@ -39,6 +39,16 @@ class ServerSettings:
     reasoning_replay: bool = True
     replay_max_age_s: float = 7 * 24 * 3600.0
     replay_max_bytes: int = 256 << 20
+    # Upstreams (gossamer/upstream): with any, this server runs no model and serves theirs.
+    upstream: list[str] = field(default_factory=list)
+    upstream_config: str | None = None  # a TOML file of upstreams (docs/upstreams.md)
+    upstream_api_key: str | None = None  # for upstreams without their own key
+    upstream_health_interval_s: float | None = None  # None: the config file's, else 5 s
+    upstream_timeout_s: float | None = None  # None: the config file's, else 300 s
+
+    @property
+    def uses_upstreams(self) -> bool:
+        return bool(self.upstream or self.upstream_config)
 
     def engine_config(self) -> EngineConfig:
         """The engine's part of these settings: the one place where server flags become engine fields."""
@@ -86,7 +96,12 @@ _PARSERS: dict[str, Any] = {
     "reasoning_replay": _parse_bool,
     "replay_max_age_s": float,
     "replay_max_bytes": _parse_bytes,
+    "upstream": _parse_list,
+    "upstream_health_interval_s": float,
+    "upstream_timeout_s": float,
 }
+
+_REPEATABLE = frozenset({"upstream"})
 
 _HELP = {
     "model": "model directory or name",
@@ -108,6 +123,15 @@ _HELP = {
     "reasoning_replay": "give back the reasoning of tool-call turns that clients drop (on/off)",
     "replay_max_age_s": "seconds replayable reasoning is kept",
     "replay_max_bytes": "most replayable reasoning kept, e.g. 256MiB (oldest dropped first)",
+    "upstream": "serve a vLLM, SGLang or Gossamer server's model instead of loading one: its URL "
+    "(repeatable, or comma-separated), e.g. http://gpu-1:8000, or vllm+URL, sglang+URL, gossamer+URL "
+    "to name its kind",
+    "upstream_config": "TOML file listing upstreams (url, kind, api_key or api_key_env) and routing "
+    "settings; see docs/upstreams.md",
+    "upstream_api_key": "bearer key sent to upstreams that have none of their own",
+    "upstream_health_interval_s": "seconds between upstream health checks: a failing upstream is out "
+    "within this, and back in at the first check it passes",
+    "upstream_timeout_s": "the longest silence allowed within an upstream's stream, in seconds",
 }
 
 
@@ -150,6 +174,10 @@ _NONE_MEANS = {
     "max_context_length": "the model's own limit",
     "kv_cache_memory_bytes": "1GiB",  # the engine's own default (engine/kv_cache.py)
     "responses_store": "responses.sqlite3 in the data directory",
+    "upstream_config": "none",
+    "upstream_api_key": "none",
+    "upstream_health_interval_s": "the config file's, else 5",
+    "upstream_timeout_s": "the config file's, else 300",
 }
 
 
@@ -200,7 +228,11 @@ def add_arguments(parser: argparse.ArgumentParser, *, model_positional: bool = F
             parser.add_argument("model", nargs="?", default=None, help=_help(f))
             continue
         flag = "--" + f.name.replace("_", "-")
-        parser.add_argument(flag, dest=f.name, default=None, type=_PARSERS.get(f.name, str), help=_help(f))
+        # A list setting's flag may repeat: --upstream A --upstream B,C gives [A, B, C].
+        action = "extend" if f.name in _REPEATABLE else "store"
+        parser.add_argument(
+            flag, dest=f.name, default=None, type=_PARSERS.get(f.name, str), help=_help(f), action=action
+        )
 
 
 def settings_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> ServerSettings:

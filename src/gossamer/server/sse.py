@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.responses import StreamingResponse
 
+from gossamer.engine.protocol import EngineUnavailable
 from gossamer.server.errors import error_body
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,10 @@ async def openai_stream(frames: AsyncGenerator[bytes, None], what: str) -> Async
         yield DONE
     except (asyncio.CancelledError, GeneratorExit):
         raise
+    except EngineUnavailable as exc:  # an upstream went away mid-answer: its message is for the client
+        logger.warning("%s failed: %s", what, exc)
+        yield sse_data(error_body(str(exc), "server_error", None, "engine_unavailable"))
+        yield DONE
     except Exception:
         logger.exception("%s failed", what)
         yield sse_data(error_body("The server failed while generating.", "server_error"))

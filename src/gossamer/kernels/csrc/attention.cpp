@@ -30,11 +30,11 @@ inline float to_f32(T v) {
 }
 
 template <typename T>
-void attend_group(const float* q, const T* k, const T* v, int64_t M, int64_t KV, int64_t D, int64_t g,
-                  int64_t group, const float* sinks, float scale, float* out, float* scores, float* row) {
-    // q: [group, D] rows of this KV head's query heads; out: [group, D].
+void attend_group(const float* q, const T* k, const T* v, const int32_t* rows, int64_t M, int64_t KV, int64_t D,
+                  int64_t g, int64_t group, const float* sinks, float scale, float* out, float* scores, float* row) {
+    // q: [group, D] rows of this KV head's query heads; out: [group, D]; key j is cache row rows[j].
     for (int64_t j = 0; j < M; ++j) {
-        const T* kj = k + (j * KV + g) * D;
+        const T* kj = k + ((int64_t)rows[j] * KV + g) * D;
         for (int64_t d = 0; d < D; ++d) row[d] = to_f32(kj[d]);
         for (int64_t h = 0; h < group; ++h) {
             float dot = 0.0f;
@@ -47,7 +47,7 @@ void attend_group(const float* q, const T* k, const T* v, int64_t M, int64_t KV,
     for (int64_t h = 0; h < group; ++h) softmax_with_sink(scores + h * M, M, sinks[h]);
     for (int64_t i = 0; i < group * D; ++i) out[i] = 0.0f;
     for (int64_t j = 0; j < M; ++j) {
-        const T* vj = v + (j * KV + g) * D;
+        const T* vj = v + ((int64_t)rows[j] * KV + g) * D;
         for (int64_t d = 0; d < D; ++d) row[d] = to_f32(vj[d]);
         for (int64_t h = 0; h < group; ++h) {
             const float p = scores[h * M + j];
@@ -58,22 +58,18 @@ void attend_group(const float* q, const T* k, const T* v, int64_t M, int64_t KV,
 
 }  // namespace
 
-// q [H, D] f32, k/v [M, KV, D] (kv_dtype 1 f32 / 2 bf16), sinks [H] f32, out [H, D] f32;
-// runs KV heads [g0, g1).
-extern "C" void GK_FN(gk_attention_heads)(const float* q, const void* k, const void* v, int kv_dtype, int64_t M,
-                                          int64_t H, int64_t KV, int64_t D, const float* sinks, float scale,
-                                          float* out, int64_t g0, int64_t g1) {
-    const int64_t group = H / KV;
-    std::vector<float> scores((size_t)(group * M));
-    std::vector<float> row((size_t)D);
-    for (int64_t g = g0; g < g1; ++g) {
-        const float* qg = q + g * group * D;
-        float* og = out + g * group * D;
-        if (kv_dtype == 2)
-            attend_group((const float*)qg, (const uint16_t*)k, (const uint16_t*)v, M, KV, D, g, group,
-                         sinks + g * group, scale, og, scores.data(), row.data());
-        else
-            attend_group((const float*)qg, (const float*)k, (const float*)v, M, KV, D, g, group, sinks + g * group,
-                         scale, og, scores.data(), row.data());
-    }
+// One KV head g: q [group, D] f32 (the query heads reading it), cache k/v [rows, KV, D] (kv_dtype
+// 1 f32 / 2 bf16), key j at cache row rows[j], sinks [group] f32 -> out [group, D] f32.
+extern "C" void GK_FN(gk_attention_heads)(const float* q, const void* k, const void* v, int kv_dtype,
+                                          const int32_t* rows, int64_t M, int64_t KV, int64_t D, int64_t g,
+                                          int64_t group, const float* sinks, float scale, float* out) {
+    thread_local std::vector<float> scores, row;
+    if ((int64_t)scores.size() < group * M) scores.resize((size_t)(group * M));
+    if ((int64_t)row.size() < D) row.resize((size_t)D);
+    if (kv_dtype == 2)
+        attend_group(q, (const uint16_t*)k, (const uint16_t*)v, rows, M, KV, D, g, group, sinks, scale, out,
+                     scores.data(), row.data());
+    else
+        attend_group(q, (const float*)k, (const float*)v, rows, M, KV, D, g, group, sinks, scale, out,
+                     scores.data(), row.data());
 }

@@ -36,11 +36,13 @@ inline __m512 reduce16(__m512 (&v)[16]) {
     return _mm512_add_ps(_mm512_shuffle_f32x4(x01, x23, 0x88), _mm512_shuffle_f32x4(x01, x23, 0xDD));
 }
 
-// Scores of one query head (chunks of 32 dims in qb) against keys [j0, j0 + 16).
-inline __m512 scores16(const __m512bh* qb, int chunks, const uint16_t* k, int64_t stride, int64_t j0) {
+// Scores of one query head (chunks of 32 dims in qb) against keys [j0, j0 + 16) (key j at cache
+// row rows[j]).
+inline __m512 scores16(const __m512bh* qb, int chunks, const uint16_t* k, const int32_t* rows, int64_t stride,
+                       int64_t j0) {
     __m512 part[16];
     for (int j = 0; j < 16; ++j) {
-        const uint16_t* kj = k + (j0 + j) * stride;
+        const uint16_t* kj = k + (int64_t)rows[j0 + j] * stride;
         __m512 a = _mm512_setzero_ps();
         for (int c = 0; c < chunks; ++c)
             a = _mm512_dpbf16_ps(a, qb[c], (__m512bh)_mm512_loadu_si512((const void*)(kj + 32 * c)));
@@ -53,8 +55,8 @@ inline __m512 widen_bf16(const uint16_t* p) {  // 16 bf16 -> 16 float32
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)p)), 16));
 }
 
-void attend_group(const float* q, const uint16_t* k, const uint16_t* v, int64_t M, int64_t KV, int64_t D,
-                  int64_t g, int64_t group, const float* sinks, float scale, float* out, float* scores) {
+void attend_group(const float* q, const uint16_t* k, const uint16_t* v, const int32_t* rows, int64_t M, int64_t KV,
+                  int64_t D, int64_t g, int64_t group, const float* sinks, float scale, float* out, float* scores) {
     const int chunks = (int)(D / 32);
     const int64_t stride = KV * D;
     const uint16_t* kg = k + g * D;
@@ -66,11 +68,12 @@ void attend_group(const float* q, const uint16_t* k, const uint16_t* v, int64_t 
         for (int c = 0; c < chunks; ++c) qb[c] = (__m512bh)_mm512_load_si512((const void*)(qh + 32 * c));
         float* s = scores + h * M;
         int64_t j = 0;
-        for (; j + 16 <= M; j += 16) _mm512_storeu_ps(s + j, _mm512_mul_ps(scores16(qb, chunks, kg, stride, j), _mm512_set1_ps(scale)));
+        for (; j + 16 <= M; j += 16)
+            _mm512_storeu_ps(s + j, _mm512_mul_ps(scores16(qb, chunks, kg, rows, stride, j), _mm512_set1_ps(scale)));
         for (; j < M; ++j) {  // the last few keys one by one
             __m512 a = _mm512_setzero_ps();
             for (int c = 0; c < chunks; ++c)
-                a = _mm512_dpbf16_ps(a, qb[c], (__m512bh)_mm512_loadu_si512((const void*)(kg + j * stride + 32 * c)));
+                a = _mm512_dpbf16_ps(a, qb[c], (__m512bh)_mm512_loadu_si512((const void*)(kg + (int64_t)rows[j] * stride + 32 * c)));
             s[j] = _mm512_reduce_add_ps(a) * scale;
         }
         softmax_with_sink(s, M, sinks[h]);
@@ -80,7 +83,7 @@ void attend_group(const float* q, const uint16_t* k, const uint16_t* v, int64_t 
         __m512 acc[kMaxGroup];
         for (int64_t h = 0; h < group; ++h) acc[h] = _mm512_setzero_ps();
         for (int64_t j = 0; j < M; ++j) {
-            const __m512 vj = widen_bf16(vg + j * stride + d0);
+            const __m512 vj = widen_bf16(vg + (int64_t)rows[j] * stride + d0);
             for (int64_t h = 0; h < group; ++h) acc[h] = _mm512_fmadd_ps(_mm512_set1_ps(scores[h * M + j]), vj, acc[h]);
         }
         for (int64_t h = 0; h < group; ++h) _mm512_storeu_ps(out + h * D + d0, acc[h]);
@@ -94,13 +97,13 @@ extern "C" bool gk_attention_bf16dp_fits(int64_t H, int64_t KV, int64_t D) {
     return KV > 0 && H % KV == 0 && H / KV <= kMaxGroup && D % 32 == 0 && D / 32 <= kMaxChunks;
 }
 
-// q [H, D] f32 (bf16 values), k/v [M, KV, D] bf16, sinks [H] f32, out [H, D] f32; KV heads [g0, g1).
-extern "C" void gk_attention_heads_bf16dp(const float* q, const void* k, const void* v, int, int64_t M, int64_t H,
-                                          int64_t KV, int64_t D, const float* sinks, float scale, float* out,
-                                          int64_t g0, int64_t g1) {
-    const int64_t group = H / KV;
-    std::vector<float> scores((size_t)(group * M));
-    for (int64_t g = g0; g < g1; ++g)
-        attend_group(q + g * group * D, (const uint16_t*)k, (const uint16_t*)v, M, KV, D, g, group, sinks + g * group,
-                     scale, out + g * group * D, scores.data());
+// One KV head g: q [group, D] f32 holding bf16 values, cache k/v [rows, KV, D] bf16, key j at cache
+// row rows[j], sinks [group] f32 -> out [group, D] f32.
+extern "C" void gk_attention_heads_bf16dp(const float* q, const void* k, const void* v, int, const int32_t* rows,
+                                          int64_t M, int64_t KV, int64_t D, int64_t g, int64_t group,
+                                          const float* sinks, float scale, float* out) {
+    thread_local std::vector<float> scores;
+    if ((int64_t)scores.size() < group * M) scores.resize((size_t)(group * M));
+    attend_group(q, (const uint16_t*)k, (const uint16_t*)v, rows, M, KV, D, g, group, sinks, scale, out,
+                 scores.data());
 }

@@ -103,6 +103,10 @@ constexpr int64_t kExpertTileRows = 32;
 // Up to this many tokens per expert the products wait on reading the weights, not on arithmetic.
 constexpr int64_t kStreamingMaxTokens = 3;
 constexpr int64_t kDenseTileRows = 64;
+// Above this many tokens the dense products block over tokens too (gk_bf16_gemm_dp), 48 at a
+// time (48 x 2880 bf16 activations: 276 KB, well inside a core's L2).
+constexpr int64_t kDenseStreamingMaxTokens = 16;
+constexpr int64_t kDenseTokenBlock = 48;
 
 }  // namespace
 
@@ -231,20 +235,30 @@ int gk_linear(const void* w, int w_dtype, const void* bias, int bias_dtype, int6
         for (int64_t i = 0; i < N * C; ++i) widened[i] = load_scalar(x, 2, i);
         xf = widened.data();
     }
-    const int64_t num_tiles = (R + kDenseTileRows - 1) / kDenseTileRows;
-#pragma omp parallel for schedule(dynamic, 4) num_threads(num_threads) if (num_threads > 1)
-    for (int64_t t = 0; t < num_tiles; ++t) {
-        const int64_t r0 = t * kDenseTileRows;
+    // Few tokens (decode): each item streams a tile of rows once for all of them. Many (prefill, a
+    // big batch): items also split the tokens, so an item's rows stay in L1 and its tokens in L2,
+    // and the blocked kernel takes them. Each output is the same sum in the same order either way.
+    const bool many = N > kDenseStreamingMaxTokens;
+    const int64_t token_block = many ? kDenseTokenBlock : N;
+    const int64_t num_blocks = (N + token_block - 1) / token_block;
+    const int64_t num_items = (R + kDenseTileRows - 1) / kDenseTileRows * num_blocks;
+#pragma omp parallel for schedule(dynamic, many ? 1 : 4) num_threads(num_threads) if (num_threads > 1)
+    for (int64_t item = 0; item < num_items; ++item) {
+        const int64_t r0 = item / num_blocks * kDenseTileRows;
         const int64_t r1 = r0 + kDenseTileRows < R ? r0 + kDenseTileRows : R;
+        const int64_t n0 = item % num_blocks * token_block;
+        const int64_t n = std::min(token_block, N - n0);
+        float* yb = y + n0 * R;
         if (dp)
-            gk_bf16_tile_dp((const uint16_t*)w, C, (const uint16_t*)x, C, N, y, R, r0, r1);
+            (many ? gk_bf16_gemm_dp : gk_bf16_tile_dp)((const uint16_t*)w, C, (const uint16_t*)x + n0 * C, C, n, yb,
+                                                       R, r0, r1);
         else if (w_dtype == 2)
-            k.bf16_tile((const uint16_t*)w, C, xf, C, N, y, R, r0, r1);
+            k.bf16_tile((const uint16_t*)w, C, xf + n0 * C, C, n, yb, R, r0, r1);
         else
-            k.f32_tile((const float*)w, C, xf, C, N, y, R, r0, r1);
+            k.f32_tile((const float*)w, C, xf + n0 * C, C, n, yb, R, r0, r1);
         if (bias_dtype != 0)
-            for (int64_t n = 0; n < N; ++n)
-                for (int64_t r = r0; r < r1; ++r) y[n * R + r] += load_scalar(bias, bias_dtype, r);
+            for (int64_t t = 0; t < n; ++t)
+                for (int64_t r = r0; r < r1; ++r) yb[t * R + r] += load_scalar(bias, bias_dtype, r);
     }
     return 0;
 }
@@ -255,6 +269,12 @@ int gk_attention_bf16dp_used(int64_t H, int64_t KV, int64_t D) {
     return state().isa == kAvx512Bf16 && gk_attention_bf16dp_fits(H, KV, D);
 }
 
+AttentionHeadsFn gk_attention_heads_for(int q_bf16, int kv_dtype, int64_t H, int64_t KV, int64_t D) {
+    // bf16 q and cache on an AVX512-BF16 CPU: the dot-product kernel; otherwise the general one.
+    return q_bf16 && kv_dtype == 2 && gk_attention_bf16dp_used(H, KV, D) ? gk_attention_heads_bf16dp
+                                                                         : state().k.attention_heads;
+}
+
 // Attention with sinks for one query token: q [H, D] f32 (q_bf16: its values are bf16) over the
 // visible keys k/v [M, KV, D] (kv_dtype 1 f32 / 2 bf16), sinks [H] f32 -> out [H, D] f32.
 // Threads split the KV heads.
@@ -262,13 +282,14 @@ int gk_attention_decode(const float* q, int q_bf16, const void* k, const void* v
                         int64_t H, int64_t KV, int64_t D, const float* sinks, float scale, float* out,
                         int num_threads) {
     if (M <= 0 || KV <= 0 || H % KV != 0 || D <= 0 || (kv_dtype != 1 && kv_dtype != 2)) return -1;
-    // bf16 q (widened in q) and cache on an AVX512-BF16 CPU: the dot-product kernel; otherwise
-    // the general one.
-    const AttentionHeadsFn heads = q_bf16 && kv_dtype == 2 && gk_attention_bf16dp_used(H, KV, D)
-                                       ? gk_attention_heads_bf16dp
-                                       : state().k.attention_heads;
+    const AttentionHeadsFn heads = gk_attention_heads_for(q_bf16, kv_dtype, H, KV, D);
+    std::vector<int32_t> rows((size_t)M);
+    for (int64_t j = 0; j < M; ++j) rows[j] = (int32_t)j;
+    const int64_t group = H / KV;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(num_threads) if (num_threads > 1 && M >= 64)
-    for (int64_t g = 0; g < KV; ++g) heads(q, k, v, kv_dtype, M, H, KV, D, sinks, scale, out, g, g + 1);
+    for (int64_t g = 0; g < KV; ++g)
+        heads(q + g * group * D, k, v, kv_dtype, rows.data(), M, KV, D, g, group, sinks + g * group, scale,
+              out + g * group * D);
     return 0;
 }
 

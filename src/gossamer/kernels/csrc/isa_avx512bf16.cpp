@@ -167,6 +167,28 @@ inline void decode_rows_any_tokens(const uint8_t* blocks, const uint8_t* scales,
 
 }  // namespace
 
+// Many tokens: row groups of kRows outside (they stay in L1 while every token group passes),
+// groups of kGemmTokens tokens inside: 4 x 6 accumulators, so each 32-column step loads 10 vectors
+// for 24 dot products. Every output is still one accumulator over all of C in column order, then
+// one horizontal sum: the same bits as the few-token path above, whatever N.
+constexpr int kGemmTokens = 6;
+
+template <int ROWS>
+void gemm_rows(const uint16_t* rows, int64_t C, const uint16_t* x, int64_t ldx, int64_t N, float* y, int64_t ldy,
+               int64_t r) {
+    int64_t n0 = 0;
+    for (; n0 + kGemmTokens <= N; n0 += kGemmTokens)
+        bf16_rows<ROWS, kGemmTokens, false>(rows, C, x + n0 * ldx, ldx, y + n0 * ldy, ldy, r);
+    if (n0 < N) bf16_rows_any_tokens<ROWS, false>(rows, C, x + n0 * ldx, ldx, N - n0, y + n0 * ldy, ldy, r);
+}
+
+extern "C" void gk_bf16_gemm_dp(const uint16_t* w, int64_t C, const uint16_t* x, int64_t ldx, int64_t N, float* y,
+                                int64_t ldy, int64_t r0, int64_t r1) {
+    int64_t r = r0;
+    for (; r + kRows <= r1; r += kRows) gemm_rows<kRows>(w + r * C, C, x, ldx, N, y, ldy, r);
+    for (; r < r1; ++r) gemm_rows<1>(w + r * C, C, x, ldx, N, y, ldy, r);
+}
+
 // Dense rows [r0, r1) of bf16 W [R, C] times N bf16 rows x [N, ldx]; C must be a multiple of 32.
 extern "C" void gk_bf16_tile_dp(const uint16_t* w, int64_t C, const uint16_t* x, int64_t ldx, int64_t N, float* y,
                                 int64_t ldy, int64_t r0, int64_t r1) {

@@ -69,21 +69,25 @@ typedef void (*Bf16TileFn)(const uint16_t* w, int64_t C, const float* x, int64_t
 typedef void (*F32TileFn)(const float* w, int64_t C, const float* x, int64_t ldx,
                           int64_t num_tokens, float* y, int64_t ldy, int64_t r0, int64_t r1);
 
-// Decode attention with sinks for KV heads [g0, g1) (attention.cpp).
-typedef void (*AttentionHeadsFn)(const float* q, const void* k, const void* v, int kv_dtype, int64_t M,
-                                 int64_t H, int64_t KV, int64_t D, const float* sinks, float scale,
-                                 float* out, int64_t g0, int64_t g1);
-extern "C" void gk_attention_heads_avx512(const float*, const void*, const void*, int, int64_t, int64_t,
-                                          int64_t, int64_t, const float*, float, float*, int64_t, int64_t);
-extern "C" void gk_attention_heads_avx2(const float*, const void*, const void*, int, int64_t, int64_t,
-                                        int64_t, int64_t, const float*, float, float*, int64_t, int64_t);
-extern "C" void gk_attention_heads_scalar(const float*, const void*, const void*, int, int64_t, int64_t,
-                                          int64_t, int64_t, const float*, float, float*, int64_t, int64_t);
+// Attention with sinks of one query token for one KV head g (attention.cpp): q [group, D] f32 (the
+// query heads reading KV head g), cache k/v [rows, KV, D] (kv_dtype 1 f32 / 2 bf16) with key j at
+// cache row rows[j] (j < M, the visible keys in position order), sinks [group] f32 -> out [group, D].
+// Every query is computed alone, so its result never depends on what else is in the batch.
+typedef void (*AttentionHeadsFn)(const float* q, const void* k, const void* v, int kv_dtype, const int32_t* rows,
+                                 int64_t M, int64_t KV, int64_t D, int64_t g, int64_t group, const float* sinks,
+                                 float scale, float* out);
+#define GK_ATTENTION_HEADS_DECL(name)                                                                        \
+    extern "C" void name(const float*, const void*, const void*, int, const int32_t*, int64_t, int64_t, int64_t, \
+                         int64_t, int64_t, const float*, float, float*)
+GK_ATTENTION_HEADS_DECL(gk_attention_heads_avx512);
+GK_ATTENTION_HEADS_DECL(gk_attention_heads_avx2);
+GK_ATTENTION_HEADS_DECL(gk_attention_heads_scalar);
 
-// Decode attention over a bf16 KV cache with vdpbf16ps (attention_bf16.cpp), AVX512-BF16 only.
+// The same over a bf16 KV cache with vdpbf16ps (attention_bf16.cpp), AVX512-BF16 only; q holds bf16 values.
 extern "C" bool gk_attention_bf16dp_fits(int64_t H, int64_t KV, int64_t D);
-extern "C" void gk_attention_heads_bf16dp(const float*, const void*, const void*, int, int64_t, int64_t, int64_t,
-                                          int64_t, const float*, float, float*, int64_t, int64_t);
+GK_ATTENTION_HEADS_DECL(gk_attention_heads_bf16dp);
+// The kernel gk_attention_decode and gk_paged_attention use for these operands (dispatch.cpp).
+extern "C" AttentionHeadsFn gk_attention_heads_for(int q_bf16, int kv_dtype, int64_t H, int64_t KV, int64_t D);
 
 // MXFP4 rows times 1..3 bf16 tokens in the pair layout (see dispatch.cpp); false = not done.
 extern "C" bool gk_mxfp4_tile_bf16_decode(const uint8_t* blocks, const uint8_t* scales, int64_t num_blocks,
@@ -104,6 +108,9 @@ extern "C" void gk_mxfp4_tile_bf16(const uint8_t* blocks, const uint8_t* scales,
                                    int64_t ldy, int64_t r0, int64_t r1);
 // Dense bf16 rows times bf16 tokens (C a multiple of 32), AVX512-BF16 only.
 extern "C" void gk_bf16_tile_dp(const uint16_t* w, int64_t C, const uint16_t* x, int64_t ldx, int64_t N, float* y,
+                                int64_t ldy, int64_t r0, int64_t r1);
+// The same for many tokens, blocked for the caches; identical results (gk_linear's prefill path).
+extern "C" void gk_bf16_gemm_dp(const uint16_t* w, int64_t C, const uint16_t* x, int64_t ldx, int64_t N, float* y,
                                 int64_t ldy, int64_t r0, int64_t r1);
 // MXFP4 rows times int8-quantized tokens, AVX512-VNNI only (isa_avx512vnni.cpp): records of
 // kQ8ChunkBytes per chunk of 16 blocks (512 int8 activations, 16 int32 offsets, 16 float scales).
