@@ -59,17 +59,38 @@ class Rotation:
         return _rotate(q, self.cos, self.sin), _rotate(k, self.cos, self.sin)
 
 
+# Positions whose cos/sin are computed at once. The table grows by whole chunks, so each value is
+# computed by the same call shape whatever the batch (a vectorized cos and its scalar tail can
+# differ in the last bit): a position's rotation never depends on the other rows of a step.
+_TABLE_CHUNK = 4096
+
+
 class RotaryEmbedding(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         inv_freq, self.concentration = yarn_inv_freq(config)
         self.register_buffer("inv_freq", inv_freq, persistent=False)  # [D/2] float32
+        self._cos: torch.Tensor | None = None  # [L, D/2] float32, concentration applied
+        self._sin: torch.Tensor | None = None
 
     def at(self, positions: torch.Tensor) -> Rotation:
-        """positions [N] -> their rotation (cos and sin [N, 1, D/2])."""
-        freqs = positions.float()[:, None] * self.inv_freq.to(positions.device)[None, :]  # [N, D/2]
-        cos, sin = freqs.cos() * self.concentration, freqs.sin() * self.concentration
-        return Rotation(cos[:, None, :], sin[:, None, :])
+        """positions [N] -> their rotation (cos and sin [N, 1, D/2]), looked up in a table."""
+        needed = int(positions.max()) + 1 if positions.numel() else 0
+        if self._cos is None or self._cos.device != positions.device or self._cos.shape[0] < needed:
+            self._grow(needed, positions.device)
+        assert self._cos is not None and self._sin is not None
+        return Rotation(self._cos[positions][:, None, :], self._sin[positions][:, None, :])
+
+    def _grow(self, needed: int, device: torch.device) -> None:
+        have = 0 if self._cos is None or self._cos.device != device else self._cos.shape[0]
+        cos, sin = ([self._cos], [self._sin]) if have else ([], [])
+        inv_freq = self.inv_freq.to(device)
+        for start in range(have, max(needed, 1), _TABLE_CHUNK):
+            chunk = torch.arange(start, start + _TABLE_CHUNK, device=device, dtype=torch.float32)
+            freqs = chunk[:, None] * inv_freq[None, :]  # [chunk, D/2]
+            cos.append(freqs.cos() * self.concentration)
+            sin.append(freqs.sin() * self.concentration)
+        self._cos, self._sin = torch.cat(cos), torch.cat(sin)  # type: ignore[arg-type]
 
     def forward(
         self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor
