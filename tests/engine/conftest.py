@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -21,18 +23,33 @@ SMALL = ModelConfig(
 
 
 @pytest.fixture(scope="session")
-def model(tmp_path_factory) -> GptOss:
+def checkpoint(tmp_path_factory):
+    return write_checkpoint(tmp_path_factory.mktemp("small"), SMALL, layout="original", seed=0)
+
+
+@pytest.fixture(scope="session")
+def model(checkpoint) -> GptOss:
     """A random checkpoint written and loaded the real way (MXFP4 experts stay packed), in float32."""
-    path = write_checkpoint(tmp_path_factory.mktemp("small"), SMALL, layout="original", seed=0)
-    return load_model(path, dtype=torch.float32)
+    return load_model(checkpoint, dtype=torch.float32)
+
+
+# For the bf16 serving path: heads of 64 (the vdpbf16ps attention kernel) and rows of 128.
+WIDE = dataclasses.replace(SMALL, hidden_size=128, intermediate_size=128, head_dim=64)
+
+
+@pytest.fixture(scope="session")
+def bf16_model(tmp_path_factory) -> GptOss:
+    """bf16 weights: on the CPU the serving path (kernels, int8 experts where AVX512-VNNI exists)."""
+    path = write_checkpoint(tmp_path_factory.mktemp("wide"), WIDE, layout="original", seed=0)
+    return load_model(path, dtype=torch.bfloat16)
 
 
 @pytest.fixture
 def make_engine(model):
-    def make(**overrides) -> EngineCore:
+    def make(model_override: GptOss | None = None, **overrides) -> EngineCore:
         settings = {"kv_cache_memory_bytes": "2MiB", "block_size": 4, "max_num_seqs": 8,
                     "max_num_batched_tokens": 64} | overrides
-        return EngineCore(model, EngineConfig(**settings))
+        return EngineCore(model_override or model, EngineConfig(**settings))
 
     return make
 

@@ -1,13 +1,13 @@
-"""Decode attention in the engine: the padded batch and the CPU kernel both equal the reference."""
+"""Attention in the engine: the padded torch batch and the CPU paged kernel both equal the reference."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-import gossamer.engine.model_runner as runner
+import gossamer.engine.paged_attention as paged
 from gossamer import kernels
-from gossamer.engine.model_runner import _decode_attention
+from gossamer.engine.paged_attention import _decode_attention
 from gossamer.engine.protocol import SamplingParams
 from gossamer.model.attention import attention_with_sinks
 from tests.engine.conftest import prompts
@@ -32,8 +32,8 @@ def test_padded_decode_attention_matches_the_reference_per_sequence():
         torch.testing.assert_close(out[i : i + 1], expected, rtol=1e-5, atol=1e-6)
 
 
-def test_cpu_decode_goes_through_the_attention_kernel_and_agrees_with_torch(model, make_engine, monkeypatch):
-    """On the CPU each decode query takes kernels.attention_decode over its gathered keys."""
+def test_cpu_steps_go_through_the_paged_kernel_and_agree_with_torch(model, make_engine, monkeypatch):
+    """On the CPU every layer of every step (prefill and decode) takes kernels.paged_attention once."""
     if not kernels.available():
         pytest.skip(f"CPU kernels unavailable: {kernels.unavailable_reason()}")
 
@@ -47,10 +47,10 @@ def test_cpu_decode_goes_through_the_attention_kernel_and_agrees_with_torch(mode
         return [chosen[key] for key in sorted(chosen)]
 
     calls = []
-    real = kernels.attention_decode
-    monkeypatch.setattr(runner.kernels, "attention_decode", lambda *a: calls.append(1) or real(*a))
+    real = kernels.paged_attention
+    monkeypatch.setattr(paged.kernels, "paged_attention", lambda *a: calls.append(1) or real(*a))
     with_kernel = run(make_engine())
-    assert calls  # decode steps took the kernel
-    monkeypatch.setattr(runner.kernels, "available", lambda: False)
+    assert calls  # the steps took the kernel
+    monkeypatch.setattr(paged.kernels, "available", lambda: False)
     with_torch = run(make_engine())
     torch.testing.assert_close(torch.tensor(with_kernel), torch.tensor(with_torch), rtol=1e-4, atol=1e-4)

@@ -16,3 +16,11 @@ class EngineConfig:
     max_context_length: int | None = None  # None: the model's
     enable_prefix_caching: bool = True
     max_queue: int = 256  # requests allowed to wait beyond max_num_seqs before QueueFull
+    # Speculative decoding by prompt lookup (engine/prompt_lookup.py); a request may override it.
+    speculative: bool = True
+    num_speculative_tokens: int = 4  # draft tokens verified per sequence and step, at most
+    prompt_lookup_min: int = 2  # shortest suffix n-gram looked up
+    prompt_lookup_max: int = 4  # longest (tried first)
+    # Drafts only while at most this many sequences decode: a big batch already reads each weight
+    # once for many tokens, and more rows would only add compute.
+    speculative_max_seqs: int = 4

@@ -9,6 +9,8 @@ from __future__ import annotations
 import itertools
 import logging
 import random
+import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import torch
@@ -16,10 +18,12 @@ import torch
 from gossamer.engine.block_manager import BlockManager
 from gossamer.engine.config import EngineConfig
 from gossamer.engine.kv_cache import KVCache, plan_cache, resolve_kv_cache_memory
+from gossamer.engine.latency import ITL_BUCKETS_S, TTFT_BUCKETS_S, Histogram
 from gossamer.engine.model_runner import ModelRunner
+from gossamer.engine.prompt_lookup import PromptLookup
 from gossamer.engine.protocol import EngineStats, RequestOutput, RequestRejected, SamplingParams
-from gossamer.engine.sampler import SampledToken, is_greedy, sample
-from gossamer.engine.scheduler import Scheduler
+from gossamer.engine.sampler import SampledToken, SamplingRow, sample
+from gossamer.engine.scheduler import ScheduledSeq, Scheduler
 from gossamer.engine.sequence import Sequence, SequenceStatus
 
 logger = logging.getLogger(__name__)
@@ -61,6 +65,8 @@ class EngineCore:
         self.scheduler = Scheduler(self.block_manager, max_num_seqs=config.max_num_seqs,
                                    max_num_batched_tokens=config.max_num_batched_tokens)
         self.runner = ModelRunner(model, self.cache)
+        self.lookup = PromptLookup(config.num_speculative_tokens, config.prompt_lookup_min,
+                                   config.prompt_lookup_max)
         self.requests: dict[str, _Request] = {}
         self._seq_ids = itertools.count()
         # A whole sequence must fit the full-attention pool at once (or it could never finish).
@@ -70,6 +76,10 @@ class EngineCore:
         self.num_cached_tokens_total = 0
         self.num_finished = 0
         self.num_aborted = 0
+        self.num_draft_tokens = 0
+        self.num_accepted_draft_tokens = 0
+        self.time_to_first_token = Histogram(TTFT_BUCKETS_S)
+        self.inter_token_latency = Histogram(ITL_BUCKETS_S)
 
     # ----- requests
     def validate(self, prompt_ids: list[int], params: SamplingParams) -> int:
@@ -110,12 +120,9 @@ class EngineCore:
 
     def _new_seq(self, request_id: str, index: int, prompt_ids: list[int], params: SamplingParams,
                  max_tokens: int) -> Sequence:
-        generator = None
-        if not is_greedy(params):
-            seed = params.seed + index if params.seed is not None else random.getrandbits(63)
-            generator = torch.Generator(device=self.cache.full_k.device).manual_seed(seed)
+        seed = params.seed + index if params.seed is not None else random.getrandbits(63)
         return Sequence(next(self._seq_ids), request_id, index, list(prompt_ids), len(prompt_ids), params,
-                        max_tokens, generator)
+                        max_tokens, seed=seed, arrival_s=time.monotonic())
 
     def abort_request(self, request_id: str) -> list[RequestOutput]:
         request = self.requests.pop(request_id, None)
@@ -123,6 +130,7 @@ class EngineCore:
             return []
         outputs = []
         for seq in request.seqs:
+            self.lookup.forget(seq)
             if not seq.is_finished:
                 self.scheduler.remove(seq)
                 self._finish(seq, "abort")
@@ -138,35 +146,84 @@ class EngineCore:
         batch = self.scheduler.schedule()
         if not batch:
             return []
-        logits = self.runner.run(batch)  # [M, vocab] for the items that sample
-        self.scheduler.on_computed(batch)
-        sampling = [item.seq for item in batch if item.samples]
-        return self._postprocess(sampling, sample(logits, sampling))
-
-    def _postprocess(self, seqs: list[Sequence], sampled: list[SampledToken]) -> list[RequestOutput]:
+        logits = self.runner.run(batch)  # [R, vocab]: per sampling item, its last row and one per draft
+        rows = [row for item in batch if item.samples for row in _sampling_rows(item)]
+        sampled = iter(sample(logits, rows))
+        now = time.monotonic()
         outputs = []
-        for seq, token in zip(seqs, sampled, strict=True):
-            seq.append_token(token.token_id)
-            if seq.index == 0 and seq.num_output_tokens == 1:  # the prompt is done: count its cache hit
-                self.num_cached_tokens_total += seq.num_cached_tokens or 0
-            params = seq.params
-            if token.token_id in params.stop_token_ids and not params.ignore_eos:
-                seq.stop_token_id = token.token_id
-                self._finish(seq, "stop")
-            elif seq.num_output_tokens >= seq.max_tokens or seq.num_tokens >= self.max_sequence_tokens:
-                self._finish(seq, "length")
-            if seq.is_finished:
-                self.scheduler.remove(seq)
-            outputs.append(self._output(seq, [token.token_id], [token.logprob] if token.logprob else []))
-            request = self.requests[seq.request_id]
-            if seq.index == 0 and request.pending_forks:
-                for fork in reversed(request.pending_forks):  # ahead of later requests, in index order
-                    self.scheduler.add(fork, front=True)
-                request.pending_forks = []
-            if all(s.is_finished for s in request.seqs):
-                del self.requests[seq.request_id]
-                self.num_finished += 1
+        for item in batch:
+            tokens = [next(sampled) for _ in range(1 + len(item.draft_ids))] if item.samples else []
+            output = self._postprocess(item, tokens, now)
+            if output is not None:
+                outputs.append(output)
+        self._propose_drafts()
         return outputs
+
+    def _postprocess(self, item: ScheduledSeq, tokens: list[SampledToken], now: float
+                     ) -> RequestOutput | None:
+        """Take a scheduled item's sampled tokens: the verified drafts and one more, up to a stop."""
+        seq = item.seq
+        num_accepted = _num_accepted(item.draft_ids, tokens)
+        if item.draft_ids:
+            self.num_draft_tokens += len(item.draft_ids)
+            self.num_accepted_draft_tokens += num_accepted
+            self.lookup.record(seq, len(item.draft_ids), num_accepted)
+        emitted = []
+        for token in tokens[: num_accepted + 1]:
+            seq.append_token(token.token_id)
+            emitted.append(token)
+            if self._reached_end(seq, token.token_id):
+                break
+        # The accepted drafts' K/V are in the cache; a rejected draft's slots get overwritten later.
+        self.scheduler.on_computed(seq, min(item.start + item.num_tokens + num_accepted, seq.num_tokens))
+        if not emitted:
+            return None  # a prefill chunk that does not reach the prompt's end
+        self._observe_latency(seq, len(emitted), now)
+        if seq.index == 0 and seq.num_output_tokens == len(emitted):  # the prompt is done: its cache hit
+            self.num_cached_tokens_total += seq.num_cached_tokens or 0
+        if seq.is_finished:
+            self.scheduler.remove(seq)
+            self.lookup.forget(seq)
+        output = self._output(seq, [t.token_id for t in emitted], [t.logprob for t in emitted if t.logprob])
+        request = self.requests[seq.request_id]
+        if seq.index == 0 and request.pending_forks:
+            for fork in reversed(request.pending_forks):  # ahead of later requests, in index order
+                self.scheduler.add(fork, front=True)
+            request.pending_forks = []
+        if all(s.is_finished for s in request.seqs):
+            del self.requests[seq.request_id]
+            self.num_finished += 1
+        return output
+
+    def _reached_end(self, seq: Sequence, token_id: int) -> bool:
+        """Finish seq if token_id (just appended) stops it or it is as long as it may get."""
+        params = seq.params
+        if token_id in params.stop_token_ids and not params.ignore_eos:
+            seq.stop_token_id = token_id
+            self._finish(seq, "stop")
+        elif seq.num_output_tokens >= seq.max_tokens or seq.num_tokens >= self.max_sequence_tokens:
+            self._finish(seq, "length")
+        return seq.is_finished
+
+    def _observe_latency(self, seq: Sequence, num_new: int, now: float) -> None:
+        if seq.last_token_s is None:
+            self.time_to_first_token.observe(now - seq.arrival_s)
+        else:  # several tokens in one step (accepted drafts) share the step's gap
+            self.inter_token_latency.observe((now - seq.last_token_s) / num_new, times=num_new)
+        seq.last_token_s = now
+
+    def _propose_drafts(self) -> None:
+        """Draft tokens for the next step of each decoding sequence (prompt lookup), where it pays."""
+        decoding = [s for s in self.scheduler.running if s.num_computed_tokens == s.num_tokens - 1]
+        small_batch = len(decoding) <= self.config.speculative_max_seqs
+        for seq in decoding:
+            seq.draft_ids = ()
+            wanted = seq.params.speculative if seq.params.speculative is not None else self.config.speculative
+            if small_batch and wanted:
+                # Room for the drafts plus the token after them, within max_tokens and the cache.
+                room = min(seq.max_tokens - seq.num_output_tokens,
+                           self.max_sequence_tokens - seq.num_tokens) - 1
+                seq.draft_ids = self.lookup.propose(seq, room)
 
     def _finish(self, seq: Sequence, reason: str) -> None:
         seq.status = SequenceStatus.FINISHED
@@ -199,7 +256,33 @@ class EngineCore:
                              if self.num_prompt_tokens_total else 0.0),
             num_aborted=self.num_aborted,
             num_finished=self.num_finished,
+            time_to_first_token=self.time_to_first_token.snapshot(),
+            inter_token_latency=self.inter_token_latency.snapshot(),
+            num_draft_tokens=self.num_draft_tokens,
+            num_accepted_draft_tokens=self.num_accepted_draft_tokens,
         )
+
+
+def _sampling_rows(item: ScheduledSeq) -> list[SamplingRow]:
+    """One row for the sequence's next token, then one after each draft token (as if it were accepted)."""
+    seq = item.seq
+    params = seq.params
+    penalized = bool(params.presence_penalty or params.frequency_penalty)
+    counts = seq.output_counts
+    rows = []
+    for j in range(1 + len(item.draft_ids)):
+        if j and penalized:
+            counts = counts + Counter([item.draft_ids[j - 1]])
+        rows.append(SamplingRow(params, seq.seed, seq.num_output_tokens + j, counts if penalized else None))
+    return rows
+
+
+def _num_accepted(draft_ids: tuple[int, ...], tokens: list[SampledToken]) -> int:
+    """How many drafts the sampled tokens confirm: row j's token must equal draft j for row j + 1 to count."""
+    num = 0
+    while num < len(draft_ids) and tokens[num].token_id == draft_ids[num]:
+        num += 1
+    return num
 
 
 def _check_params(params: SamplingParams, vocab_size: int) -> None:

@@ -27,6 +27,9 @@ class SamplingParams:
     logprobs: int | None = None  # None: none; k >= 0: the sampled token's plus the top k
     n: int = 1
     ignore_eos: bool = False
+    # Speculative decoding by prompt lookup for this request: None follows the engine's setting.
+    # Output is the same either way (greedy) or has the same distribution (sampled).
+    speculative: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,15 @@ class RequestOutput:
 
 
 @dataclass(frozen=True)
+class LatencyHistogram:
+    """A cumulative latency histogram as Prometheus exposes one."""
+
+    upper_bounds_s: tuple[float, ...]  # bucket upper bounds, ascending (+Inf implied last)
+    cumulative_counts: tuple[int, ...]  # observations <= each bound, then the total (len(bounds) + 1)
+    sum_s: float
+
+
+@dataclass(frozen=True)
 class EngineStats:
     num_running: int
     num_waiting: int
@@ -61,6 +73,14 @@ class EngineStats:
     prefix_hit_rate: float  # cached prompt tokens / prompt tokens, since start
     num_aborted: int
     num_finished: int
+    # Measured inside the engine, per request: from its arrival to its first generated token, and
+    # between consecutive generated tokens (a step that yields several tokens of one sequence,
+    # accepted draft tokens, counts each at the step's gap divided by their number).
+    time_to_first_token: LatencyHistogram | None = None
+    inter_token_latency: LatencyHistogram | None = None
+    # Speculative decoding since start: draft tokens verified, and those accepted.
+    num_draft_tokens: int = 0
+    num_accepted_draft_tokens: int = 0
 
 
 class RequestRejected(Exception):

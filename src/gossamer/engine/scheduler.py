@@ -23,7 +23,10 @@ from gossamer.engine.sequence import Sequence, SequenceStatus
 class ScheduledSeq:
     seq: Sequence
     start: int  # first position computed this step
-    num_tokens: int  # positions start .. start + num_tokens - 1
+    num_tokens: int  # confirmed tokens computed: positions start .. start + num_tokens - 1
+    # Speculative tokens after the sequence's last one, verified in this step (their logits rows
+    # follow the last token's); only on a step that samples.
+    draft_ids: tuple[int, ...] = ()
 
     @property
     def samples(self) -> bool:
@@ -70,8 +73,9 @@ class Scheduler:
                     break
             if seq.status is not SequenceStatus.RUNNING:
                 continue
-            batch.append(self._take(seq, num_new))
-            budget -= num_new
+            drafts = self._drafts(seq, num_new, budget)
+            batch.append(self._take(seq, num_new, drafts))
+            budget -= num_new + len(drafts)
 
         # No admissions in a step that had to preempt: the cache is full.
         while not preempted and self.waiting and budget > 0 and len(self.running) < self.max_num_seqs:
@@ -89,21 +93,32 @@ class Scheduler:
             budget -= num_new
         return batch
 
-    def _take(self, seq: Sequence, num_new: int) -> ScheduledSeq:
-        self.block_manager.allocate(seq, num_new)
-        return ScheduledSeq(seq, seq.num_computed_tokens, num_new)
+    def _drafts(self, seq: Sequence, num_new: int, budget: int) -> tuple[int, ...]:
+        """The draft tokens a decoding sequence verifies this step: what fits the budget and the
+        cache (a draft never preempts anyone)."""
+        if num_new != 1 or not seq.draft_ids:
+            return ()
+        drafts = seq.draft_ids[: budget - 1]
+        while drafts and not self.block_manager.can_append(seq, 1 + len(drafts)):
+            drafts = drafts[:-1]
+        return drafts
+
+    def _take(self, seq: Sequence, num_new: int, drafts: tuple[int, ...] = ()) -> ScheduledSeq:
+        self.block_manager.allocate(seq, num_new + len(drafts))
+        return ScheduledSeq(seq, seq.num_computed_tokens, num_new, drafts)
 
     def _preempt(self, seq: Sequence) -> None:
+        seq.draft_ids = ()
         self.running.remove(seq)
         self.block_manager.free(seq)
         seq.num_preemptions += 1
         self.num_preemptions += 1
         self.add(seq, front=True)
 
-    def on_computed(self, batch: list[ScheduledSeq]) -> None:
-        for item in batch:
-            item.seq.num_computed_tokens = item.start + item.num_tokens
-            self.block_manager.on_computed(item.seq)
+    def on_computed(self, seq: Sequence, num_computed_tokens: int) -> None:
+        """After a step: seq's first num_computed_tokens positions have their K/V in the cache."""
+        seq.num_computed_tokens = num_computed_tokens
+        self.block_manager.on_computed(seq)
 
     def remove(self, seq: Sequence) -> None:
         """Take a finished or aborted sequence out and free its blocks (the engine sets FINISHED)."""

@@ -12,8 +12,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum, auto
 
-import torch
-
 from gossamer.engine.protocol import SamplingParams
 
 
@@ -32,7 +30,7 @@ class Sequence:
     num_prompt_tokens: int
     params: SamplingParams
     max_tokens: int  # resolved: never None here
-    generator: torch.Generator | None = None  # per-sequence RNG: reproducible whatever the batch
+    seed: int = 0  # keys the sampler's random numbers (with the output position): see sampler.py
     status: SequenceStatus = SequenceStatus.WAITING
     # Tokens whose K/V are in the cache; the rest (from here on) still go through the model.
     num_computed_tokens: int = 0
@@ -46,6 +44,11 @@ class Sequence:
     finish_reason: str | None = None
     stop_token_id: int | None = None
     num_preemptions: int = 0
+    # Speculative tokens proposed for the next step (prompt lookup), verified when it runs.
+    draft_ids: tuple[int, ...] = ()
+    # Engine-side timing (time.monotonic()): arrival, and when the last tokens came out.
+    arrival_s: float = 0.0
+    last_token_s: float | None = None
 
     @property
     def num_tokens(self) -> int:
