@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 _LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -52,6 +52,34 @@ class _EngineCollector(Collector):
         yield CounterMetricFamily(
             "gossamer_engine_finished", "Requests finished in the engine.", stats.num_finished
         )
+        # Engine-side latencies per request (stats fields added later may be absent on older engines).
+        for name, doc, histogram in (
+            ("gossamer_engine_time_to_first_token_seconds",
+             "From a request's arrival in the engine to its first generated token.",
+             getattr(stats, "time_to_first_token", None)),
+            ("gossamer_engine_inter_token_latency_seconds",
+             "Between consecutive generated tokens of one sequence, in the engine.",
+             getattr(stats, "inter_token_latency", None)),
+        ):
+            if histogram is not None:
+                buckets = [(str(bound), count) for bound, count in
+                           zip(histogram.upper_bounds_s, histogram.cumulative_counts, strict=False)]
+                buckets.append(("+Inf", histogram.cumulative_counts[-1]))
+                yield HistogramMetricFamily(name, doc, buckets=buckets, sum_value=histogram.sum_s)
+        drafts = getattr(stats, "num_draft_tokens", None)
+        if drafts is not None:
+            accepted = stats.num_accepted_draft_tokens
+            yield CounterMetricFamily(
+                "gossamer_spec_decode_draft_tokens", "Draft tokens verified (prompt lookup).", drafts
+            )
+            yield CounterMetricFamily(
+                "gossamer_spec_decode_accepted_tokens", "Draft tokens accepted.", accepted
+            )
+            yield GaugeMetricFamily(
+                "gossamer_spec_decode_acceptance_ratio",
+                "Accepted / verified draft tokens since start.",
+                accepted / drafts if drafts else 0.0,
+            )
 
 
 class ServerMetrics:
