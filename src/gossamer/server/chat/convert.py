@@ -11,7 +11,7 @@ from typing import Any
 
 from gossamer.engine.protocol import SamplingParams
 from gossamer.harmony.conversation import Conversation, FunctionTool, Message, ToolCallItem
-from gossamer.server.chat.protocol import ChatCompletionRequest, ChatMessage, TextPart
+from gossamer.server.chat.protocol import ChatCompletionRequest, ChatMessage, RefusalPart, TextPart
 from gossamer.server.errors import invalid_param
 from gossamer.server.schemas import check_json_schema
 
@@ -27,18 +27,27 @@ def message_text(message: ChatMessage, param: str) -> str:
         return content
     texts: list[str] = []
     for j, part in enumerate(content):
-        if not isinstance(part, TextPart):
+        if isinstance(part, TextPart):
+            texts.append(part.text)
+        elif isinstance(part, RefusalPart) and message.role == "assistant":
+            texts.append(part.refusal)  # what the model said, as it said it
+        else:
             raise invalid_param(
-                f"Content parts of type '{part.type}' are not supported by this model; send text.",
+                f"Content parts of type '{part.type}' are not supported here; send text.",
                 f"{param}.content[{j}].type",
             )
-        texts.append(part.text)
     return "".join(texts)
+
+
+def _open_call(call_names: dict[str, str], answered: set[str], name: str | None) -> str | None:
+    """The latest call of function `name` that no result has answered yet."""
+    return next((cid for cid, n in reversed(call_names.items()) if n == name and cid not in answered), None)
 
 
 def to_messages(request: ChatCompletionRequest) -> list[Message]:
     messages: list[Message] = []
     call_names: dict[str, str] = {}  # tool call id -> function name, from earlier assistant turns
+    answered: set[str] = set()  # call ids a result has answered
     for i, m in enumerate(request.messages):
         param = f"messages[{i}]"
         text = message_text(m, param)
@@ -52,6 +61,11 @@ def to_messages(request: ChatCompletionRequest) -> list[Message]:
                         raise invalid_param("A tool call needs an id.", f"{param}.tool_calls[{j}].id")
                     call_names[call.id] = call.function.name
                     calls.append(ToolCallItem(call.id, call.function.name, call.function.arguments))
+                if m.function_call is not None:  # the deprecated form: one call, no id
+                    call_id = f"call_function_{i}"
+                    call_names[call_id] = m.function_call.name
+                    calls.append(ToolCallItem(call_id, m.function_call.name, m.function_call.arguments))
+                text = text or m.refusal or ""
                 # Empty or null content with no calls is a valid (empty) turn, as OpenAI accepts it:
                 # clients replay the model's empty answers verbatim.
                 reasoning = m.reasoning if m.reasoning is not None else m.reasoning_content
@@ -68,11 +82,18 @@ def to_messages(request: ChatCompletionRequest) -> list[Message]:
                         f"{param}.tool_call_id",
                     )
                 name = call_names[m.tool_call_id]
+                answered.add(m.tool_call_id)
                 messages.append(Message(role="tool", content=text, tool_call_id=m.tool_call_id, name=name))
             case "function":
-                raise invalid_param(
-                    "The 'function' role is deprecated; use 'tool' messages.", f"{param}.role"
-                )
+                # The deprecated result of a function_call: it names the function, not the call.
+                call_id = _open_call(call_names, answered, m.name)
+                if call_id is None:
+                    raise invalid_param(
+                        f"The function message names '{m.name}', which no earlier assistant message called.",
+                        f"{param}.name",
+                    )
+                answered.add(call_id)
+                messages.append(Message(role="tool", content=text, tool_call_id=call_id, name=m.name))
     if not any(m.role in ("user", "tool", "assistant") for m in messages):
         raise invalid_param("The messages need at least one user message.", "messages")
     return messages

@@ -47,13 +47,20 @@ class TextPart(_Lenient):
     text: str
 
 
+class RefusalPart(_Lenient):
+    """An assistant turn the model refused, replayed by the client (OpenAI accepts it there)."""
+
+    type: Literal["refusal"]
+    refusal: str
+
+
 class OtherPart(_Lenient):
-    """Images, audio, files, refusals: parsed so the error can name them, then refused in serving."""
+    """Images, audio, files: parsed so the error can name them, then refused in serving."""
 
     type: str
 
 
-ContentPart = Annotated[TextPart | OtherPart, Field(union_mode="left_to_right")]
+ContentPart = Annotated[TextPart | RefusalPart | OtherPart, Field(union_mode="left_to_right")]
 Content = str | list[ContentPart]
 
 
@@ -74,6 +81,7 @@ class ChatMessage(_Lenient):
     name: str | None = None
     # assistant turns replayed by the client
     tool_calls: list[ToolCallSpec] | None = None
+    function_call: FunctionCallSpec | None = None  # deprecated single call, answered by a "function" message
     reasoning: str | None = None
     reasoning_content: str | None = None
     refusal: str | None = None
