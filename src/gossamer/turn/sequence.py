@@ -35,6 +35,11 @@ from gossamer.turn.stop_strings import StopMatcher
 # which knows a <|return|> from a <|call|>.
 _ENGINE_FINISH = {"length": FinishReason.LENGTH, "abort": FinishReason.ABORT}
 
+
+def engine_finish_reason(output: RequestOutput) -> FinishReason | None:
+    """How the engine ended a sequence, when that is more than a stop token (`length`, `abort`)."""
+    return _ENGINE_FINISH.get(output.finish_reason or "")
+
 AnswerDelta = ContentDelta | PreambleDelta
 
 
@@ -98,7 +103,7 @@ class SequenceDecoder:
         else:
             self._feed(delta, token_ids, None)
         if output.finished and not self.done:
-            reason = FinishReason.ABORT if aborted else _ENGINE_FINISH.get(output.finish_reason or "")
+            reason = FinishReason.ABORT if aborted else engine_finish_reason(output)
             self._apply(delta, self.decoder.finish(reason))
         return delta
 

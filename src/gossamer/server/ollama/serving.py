@@ -42,6 +42,7 @@ from gossamer.server.state import ServerState
 from gossamer.turn import ContextOverflow, Turn, TurnSpec
 from gossamer.turn.generation import Generation
 from gossamer.turn.prompt import check_fits, resolve_params
+from gossamer.turn.sequence import engine_finish_reason
 from gossamer.turn.stop_strings import StopMatcher
 
 
@@ -270,7 +271,7 @@ async def _generate_raw(
             output_ids += output.token_ids
             text = matcher.push(detok.push(ids))
             if output.finished:
-                finish_reason = "length" if output.finish_reason == "length" else "stop"
+                finish_reason = _done_reason(engine_finish_reason(output))
                 tail = text + matcher.push(detok.flush()) + matcher.flush()
                 break
             if matcher.stopped:
