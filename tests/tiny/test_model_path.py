@@ -51,3 +51,12 @@ def test_is_a_gpt_oss_checkpoint(tiny_dir: Path) -> None:
     assert tuple(blocks.shape) == (e, i2, h // 32, 16)
     assert tuple(down.shape) == (e, h, config.intermediate_size // 32, 16)
     assert "model.layers.0.self_attn.sinks" in names and "lm_head.weight" in names
+
+
+def test_unpacks_without_extraction_filters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Debian 12's Python 3.11.2 predates tarfile's extraction filters (3.11.4)."""
+    import tarfile
+
+    monkeypatch.delattr(tarfile, "data_filter")
+    target = model_path(tmp_path)
+    assert (target / "model.safetensors").is_file() and (target / "config.json").is_file()

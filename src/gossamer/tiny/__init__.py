@@ -30,6 +30,18 @@ def _archive_digest(archive: Path) -> str:
     return hashlib.sha256(archive.read_bytes()).hexdigest()
 
 
+def _extract(tar: tarfile.TarFile, dest: Path) -> None:
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(dest, filter="data")
+        return
+    # Python before 3.11.4 (Debian 12 ships 3.11.2) has no extraction filters: the archive is our
+    # own, but still take only plain files and folders that stay inside `dest`.
+    for member in tar.getmembers():
+        if not (member.isfile() or member.isdir()) or member.name.startswith("/") or ".." in member.name:
+            raise tarfile.TarError(f"unexpected archive member {member.name!r}")
+    tar.extractall(dest)
+
+
 def model_path(cache_dir: Path | None = None) -> Path:
     """Directory of the unpacked gossamer-tiny checkpoint (config.json, model.safetensors, ...).
 
@@ -51,7 +63,7 @@ def model_path(cache_dir: Path | None = None) -> Path:
     try:
         data = lzma.decompress(ARCHIVE.read_bytes())
         with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
-            tar.extractall(staging, filter="data")
+            _extract(tar, staging)
         (staging / _STAMP).write_text(digest + "\n")
         if target.exists():
             shutil.rmtree(target, ignore_errors=True)
