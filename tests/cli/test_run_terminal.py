@@ -33,6 +33,14 @@ def turn(child: pexpect.spawn) -> str:
     return ANSI.sub("", child.before)
 
 
+def leave(child: pexpect.spawn) -> None:
+    """/bye ends the chat with exit status 0."""
+    child.sendline("/bye")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+
 def spawn_run(env: dict[str, str], *args: str, preexec_fn=None) -> pexpect.spawn:
     env = {**env, "TERM": "xterm-256color"}
     env.pop("NO_COLOR", None)
@@ -110,10 +118,7 @@ def test_chat_stream_effort_and_bye(server, store_env, tmp_path):
     child.expect("/bye")
     child.expect(">>> ")
 
-    child.sendline("/bye")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 0
+    leave(child)
     # Input history survives for the next session (readline).
     assert "hello there" in (store_env / "gossamer" / "history").read_text()
     messages = json.loads(saved.read_text())["messages"]
@@ -157,10 +162,7 @@ def test_ctrl_c_works_when_the_launching_shell_ignores_sigint(server, store_env)
     child.sendintr()  # during an answer (50 ms per token): stops it
     child.expect("\\(interrupted\\)")
     child.expect(">>> ")
-    child.sendline("/bye")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 0
+    leave(child)
 
 
 @pytest.mark.slow
@@ -179,7 +181,4 @@ def test_run_in_process_on_the_embedded_model(store_env):
     assert "Thinking..." in text and "...done thinking." in text
     answer = text.split("...done thinking.", 1)[1].strip()
     assert answer  # the model's reply, whatever the small model says
-    child.sendline("/bye")
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.exitstatus == 0
+    leave(child)
