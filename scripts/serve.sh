@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Installs gossamer (if needed) and starts the server on the embedded model (gossamer-tiny)
-# at http://127.0.0.1:8000. Extra arguments go to `gossamer serve`.
+# Installs gossamer when needed (see setup.sh), then serves the embedded model (gossamer-tiny) on
+# http://127.0.0.1:8000. Extra arguments go to `gossamer serve`.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-GOSSAMER_EXTRAS="${GOSSAMER_EXTRAS:-dev}" bash scripts/setup.sh
-exec gossamer serve "$@"
+# shellcheck source=scripts/venv.sh
+. "$(dirname "$0")/venv.sh"
+select_venv
+install_if_needed
+where_to_find_it
+say "starting: gossamer serve $*"
+exec "$VENV/bin/gossamer" serve "$@"

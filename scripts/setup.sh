@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Installs gossamer and its test dependencies into the current Python environment.
-# torch is installed first and pinned so pip takes the local CPU wheel instead of resolving
-# a multi-GB CUDA build; GPU users install their CUDA torch first and set GOSSAMER_TORCH=skip.
+# Installs gossamer and its test dependencies: into the active virtual environment, or else into
+# .venv in this clone (created on first use; the system Python is never touched).
+# torch is installed first and pinned, so resolving the rest never pulls another build of it; GPU
+# users install their CUDA torch into the environment first and set GOSSAMER_TORCH=skip.
+# --if-needed: do nothing when this clone is installed and pyproject.toml has not changed since.
+# Other settings: see scripts/venv.sh.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-python3 -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
-if [ "${GOSSAMER_TORCH:-}" != "skip" ] && ! python3 -c "import torch" >/dev/null 2>&1; then
-    python3 -m pip install --quiet "torch==${GOSSAMER_TORCH_VERSION:-2.13.0}"
+# shellcheck source=scripts/venv.sh
+. "$(dirname "$0")/venv.sh"
+select_venv
+if [ "${1:-}" = "--if-needed" ]; then
+    install_if_needed
+else
+    install_all
 fi
-python3 -m pip install --quiet -e ".[${GOSSAMER_EXTRAS:-dev}]"
+where_to_find_it

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Installs everything the suite needs, checks style, and runs the whole test suite.
+# Installs what the suite needs (when needed, see setup.sh), checks style, and runs the whole test
+# suite with the environment's python. Extra arguments go to pytest.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-python3 -m ruff check src tests benchmarks
-python3 -m pytest -q -p no:cacheprovider "$@"
+# shellcheck source=scripts/venv.sh
+. "$(dirname "$0")/venv.sh"
+select_venv
+install_if_needed
+cd "$GOSSAMER_ROOT"
+"$PY" -m ruff check src tests benchmarks
+"$PY" -m pytest -q -p no:cacheprovider "$@"
