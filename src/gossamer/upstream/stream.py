@@ -29,12 +29,16 @@ async def stream_events(
                     payload = raw.decode(errors="replace")
                 message = error_message(payload, str(payload)[:300] or response.reason_phrase)
                 raise UpstreamError(message, status=response.status_code)
+            done = False
             async for line in response.aiter_lines():
-                if not line.startswith("data:"):
-                    continue  # blank separators, `event:` names, comments
+                if done or not line.startswith("data:"):
+                    continue  # blank separators, `event:` names, comments; after [DONE], the body's end
                 data = line[5:].strip()
                 if data == "[DONE]":
-                    return
+                    # Read on to the end of the body (it ends right after): a connection whose response
+                    # was read whole goes back to the pool, so the next request skips a TCP handshake.
+                    done = True
+                    continue
                 try:
                     event = json.loads(data)
                 except ValueError as exc:
