@@ -175,6 +175,8 @@ def test_no_upstream_left_is_a_503_with_a_body(tmp_path, fake_vllm):
             assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
             assert "Retry later" in answer.json()["error"]["message"]
         assert not front.engine.replicas[0].is_up
+        health = httpx.get(front.url + "/health")  # for a load balancer in front of several fronts
+        assert health.status_code == 503 and health.json()["status"] == "unavailable"
 
 
 @pytest.mark.parametrize("incremental", [False, True], ids=["cumulative", "incremental"])

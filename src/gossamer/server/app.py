@@ -16,10 +16,12 @@ from starlette.responses import Response
 
 from gossamer import __version__
 from gossamer.engine.protocol import EngineUnavailable
-from gossamer.server.auth import APIKeyMiddleware
+from gossamer.server.auth import OPEN_PATHS, APIKeyMiddleware
+from gossamer.server.body import install_openapi
 from gossamer.server.chat.router import router as chat_router
 from gossamer.server.completions.router import router as completions_router
 from gossamer.server.errors import error_body, install_error_handlers
+from gossamer.server.guard import HostPolicy, RequestGuard
 from gossamer.server.models.router import router as models_router
 from gossamer.server.request_log import RequestLogMiddleware
 from gossamer.server.state import ServerState, get_state
@@ -77,18 +79,24 @@ def create_app(state: ServerState) -> FastAPI:
         app.include_router(router)
 
     @app.get("/health")
-    async def health(request: Request) -> dict[str, Any]:
+    async def health(request: Request) -> Any:
         s = get_state(request)
-        return {"status": "ok", "model": s.model_name, "engine": dataclasses.asdict(s.engine.stats())}
+        body = {"status": "ok", "model": s.model_name, "engine": dataclasses.asdict(s.engine.stats())}
+        if not getattr(s.engine, "available", True):  # a front whose upstreams are all down
+            return JSONResponse({**body, "status": "unavailable"}, status_code=503)
+        return body
 
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:
         body = get_state(request).metrics.render()
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
+    install_openapi(app)
     # Middleware runs outermost-last-added: logging sees every response, 401s and CORS included.
-    if state.settings.api_key:
-        app.add_middleware(APIKeyMiddleware, api_key=state.settings.api_key)
+    settings = state.settings
+    if state.api_keys:
+        open_paths = OPEN_PATHS - {"/health", "/metrics"} if settings.protect_health_metrics else OPEN_PATHS
+        app.add_middleware(APIKeyMiddleware, api_keys=state.api_keys, open_paths=open_paths)
     if state.settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -97,5 +105,7 @@ def create_app(state: ServerState) -> FastAPI:
             allow_headers=["*"],
             allow_credentials="*" not in state.settings.cors_origins,
         )
+    host_policy = HostPolicy(settings.host, settings.allowed_hosts)
+    app.add_middleware(RequestGuard, host_policy=host_policy, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestLogMiddleware, metrics=state.metrics)
     return app

@@ -2,8 +2,9 @@
 
 `generate` checks the request at once (context, what the upstreams can honour, whether any is up),
 picks a replica (balancer.py over affinity.py) and starts one task per sequence (n is fanned out
-to the same replica, so all but the first find the prompt in its prefix cache). Each task streams
-its sequence from the upstream into the request's queue, as the local engine's thread does:
+to the same replica, so all but the first find the prompt in its prefix cache). Each task
+(sequence.py) streams its sequence from the upstream into the request's queue, as the local
+engine's thread does:
 
     generate -> route -> [task per sequence: POST, events -> adapter decoder -> RequestOutput] -> queue
 
@@ -16,31 +17,28 @@ upstream aborts the request.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import httpx
 
 from gossamer.engine.protocol import (
     EngineStats,
     EngineUnavailable,
-    QueueFull,
     RequestOutput,
     RequestRejected,
     SamplingParams,
 )
-from gossamer.upstream.adapter import UpstreamChunk, UpstreamError
 from gossamer.upstream.affinity import PrefixIndex
 from gossamer.upstream.balancer import Balancer, Choice
 from gossamer.upstream.config import FleetConfig, UpstreamConfigError
 from gossamer.upstream.health import HealthChecker
-from gossamer.upstream.identify import Incompatible, Unreachable, auth_headers, identify
+from gossamer.upstream.identify import Incompatible, Unreachable, identify
 from gossamer.upstream.metrics import UpstreamMetrics
-from gossamer.upstream.replica import Replica, ReplicaState, Ticket
-from gossamer.upstream.stream import stream_events
+from gossamer.upstream.replica import Replica, ReplicaState
+from gossamer.upstream.sequence import Flight, Sequence, SequenceRunner
 
 logger = logging.getLogger(__name__)
 
@@ -50,39 +48,6 @@ DEFAULT_CONTEXT = 131072  # gpt-oss's, for upstreams that do not say theirs
 def same_model(a: str, b: str) -> bool:
     """openai/gpt-oss-120b and gpt-oss-120b are one model; gpt-oss-20b is another."""
     return a.rsplit("/", 1)[-1].lower() == b.rsplit("/", 1)[-1].lower()
-
-
-@dataclass
-class _Flight:
-    """One engine request in flight: its sequences' tasks and the queue they report to."""
-
-    request_id: str
-    num_seqs: int
-    queue: asyncio.Queue[RequestOutput | BaseException] = field(default_factory=asyncio.Queue)
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    finished: set[int] = field(default_factory=set)  # sequence indices that ended
-    started: set[int] = field(default_factory=set)  # sequence indices that produced a token
-    replica_of: dict[int, str] = field(default_factory=dict)  # sequence index -> the replica streaming it
-    cancelled: bool = False
-
-
-@dataclass(frozen=True)
-class _Sequence:
-    """One of a request's n sequences: what each attempt at it sends, whichever replica it goes to."""
-
-    flight: _Flight
-    index: int
-    prompt_ids: list[int]
-    params: SamplingParams  # n=1, its own seed
-    max_tokens: int
-
-    @property
-    def started(self) -> bool:
-        return self.index in self.flight.started
-
-    @property
-    def finished(self) -> bool:
-        return self.index in self.flight.finished
 
 
 class RemoteEngine:
@@ -98,15 +63,13 @@ class RemoteEngine:
         self.metrics = UpstreamMetrics(self.replicas)
         self.model: str | None = None  # what every replica serves: the first one identified decides
         self._context_cap = max_context_length
-        self._flights: dict[str, _Flight] = {}
-        self._client: httpx.AsyncClient | None = None
+        self._flights: dict[str, Flight] = {}
+        self._runner = SequenceRunner(self.replicas, self.balancer, self.metrics, config)
         self._health_task: asyncio.Task[None] | None = None
         self._health = HealthChecker(self.replicas, config, self.identify, self.metrics)
         self._stopping = False
         self._num_finished = 0
         self._num_aborted = 0
-        self._num_prompt_tokens = 0
-        self._num_cached_tokens = 0
 
     # ----- starting: identify the upstreams, then watch them
     def connect(self) -> None:
@@ -159,12 +122,17 @@ class RemoteEngine:
 
     def start(self) -> None:
         """Open the connection pool and start the health loop; call it on the serving event loop."""
-        if self._client is None:
+        if self._runner.client is None:
             limits = httpx.Limits(max_connections=None, max_keepalive_connections=256)
             timeout = httpx.Timeout(self.config.read_timeout_s, connect=self.config.connect_timeout_s)
-            self._client = httpx.AsyncClient(limits=limits, timeout=timeout)
+            self._runner.client = httpx.AsyncClient(limits=limits, timeout=timeout)
         if self._health_task is None:
-            self._health_task = asyncio.ensure_future(self._health.run(self._client))
+            self._health_task = asyncio.ensure_future(self._health.run(self._runner.client))
+
+    @property
+    def available(self) -> bool:
+        """Whether any upstream is up (the front's /health answers 503 while none is)."""
+        return any(r.is_up for r in self.replicas)
 
     # ----- the Engine protocol
     @property
@@ -184,7 +152,7 @@ class RemoteEngine:
         up = [r for r in self.replicas if r.is_up]
         if not up:
             raise EngineUnavailable(self._outage())
-        capable = self._capable(params)
+        capable = self._runner.capable(params)
         if not capable:
             refusal = up[0].adapter.refusal(params)  # type: ignore[union-attr]
             assert refusal is not None
@@ -194,13 +162,13 @@ class RemoteEngine:
         choice = self.balancer.choose(self.index.lookup(prompt_ids, names), capable)
         self.index.record(prompt_ids, names, choice.replica.label)
         self._count_route(choice)
-        flight = _Flight(request_id, params.n)
+        flight = Flight(request_id, params.n)
         self._flights[request_id] = flight
         for index in range(params.n):
             # The local engine seeds sequence i with seed + i (engine/engine.py): the same here.
             seed = params.seed + index if params.seed is not None else None
-            seq = _Sequence(flight, index, prompt_ids, replace(params, n=1, seed=seed), max_tokens)
-            flight.tasks.append(asyncio.ensure_future(self._run_sequence(seq, choice.replica)))
+            seq = Sequence(flight, index, prompt_ids, replace(params, n=1, seed=seed), max_tokens)
+            flight.tasks.append(asyncio.ensure_future(self._runner.run(seq, choice.replica)))
         return self._outputs(flight)
 
     async def abort(self, request_id: str) -> None:
@@ -218,7 +186,8 @@ class RemoteEngine:
 
     def stats(self) -> EngineStats:
         num_running = sum(r.num_in_flight for r in self.replicas)
-        hit_rate = self._num_cached_tokens / self._num_prompt_tokens if self._num_prompt_tokens else 0.0
+        runner = self._runner
+        hit_rate = runner.num_cached_tokens / runner.num_prompt_tokens if runner.num_prompt_tokens else 0.0
         # The KV cache is the upstreams'; their own /metrics report it.
         return EngineStats(num_running, 0, 0.0, 0, 0, hit_rate, self._num_aborted, self._num_finished)
 
@@ -229,8 +198,8 @@ class RemoteEngine:
             await asyncio.gather(self._health_task, return_exceptions=True)
         for request_id in list(self._flights):
             await self.abort(request_id)
-        if self._client is not None:
-            await self._client.aclose()
+        if self._runner.client is not None:
+            await self._runner.client.aclose()
 
     # ----- one request
     def _check(self, prompt_ids: list[int], params: SamplingParams) -> int:
@@ -256,14 +225,6 @@ class RemoteEngine:
             )
         return params.max_tokens
 
-    def _capable(self, params: SamplingParams) -> list[Replica]:
-        """The replicas up that can honour these sampling fields."""
-        return [
-            r
-            for r in self.replicas
-            if r.is_up and r.adapter is not None and r.adapter.refusal(params) is None
-        ]
-
     def _outage(self) -> str:
         states = ", ".join(f"{r.label} {r.state.value}" for r in self.replicas)
         return f"No upstream is available to serve this request ({states}). Retry later."
@@ -272,7 +233,7 @@ class RemoteEngine:
         result = "hit" if choice.affinity else "passed_over" if choice.passed_over else "none"
         self.metrics.affinity.labels(choice.replica.label, result).inc()
 
-    async def _outputs(self, flight: _Flight) -> AsyncIterator[RequestOutput]:
+    async def _outputs(self, flight: Flight) -> AsyncIterator[RequestOutput]:
         num_finished = 0
         try:
             while num_finished < flight.num_seqs:
@@ -287,7 +248,7 @@ class RemoteEngine:
             self._flights.pop(flight.request_id, None)
             self._num_finished += num_finished == flight.num_seqs
 
-    async def _cancel(self, flight: _Flight) -> None:
+    async def _cancel(self, flight: Flight) -> None:
         pending = [task for task in flight.tasks if not task.done()]
         if not pending:
             return
@@ -300,130 +261,3 @@ class RemoteEngine:
                 task.cancel()
         # Shielded: the consumer's own task may be being cancelled (its client went away).
         await asyncio.shield(asyncio.gather(*pending, return_exceptions=True))
-
-    async def _run_sequence(self, seq: _Sequence, replica: Replica) -> None:
-        flight = seq.flight
-        tried: list[str] = []
-        while True:
-            tried.append(replica.label)
-            try:
-                await self._attempt(seq, replica, len(tried))
-                return
-            except asyncio.CancelledError:
-                self.metrics.requests.labels(replica.label, "aborted").inc()
-                raise
-            except UpstreamError as exc:
-                failure = self._on_failure(seq, replica, exc)
-            except Exception as exc:  # a bug here must fail this request, never leave its consumer waiting
-                logger.exception("request %s on %s failed", flight.request_id, replica.label)
-                failure = EngineUnavailable(f"The request failed in the server ({type(exc).__name__}).")
-            if failure is not None:
-                flight.queue.put_nowait(failure)
-                return
-            candidates = [r for r in self._capable(seq.params) if r.label not in tried]
-            if not candidates:
-                flight.queue.put_nowait(EngineUnavailable(
-                    f"No upstream could take this request: {', '.join(tried)} failed, and no other is up. "
-                    "Retry later."
-                ))  # fmt: skip
-                return
-            self.metrics.requests.labels(replica.label, "retried").inc()
-            previous, replica = replica, self.balancer.least_loaded(candidates)
-            logger.warning(
-                "request %s: %s failed before the first token; retrying on %s",
-                flight.request_id, previous.label, replica.label,
-            )  # fmt: skip
-
-    def _on_failure(self, seq: _Sequence, replica: Replica, exc: UpstreamError) -> BaseException | None:
-        """What the consumer gets for this failure, or None to try another replica."""
-        label = replica.label
-        if exc.refused:
-            self.metrics.requests.labels(label, "refused").inc()
-            return RequestRejected(f"The upstream refused the request: {exc}")
-        self.metrics.requests.labels(label, "failed").inc()
-        if exc.status == 429:  # busy, not broken: no failure counted against it
-            if seq.started:
-                return EngineUnavailable(f"The upstream {label} became too busy mid-answer. Retry later.")
-            if any(r.is_up and r is not replica for r in self.replicas):
-                return None
-            return QueueFull(f"The upstreams are busy ({label} answered 429). Retry later.")
-        self.metrics.failures.labels(label, exc.kind).inc()
-        replica.record_failure(str(exc), connection=exc.connection, max_failures=self.config.max_failures)
-        if seq.started:
-            return EngineUnavailable(
-                f"The upstream serving this answer ({label}) failed mid-answer: {exc}. "
-                "The answer is incomplete; retry the request."
-            )
-        return None
-
-    async def _attempt(self, seq: _Sequence, replica: Replica, attempt: int) -> None:
-        adapter = replica.adapter
-        if adapter is None or self._client is None:
-            raise UpstreamError("the replica is not identified", connection=True, kind="connect")
-        upstream_id = f"{seq.flight.request_id}-{seq.index}-{attempt}"
-        seq.flight.replica_of[seq.index] = replica.label
-        body = adapter.request_body(seq.prompt_ids, seq.params, seq.max_tokens, upstream_id)
-        headers = {**auth_headers(replica.spec), "X-Request-Id": upstream_id}
-        decoder = adapter.decoder(seq.params)
-        ticket = replica.begin(len(seq.prompt_ids), min(seq.max_tokens, self.config.expected_output_tokens))
-        sent_s = time.perf_counter()
-        self.metrics.prompt_tokens.labels(replica.label).inc(len(seq.prompt_ids))
-        try:
-            try:
-                url = replica.spec.url + adapter.generate_path
-                # aclosing: a cancelled iteration must close the HTTP stream now (the upstream aborts),
-                # not whenever the abandoned generator is collected.
-                async with contextlib.aclosing(stream_events(self._client, url, body, headers)) as events:
-                    async for event in events:
-                        for chunk in decoder.feed(event):
-                            self._deliver(seq, chunk, replica, ticket, sent_s)
-            except UpstreamError:
-                # Broken after the answer was complete (before [DONE] or the usage event): keep the answer.
-                for chunk in decoder.end():
-                    self._deliver(seq, chunk, replica, ticket, sent_s)
-                if not seq.finished:
-                    raise
-            else:
-                for chunk in decoder.end():
-                    self._deliver(seq, chunk, replica, ticket, sent_s)
-            if not seq.finished:
-                raise UpstreamError("the stream ended before the answer did", connection=True)
-        finally:
-            ticket.end()
-        replica.record_success()
-        self.metrics.requests.labels(replica.label, "ok").inc()
-        self.metrics.request_duration.labels(replica.label).observe(time.perf_counter() - sent_s)
-
-    def _deliver(
-        self, seq: _Sequence, chunk: UpstreamChunk, replica: Replica, ticket: Ticket, sent_s: float
-    ) -> None:
-        if seq.finished or (not chunk.token_ids and chunk.finish_reason is None):
-            return
-        flight, label = seq.flight, replica.label
-        if chunk.token_ids:
-            if not seq.started:
-                flight.started.add(seq.index)
-                self.metrics.time_to_first_token.labels(label).observe(time.perf_counter() - sent_s)
-            ticket.progress(len(chunk.token_ids))
-            self.metrics.generation_tokens.labels(label).inc(len(chunk.token_ids))
-        finished = chunk.finish_reason is not None
-        if finished:
-            flight.finished.add(seq.index)
-            num_cached = chunk.num_cached_tokens or 0
-            self._num_prompt_tokens += len(seq.prompt_ids)
-            self._num_cached_tokens += num_cached
-            if num_cached:
-                self.metrics.cached_prompt_tokens.labels(label).inc(num_cached)
-        flight.queue.put_nowait(
-            RequestOutput(
-                flight.request_id,
-                seq.index,
-                chunk.token_ids,
-                chunk.logprobs,
-                finished=finished,
-                finish_reason=chunk.finish_reason,
-                stop_token_id=chunk.stop_token_id,
-                num_prompt_tokens=len(seq.prompt_ids),
-                num_cached_tokens=chunk.num_cached_tokens or 0,
-            )
-        )

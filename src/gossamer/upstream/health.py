@@ -36,12 +36,14 @@ class HealthChecker:
         self.metrics = metrics
 
     async def run(self, client: httpx.AsyncClient) -> None:
-        while True:
-            await self.check_all(client)
-            await asyncio.sleep(self.config.health_interval_s)
+        """One loop per replica: a replica that hangs (an identification waits up to a minute for its
+        probe) must not hold back the checks of the others."""
+        await asyncio.gather(*(self._watch(client, replica) for replica in self.replicas))
 
-    async def check_all(self, client: httpx.AsyncClient) -> None:
-        await asyncio.gather(*(self.check(client, replica) for replica in self.replicas))
+    async def _watch(self, client: httpx.AsyncClient, replica: Replica) -> None:
+        while True:
+            await self.check(client, replica)
+            await asyncio.sleep(self.config.health_interval_s)
 
     async def check(self, client: httpx.AsyncClient, replica: Replica) -> None:
         try:
