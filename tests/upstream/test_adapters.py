@@ -231,3 +231,31 @@ def test_sglang_seed_needs_its_deterministic_mode(tmp_path, deterministic):
                 assert streams(fake)[-1]["sampling_params"]["sampling_seed"] == 3
     finally:
         fake.stop()
+
+
+def test_what_each_adapter_refuses_before_sending():
+    from dataclasses import dataclass
+    from typing import Any
+
+    from gossamer.engine.protocol import SamplingParams
+    from gossamer.upstream.gossamer import GossamerAdapter
+    from gossamer.upstream.sglang import SGLangAdapter
+    from gossamer.upstream.vllm import VLLMAdapter
+
+    @dataclass(frozen=True)
+    class Asked(SamplingParams):  # the structured-output fields, whether or not this build has them yet
+        structured_outputs: Any = None
+        thinking_token_budget: int | None = None
+
+    plain = Asked(seed=1, top_k=5, min_p=0.1, logit_bias={7: 1.0}, logprobs=3)
+    for adapter in (
+        VLLMAdapter(MODEL_ID),
+        GossamerAdapter(MODEL_ID),
+        SGLangAdapter(MODEL_ID, supports_seed=True),
+    ):
+        assert adapter.refusal(plain) is None
+        for field, value in (("structured_outputs", {"json": {}}), ("thinking_token_budget", 64)):
+            refusal = adapter.refusal(Asked(**{field: value}))
+            assert refusal is not None and refusal.field == field and "not enforced" in refusal.message
+    refusal = SGLangAdapter(MODEL_ID, supports_seed=False).refusal(plain)
+    assert refusal is not None and refusal.field == "seed"

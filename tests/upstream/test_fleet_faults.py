@@ -40,7 +40,12 @@ async def conversation(client: openai.AsyncOpenAI, city: str) -> Outcome:
         text = ""
         try:
             stream = await client.chat.completions.create(
-                model=MODEL, messages=messages, tools=[WEATHER_TOOL], temperature=0, stream=True
+                model=MODEL,
+                messages=messages,
+                tools=[WEATHER_TOOL],
+                temperature=0,
+                stream=True,
+                max_tokens=32,
             )
             async for chunk in stream:
                 num_chunks += 1
@@ -107,7 +112,10 @@ async def test_killing_a_replica_mid_run(upstream_fleet: Fleet):
     before = upstream_fleet.completions_served()[victim.label]
     for city in CITIES[:9]:  # least outstanding tokens, ties in turn: an idle fleet reaches it within three
         await client.chat.completions.create(
-            model=MODEL, messages=[{"role": "user", "content": f"Is it raining in {city}?"}], temperature=0
+            model=MODEL,
+            messages=[{"role": "user", "content": f"Is it raining in {city}?"}],
+            temperature=0,
+            max_tokens=4,
         )
         if upstream_fleet.completions_served()[victim.label] > before:
             break

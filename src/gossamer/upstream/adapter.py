@@ -81,6 +81,16 @@ class Adapter(ABC):
         """The first sampling field this upstream cannot honour, or None."""
         if params.seed is not None and not self.supports_seed:
             return Refusal("seed", f"this {self.kind} upstream cannot honour a seed")
+        # Asked-for output shapes (vLLM's fields) are held by Gossamer's own engine as a harmony-aware
+        # constraint on the final channel; sent upstream as they are, they would bind the whole raw
+        # reply, analysis channel and headers included. Refused rather than left unenforced.
+        for name in ("structured_outputs", "thinking_token_budget"):
+            if getattr(params, name, None) is not None:
+                return Refusal(
+                    name,
+                    f"{name} is not enforced through upstream servers yet; send the request to a "
+                    "Gossamer server that runs the model itself.",
+                )
         return None
 
     @abstractmethod
