@@ -92,7 +92,8 @@ class Replica:
         self._move(ReplicaState.DOWN, reason)
 
     def mark_incompatible(self, reason: str) -> None:
-        logger.error("upstream %s cannot be used: %s", self.label, reason)
+        if (self.state, self.reason) != (ReplicaState.INCOMPATIBLE, reason):  # once, not at every check
+            logger.error("upstream %s cannot be used: %s", self.label, reason)
         self._move(ReplicaState.INCOMPATIBLE, reason)
 
     def record_failure(self, reason: str, *, connection: bool, max_failures: int) -> bool:
