@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pytest
 
 from gossamer.model.config import PRESETS
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # Servers the tests start keep their Responses and replayed reasoning in a throwaway file,
-    # never in the user's data directory (tests that need their own store set one).
-    if "GOSSAMER_RESPONSES_STORE" not in os.environ:
-        store = Path(tempfile.mkdtemp(prefix="gossamer-test-store-")) / "responses.sqlite3"
-        os.environ["GOSSAMER_RESPONSES_STORE"] = str(store)
 
 
 @pytest.fixture(scope="session")

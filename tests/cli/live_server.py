@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -70,7 +71,10 @@ def live_server(
 ) -> Iterator[LiveServer]:
     engine = ScriptedEngine(script=scripted_model, max_context_length=8192, step_delay_s=step_delay_s)
     port = free_port()
-    settings = ServerSettings(host="127.0.0.1", port=port, served_model_name=model_name, api_key=api_key)
+    store = Path(tempfile.mkdtemp(prefix="gossamer-test-")) / "responses.sqlite3"  # not the user's
+    settings = ServerSettings(
+        host="127.0.0.1", port=port, served_model_name=model_name, api_key=api_key, responses_store=str(store)
+    )
     state = ServerState(
         engine=engine,
         encoding=load_harmony_encoding(),

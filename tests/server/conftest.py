@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import uvicorn
@@ -77,6 +79,8 @@ class LiveApp:
 def start_app(engine: ScriptedEngine, settings: ServerSettings | None = None) -> LiveApp:
     settings = settings or ServerSettings()
     settings.port = free_port()
+    if settings.responses_store is None:  # never the user's data directory
+        settings.responses_store = str(Path(tempfile.mkdtemp(prefix="gossamer-test-")) / "responses.sqlite3")
     state = ServerState(
         engine=engine, encoding=load_harmony_encoding(), model_name=MODEL_NAME, settings=settings
     )

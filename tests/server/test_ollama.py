@@ -206,8 +206,11 @@ def test_errors_are_ollama_shaped(client, server):
 
     r = httpx.post(f"{server.url}/api/chat", json={"model": "gpt-oss:20b", "messages": "nope"})
     assert r.status_code == 400 and isinstance(r.json()["error"], str)
-    r = httpx.post(f"{server.url}/api/chat", content=b"{not json")
+    as_json = {"content-type": "application/json"}
+    r = httpx.post(f"{server.url}/api/chat", content=b"{not json", headers=as_json)
     assert r.status_code == 400 and "JSON" in r.json()["error"]
+    r = httpx.post(f"{server.url}/api/chat", content=b"{}", headers={"content-type": "text/plain"})
+    assert r.status_code == 415 and "application/json" in r.json()["error"]  # what a page sends cross-site
 
 
 def test_format_reaches_the_prompt(client, server):

@@ -23,8 +23,19 @@ class ServerSettings:
     served_model_name: str | None = None  # None: derived from the model's directory name
     host: str = "127.0.0.1"
     port: int = 8000
-    api_key: str | None = None
+    api_key: str | None = None  # one key, or several comma-separated: each key is a tenant
+    api_keys_file: str | None = None  # more keys, one per line ('#' comments)
+    protect_health_metrics: bool = False  # ask the key on /health and /metrics too
     cors_origins: list[str] = field(default_factory=list)
+    # Browser-facing safety (server/guard.py): Host names accepted besides loopback ones and the bind
+    # address ('*': any), and whether /api/pull and /api/show may name folders on this machine.
+    allowed_hosts: list[str] = field(default_factory=list)
+    allow_local_paths: bool = False
+    # Limits on what one request may hold (server/body.py, server/schemas.py).
+    max_body_bytes: int = 16 << 20
+    max_items: int = 16384  # messages of a chat, input items of a response
+    max_schema_depth: int = 64  # nesting of a tool's or an answer's JSON schema
+    max_schema_nodes: int = 20000  # objects and arrays in such a schema
     max_context_length: int | None = None  # None: the model's own limit
     kv_cache_memory_bytes: int | None = None  # None: the engine's default share of memory
     max_concurrent_requests: int = 32  # sequences the engine runs at once
@@ -93,6 +104,13 @@ _PARSERS: dict[str, Any] = {
     "shutdown_timeout_s": float,
     "max_n": int,
     "cors_origins": _parse_list,
+    "protect_health_metrics": _parse_bool,
+    "allowed_hosts": _parse_list,
+    "allow_local_paths": _parse_bool,
+    "max_body_bytes": _parse_bytes,
+    "max_items": int,
+    "max_schema_depth": int,
+    "max_schema_nodes": int,
     "reasoning_replay": _parse_bool,
     "replay_max_age_s": float,
     "replay_max_bytes": _parse_bytes,
@@ -101,15 +119,25 @@ _PARSERS: dict[str, Any] = {
     "upstream_timeout_s": float,
 }
 
-_REPEATABLE = frozenset({"upstream"})
+_REPEATABLE = frozenset({"upstream", "allowed_hosts"})
 
 _HELP = {
     "model": "model directory or name",
     "served_model_name": "the model id clients use",
     "host": "interface to listen on",
     "port": "TCP port",
-    "api_key": "require this bearer API key on every API route",
+    "api_key": "require this bearer API key on every API route (several comma-separated: one tenant "
+    "each, who sees only its own stored responses and replayed reasoning)",
+    "api_keys_file": "a file of further API keys, one per line",
+    "protect_health_metrics": "require the API key on /health and /metrics too (on/off)",
     "cors_origins": "comma-separated origins allowed by CORS ('*' for any)",
+    "allowed_hosts": "Host names accepted besides loopback names and the bind address (repeatable or "
+    "comma-separated; '*' for any): guards against DNS rebinding from web pages",
+    "allow_local_paths": "let /api/pull and /api/show name model folders on this machine (on/off)",
+    "max_body_bytes": "largest request body, e.g. 16MiB (413 beyond)",
+    "max_items": "most messages (or input items) in one request",
+    "max_schema_depth": "deepest nesting of a JSON schema in a request (tool parameters, formats)",
+    "max_schema_nodes": "most objects and arrays in one JSON schema of a request",
     "max_context_length": "tokens per sequence (prompt + output)",
     "kv_cache_memory_bytes": "memory for the KV cache, e.g. 4GiB",
     "max_concurrent_requests": "sequences run at once",
@@ -171,6 +199,8 @@ _NONE_MEANS = {
     "model": "the embedded gossamer-tiny model",
     "served_model_name": "the model directory's name",
     "api_key": "none, no key asked",
+    "api_keys_file": "none",
+    "allowed_hosts": "none",
     "max_context_length": "the model's own limit",
     "kv_cache_memory_bytes": "1GiB",  # the engine's own default (engine/kv_cache.py)
     "responses_store": "responses.sqlite3 in the data directory",

@@ -12,6 +12,7 @@ from typing import Any
 from starlette.requests import Request
 
 from gossamer.engine.protocol import Engine
+from gossamer.server.auth import load_api_keys, tenant_of
 from gossamer.server.errors import APIError
 from gossamer.server.metrics import ServerMetrics
 from gossamer.server.settings import ServerSettings
@@ -43,6 +44,18 @@ class ServerState:
     created: int = field(default_factory=lambda: int(time.time()))
     extra_model_names: tuple[str, ...] = ()  # further names that resolve to the served model
     _pipeline: TurnPipeline | None = field(default=None, init=False, repr=False)
+    _api_keys: list[str] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def api_keys(self) -> list[str]:
+        """Every key the server accepts (none: no key asked); each is a tenant."""
+        if self._api_keys is None:
+            self._api_keys = load_api_keys(self.settings.api_key, self.settings.api_keys_file)
+        return self._api_keys
+
+    def tenant(self, request: Request) -> str:
+        """Whose stored data `request` may see (see auth.tenant_of)."""
+        return tenant_of(request.headers.raw, self.api_keys)
 
     @property
     def pipeline(self) -> TurnPipeline:

@@ -150,6 +150,7 @@ int gk_mxfp4_grouped(const uint8_t* blocks, const uint8_t* scales, const void* b
     // int8 activations: every group, whatever its token count, so that a token's result does
     // not depend on what else is in the batch.
     const bool q8 = gk_experts_int8_active() && x_dtype == 2;
+    const bool parallel = num_threads > 1 && num_rows * R * C >= kMinParallelWork;
     const bool can_bf16 = !q8 && state().isa == kAvx512Bf16 && x_dtype == 2;
     bool any_bf16 = false, any_f32 = false;
     for (int64_t g = 0; g < G && !q8; ++g) {
@@ -165,7 +166,7 @@ int gk_mxfp4_grouped(const uint8_t* blocks, const uint8_t* scales, const void* b
         xq.resize((size_t)(num_rows * q8_row_bytes));
         // Row by row across the threads, decode's few rows included (a serial quantization
         // leaves one core idle while the other is not reading weights either).
-#pragma omp parallel for schedule(static) num_threads(num_threads) if (num_threads > 1 && num_rows > 1)
+#pragma omp parallel for schedule(static) num_threads(num_threads) if (parallel && num_rows > 1)
         for (int64_t r = 0; r < num_rows; ++r)
             gk_quantize_q8((const uint16_t*)x + r * C, 1, C, xq.data() + r * q8_row_bytes);
     }
@@ -196,7 +197,7 @@ int gk_mxfp4_grouped(const uint8_t* blocks, const uint8_t* scales, const void* b
     const int64_t tiles_per_expert = (R + tile_rows - 1) / tile_rows;
     const int64_t num_items = G * tiles_per_expert;
     // Dynamic: groups hold different token counts (prefill), so items differ in cost.
-#pragma omp parallel for schedule(dynamic, 1) num_threads(num_threads) if (num_threads > 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(num_threads) if (parallel)
     for (int64_t item = 0; item < num_items; ++item) {
         const int64_t g = item / tiles_per_expert;
         const int64_t row0 = offsets[g], n = offsets[g + 1] - offsets[g];
@@ -242,7 +243,8 @@ int gk_linear(const void* w, int w_dtype, const void* bias, int bias_dtype, int6
     const int64_t token_block = many ? kDenseTokenBlock : N;
     const int64_t num_blocks = (N + token_block - 1) / token_block;
     const int64_t num_items = (R + kDenseTileRows - 1) / kDenseTileRows * num_blocks;
-#pragma omp parallel for schedule(dynamic, many ? 1 : 4) num_threads(num_threads) if (num_threads > 1)
+#pragma omp parallel for schedule(dynamic, many ? 1 : 4) num_threads(num_threads) \
+    if (num_threads > 1 && N * R * C >= kMinParallelWork)
     for (int64_t item = 0; item < num_items; ++item) {
         const int64_t r0 = item / num_blocks * kDenseTileRows;
         const int64_t r1 = r0 + kDenseTileRows < R ? r0 + kDenseTileRows : R;

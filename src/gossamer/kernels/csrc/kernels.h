@@ -29,6 +29,12 @@ static inline uint16_t float_to_bf16(float f) {
     return (uint16_t)(u >> 16);
 }
 
+// Multiply-adds below which a call stays on one thread: waking the other costs a fork-join (a few
+// microseconds on an idle core, milliseconds on a loaded host where it waits for a time slice).
+// A small model (gossamer-tiny: 0.1 M per projection) then runs each call serially; 20b's
+// smallest product (the router, 92 k per token) goes parallel from a dozen tokens on.
+constexpr int64_t kMinParallelWork = 1 << 20;
+
 // Tokens handled together by the row kernels: they share every decoded weight, and ROWS * 4
 // accumulators still fit the register file.
 constexpr int kTokenGroup = 4;

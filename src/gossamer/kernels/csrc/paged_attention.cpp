@@ -60,16 +60,19 @@ int gk_paged_attention(const void* q, int q_dtype, const void* k_cache, const vo
     if ((q_dtype != 1 && q_dtype != 2) || (kv_dtype != 1 && kv_dtype != 2) || (out_dtype != 1 && out_dtype != 2))
         return -1;
     std::vector<Item> items;
+    int64_t work = 0;  // multiply-adds, about: every query against its sequence's length, q.k and p.v
     for (int64_t s = 0; s < S; ++s) {
         const int64_t n = query_start[s + 1] - query_start[s];
         if (n < 0 || seq_lens[s] < n || seq_lens[s] > max_blocks * block_size) return -1;
+        work += 2 * n * seq_lens[s] * H * D;
         for (int64_t q0 = 0; q0 < n; q0 += kQueryTile)
             for (int64_t g = 0; g < KV; ++g) items.push_back({s, q0, std::min(n, q0 + kQueryTile), g});
     }
     const AttentionHeadsFn heads = gk_attention_heads_for(q_dtype == 2, kv_dtype, H, KV, D);
     const int64_t group = H / KV;
     std::atomic<int> status{0};
-#pragma omp parallel for schedule(dynamic, 1) num_threads(num_threads) if (num_threads > 1 && items.size() > 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(num_threads) \
+    if (num_threads > 1 && items.size() > 1 && work >= kMinParallelWork)
     for (size_t it = 0; it < items.size(); ++it) {
         const Item item = items[it];
         const int64_t n = query_start[item.seq + 1] - query_start[item.seq];

@@ -14,7 +14,6 @@ from starlette.responses import JSONResponse, Response
 from gossamer.errors import GossamerError
 from gossamer.harmony.render import RenderedPrompt
 from gossamer.harmony.tokenizer import VOCAB_SIZE, token_table
-from gossamer.server.auth import tenant_of
 from gossamer.server.chat.choice import ChatChoice, ChoiceDelta, merge_tool_calls
 from gossamer.server.chat.convert import stop_strings, to_conversation, to_sampling_params
 from gossamer.server.chat.protocol import ChatCompletionRequest
@@ -175,7 +174,7 @@ async def create_chat_completion(state: ServerState, body: ChatCompletionRequest
         conversation=to_conversation(body),
         params=to_sampling_params(body, VOCAB_SIZE, state.max_n),
         stop_strings=tuple(stop_strings(body.stop)),
-        tenant=tenant_of(raw.headers.raw, state.settings.api_key),
+        tenant=state.tenant(raw),
     )
     prepared = await prepare_turn(state, spec, PARAMS)
     # Waiting in the queue or in prefill, the client may give up: watch for that from the start.

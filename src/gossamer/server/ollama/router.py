@@ -14,11 +14,12 @@ from contextlib import aclosing
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 import gossamer
-from gossamer.server.auth import tenant_of
+from gossamer.server.body import parse_body, request_body
 from gossamer.server.errors import APIError
 from gossamer.server.generation import run_unless_disconnected
 from gossamer.server.ollama import models, serving
@@ -41,18 +42,18 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-async def _parse(request: Request, model: type[M]) -> M:
+async def _parse(request: Request, model: type[M], *, items: str | None = None) -> M:
+    """The body as `model`, parsed off the event loop; every refusal in Ollama's shape."""
     try:
-        raw = await request.body()
-        data = json.loads(raw) if raw.strip() else {}
-    except json.JSONDecodeError as exc:
-        raise OllamaError(400, f"invalid JSON body: {exc.msg}") from exc
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
+        return await parse_body(request, model, items=items, empty=b"{}")
+    except RequestValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
+        if first.get("type") == "json_invalid":
+            raise OllamaError(400, f"invalid JSON body: {first['msg']}") from exc
+        where = ".".join(str(p) for p in first["loc"][1:]) or "body"
         raise OllamaError(400, f"invalid request: {where}: {first['msg']}") from exc
+    except APIError as exc:
+        raise OllamaError(exc.status, exc.message) from exc
 
 
 def _ndjson(line: dict[str, Any]) -> bytes:
@@ -112,21 +113,21 @@ def _handled(route: Callable[[Request], Awaitable[Response]]) -> Callable[[Reque
     return wrapper
 
 
-@router.post("/api/chat")
+@router.post("/api/chat", openapi_extra=request_body(ChatRequest))
 @_handled
 async def chat(request: Request) -> Response:
-    body = await _parse(request, ChatRequest)
+    body = await _parse(request, ChatRequest, items="messages")
     state = _state(request)
-    chunks = serving.chat(state, body, tenant_of(request.headers.raw, state.settings.api_key))
+    chunks = serving.chat(state, body, state.tenant(request))
     return await _respond(request, chunks, body.stream, serving.fold_chat)
 
 
-@router.post("/api/generate")
+@router.post("/api/generate", openapi_extra=request_body(GenerateRequest))
 @_handled
 async def generate(request: Request) -> Response:
     body = await _parse(request, GenerateRequest)
     state = _state(request)
-    chunks = serving.generate(state, body, tenant_of(request.headers.raw, state.settings.api_key))
+    chunks = serving.generate(state, body, state.tenant(request))
     return await _respond(request, chunks, body.stream, serving.fold_generate)
 
 
@@ -142,7 +143,7 @@ def _required_name(body: ModelRequest) -> str:
     return body.model_name
 
 
-@router.post("/api/show")
+@router.post("/api/show", openapi_extra=request_body(ModelRequest))
 @_handled
 async def show(request: Request) -> Response:
     name = _required_name(await _parse(request, ModelRequest))
@@ -155,7 +156,7 @@ async def ps(request: Request) -> Response:
     return JSONResponse(models.ps(_state(request)))
 
 
-@router.post("/api/pull")
+@router.post("/api/pull", openapi_extra=request_body(PullRequest))
 @_handled
 async def pull(request: Request) -> Response:
     body = await _parse(request, PullRequest)
@@ -163,7 +164,7 @@ async def pull(request: Request) -> Response:
     return await _respond(request, models.pull(name), body.stream, lambda chunks: chunks[-1])
 
 
-@router.delete("/api/delete")
+@router.delete("/api/delete", openapi_extra=request_body(ModelRequest))
 @_handled
 async def delete(request: Request) -> Response:
     name = _required_name(await _parse(request, ModelRequest))

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
-from gossamer.server.auth import tenant_of
+from gossamer.server.body import parse_body, request_body
 from gossamer.server.errors import APIError
 from gossamer.server.generation import run_unless_disconnected
 from gossamer.server.responses.protocol import CreateResponseRequest, DeletedResponse, InputItemList
@@ -44,11 +44,12 @@ def _event_stream(events: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
     return sse_response(_frames(events))
 
 
-@router.post("/v1/responses")
-async def create_response(body: CreateResponseRequest, request: Request) -> Any:
+@router.post("/v1/responses", openapi_extra=request_body(CreateResponseRequest))
+async def create_response(request: Request) -> Any:
+    body = await parse_body(request, CreateResponseRequest, items="input")
     service = responses_service(request)
     state = get_state(request)
-    prepared = await service.prepare(body, tenant_of(request.headers.raw, state.settings.api_key))
+    prepared = await service.prepare(body, state.tenant(request))
     if prepared.background:
         run = await service.start_background(prepared)
         if body.stream:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 
 from gossamer.harmony.tokenizer import VOCAB_SIZE, token_table
-from gossamer.server.auth import tenant_of
+from gossamer.server.body import parse_body, request_body
 from gossamer.server.chat.protocol import ChatCompletionRequest
 from gossamer.server.chat.serving import render_prompt
 from gossamer.server.detokenizer import IncrementalDetokenizer, token_string
@@ -42,13 +42,14 @@ class DetokenizeRequest(BaseModel):
     tokens: list[int]
 
 
-@router.post("/tokenize")
-async def tokenize(body: ChatTokenizeRequest | CompletionTokenizeRequest, request: Request) -> dict[str, Any]:
+@router.post("/tokenize", openapi_extra=request_body(ChatTokenizeRequest, CompletionTokenizeRequest))
+async def tokenize(request: Request) -> dict[str, Any]:
+    body = await parse_body(request, ChatTokenizeRequest | CompletionTokenizeRequest, items="messages")
     state = get_state(request)
     if body.model is not None:
         require_model(state, body.model)
     if isinstance(body, ChatTokenizeRequest):
-        rendered = render_prompt(state, body, tenant_of(request.headers.raw, state.settings.api_key))
+        rendered = render_prompt(state, body, state.tenant(request))
         ids = list(rendered.prompt_ids)
         if not body.add_generation_prompt and rendered.prefill_ids:
             # Without the opening of the assistant's reply (`<|start|>assistant`, forced call header).
@@ -62,8 +63,9 @@ async def tokenize(body: ChatTokenizeRequest | CompletionTokenizeRequest, reques
     return answer
 
 
-@router.post("/detokenize")
-async def detokenize(body: DetokenizeRequest, request: Request) -> dict[str, Any]:
+@router.post("/detokenize", openapi_extra=request_body(DetokenizeRequest))
+async def detokenize(request: Request) -> dict[str, Any]:
+    body = await parse_body(request, DetokenizeRequest)
     state = get_state(request)
     if body.model is not None:
         require_model(state, body.model)
