@@ -75,7 +75,7 @@ async def test_independent_conversations_spread_over_all_replicas(upstream_fleet
         )
         for city in CITIES
     ))  # fmt: skip
-    assert all(r.choices[0].finish_reason in ("stop", "tool_calls") for r in replies)
+    assert all(r.choices[0].finish_reason == "length" for r in replies)  # four tokens each, all answered
     counts = served_by(before, upstream_fleet.completions_served())
     assert sum(counts.values()) == len(CITIES), counts
     assert all(0 < n <= len(CITIES) / 2 for n in counts.values()), counts

@@ -95,6 +95,7 @@ async def test_killing_a_replica_mid_run(upstream_fleet: Fleet):
     victim.kill()
     down_after = await wait_for(lambda: seen.state is ReplicaState.DOWN, 10, "marking the victim down")
     assert down_after <= interval + 0.5
+    victim.start()  # back on its port while the run goes on (a model load takes seconds)
 
     outcomes = await asyncio.wait_for(asyncio.gather(*runs), timeout=180)
     refused = [m for o in outcomes for m in o.refused]
@@ -106,7 +107,6 @@ async def test_killing_a_replica_mid_run(upstream_fleet: Fleet):
     assert all(o.answered == TURNS or len(o.cut) == 1 for o in outcomes)
 
     # Back on its port: the front finds it at a health check and sends it work again.
-    victim.start()
     victim.wait_ready()
     await wait_for(lambda: seen.state is ReplicaState.UP, 10 + 2 * interval, "the victim coming back")
     before = upstream_fleet.completions_served()[victim.label]
