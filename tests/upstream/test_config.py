@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from gossamer.server.settings import ServerSettings, add_arguments, settings_from_args
@@ -70,3 +72,19 @@ def test_the_flag_repeats_and_the_variable_takes_a_list():
     from_env = settings_from_args(parser.parse_args([]), env={"GOSSAMER_UPSTREAM": "http://a:1, http://b:2"})
     assert from_env.upstream == ["http://a:1", "http://b:2"] and from_env.uses_upstreams
     assert not ServerSettings().uses_upstreams
+
+
+def test_serve_takes_either_a_model_or_upstreams(monkeypatch):
+    import argparse
+
+    from gossamer.cli.serve import prepare_settings
+    from gossamer.errors import GossamerError
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser, model_positional=True)
+    for name in [n for n in os.environ if n.startswith("GOSSAMER_")]:
+        monkeypatch.delenv(name)
+    settings = prepare_settings(parser.parse_args(["--upstream", "vllm+http://gpu-1:8000"]))
+    assert settings.uses_upstreams and settings.model is None
+    with pytest.raises(GossamerError, match="drop the model argument"):
+        prepare_settings(parser.parse_args(["gpt-oss-20b", "--upstream", "http://gpu-1:8000"]))
