@@ -8,7 +8,38 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class StructuredOutputs:
+    """vLLM's `structured_outputs` (and the older `guided_*` fields): the shape the output must take.
+
+    Exactly one of json (a JSON Schema, as an object or its text), json_object (any JSON object),
+    regex, choice (one of these strings) or grammar (Lark, or llama.cpp's GBNF) is set.
+    """
+
+    json: dict[str, Any] | str | None = None
+    json_object: bool = False
+    regex: str | None = None
+    choice: tuple[str, ...] | None = None
+    grammar: str | None = None
+
+
+class TokenConstraint(Protocol):
+    """One sequence's grammar state (gossamer.grammar): which tokens may come next."""
+
+    def fill_bitmask(self, row: Any) -> None:
+        """Write the allowed next tokens into row: int32 [ceil(vocab / 32)], bit t % 32 of word t // 32."""
+        ...
+
+    def accept(self, token_id: int) -> bool:
+        """Advance past a sampled token."""
+        ...
+
+
+class ConstraintFactory(Protocol):
+    def new(self) -> TokenConstraint: ...
 
 
 @dataclass(frozen=True)
@@ -30,6 +61,14 @@ class SamplingParams:
     # Speculative decoding by prompt lookup for this request: None follows the engine's setting.
     # Output is the same either way (greedy) or has the same distribution (sampled).
     speculative: bool | None = None
+    # The shape the output must take (vLLM's field): turned into `constraint` before the engine.
+    structured_outputs: StructuredOutputs | None = None
+    # Tokens of chain of thought before a constrained reply must close its analysis (vLLM's name);
+    # None: the reasoning effort's default.
+    thinking_token_budget: int | None = None
+    # Compiled by gossamer.grammar: the engine masks each sampled token of each sequence with a
+    # constraint made by this factory. Constrained sequences do not speculate.
+    constraint: ConstraintFactory | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

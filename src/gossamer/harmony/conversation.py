@@ -58,6 +58,9 @@ class FunctionTool:
     name: str
     description: str = ""
     parameters: dict[str, Any] | None = None  # JSON schema of the arguments object
+    # OpenAI's strict: True refuses a schema the constraint cannot enforce; None/False enforces what
+    # it can (the arguments follow the schema either way when it compiles).
+    strict: bool | None = None
 
 
 @dataclass
