@@ -19,6 +19,7 @@ from gossamer.engine.block_manager import BlockManager
 from gossamer.engine.config import EngineConfig
 from gossamer.engine.kv_cache import KVCache, plan_cache, resolve_kv_cache_memory
 from gossamer.engine.latency import ITL_BUCKETS_S, TTFT_BUCKETS_S, Histogram
+from gossamer.engine.masks import MaskFiller
 from gossamer.engine.model_runner import ModelRunner
 from gossamer.engine.prompt_lookup import PromptLookup
 from gossamer.engine.protocol import EngineStats, RequestOutput, RequestRejected, SamplingParams
@@ -67,6 +68,7 @@ class EngineCore:
         self.runner = ModelRunner(model, self.cache)
         self.lookup = PromptLookup(config.num_speculative_tokens, config.prompt_lookup_min,
                                    config.prompt_lookup_max)
+        self.masks = MaskFiller(self.model_config.vocab_size)
         self.requests: dict[str, _Request] = {}
         self._seq_ids = itertools.count()
         # A whole sequence must fit the full-attention pool at once (or it could never finish).
@@ -121,8 +123,9 @@ class EngineCore:
     def _new_seq(self, request_id: str, index: int, prompt_ids: list[int], params: SamplingParams,
                  max_tokens: int) -> Sequence:
         seed = params.seed + index if params.seed is not None else random.getrandbits(63)
+        constraint = params.constraint.new() if params.constraint is not None else None
         return Sequence(next(self._seq_ids), request_id, index, list(prompt_ids), len(prompt_ids), params,
-                        max_tokens, seed=seed, arrival_s=time.monotonic())
+                        max_tokens, seed=seed, arrival_s=time.monotonic(), constraint=constraint)
 
     def abort_request(self, request_id: str) -> list[RequestOutput]:
         request = self.requests.pop(request_id, None)
@@ -146,8 +149,11 @@ class EngineCore:
         batch = self.scheduler.schedule()
         if not batch:
             return []
+        pending_masks = self.masks.start(batch)  # grammar masks, filled while the model runs
         logits = self.runner.run(batch)  # [R, vocab]: per sampling item, its last row and one per draft
-        rows = [row for item in batch if item.samples for row in _sampling_rows(item)]
+        masks = pending_masks.result() if pending_masks is not None else {}
+        rows = [row for item in batch if item.samples
+                for row in _sampling_rows(item, masks.get(item.seq.seq_id))]
         sampled = iter(sample(logits, rows))
         now = time.monotonic()
         outputs = []
@@ -171,6 +177,8 @@ class EngineCore:
         emitted = []
         for token in tokens[: num_accepted + 1]:
             seq.append_token(token.token_id)
+            if seq.constraint is not None:
+                seq.constraint.accept(token.token_id)
             emitted.append(token)
             if self._reached_end(seq, token.token_id):
                 break
@@ -219,7 +227,8 @@ class EngineCore:
         for seq in decoding:
             seq.draft_ids = ()
             wanted = seq.params.speculative if seq.params.speculative is not None else self.config.speculative
-            if small_batch and wanted:
+            # A constrained sequence does not speculate: its drafts would need a mask per draft row.
+            if small_batch and wanted and seq.constraint is None:
                 # Room for the drafts plus the token after them, within max_tokens and the cache.
                 room = min(seq.max_tokens - seq.num_output_tokens,
                            self.max_sequence_tokens - seq.num_tokens) - 1
@@ -263,8 +272,10 @@ class EngineCore:
         )
 
 
-def _sampling_rows(item: ScheduledSeq) -> list[SamplingRow]:
-    """One row for the sequence's next token, then one after each draft token (as if it were accepted)."""
+def _sampling_rows(item: ScheduledSeq, mask: torch.Tensor | None = None) -> list[SamplingRow]:
+    """One row for the sequence's next token, then one after each draft token (as if it were accepted).
+
+    mask: the sequence's allowed next tokens (its grammar's); a constrained sequence has no drafts."""
     seq = item.seq
     params = seq.params
     penalized = bool(params.presence_penalty or params.frequency_penalty)
@@ -273,7 +284,8 @@ def _sampling_rows(item: ScheduledSeq) -> list[SamplingRow]:
     for j in range(1 + len(item.draft_ids)):
         if j and penalized:
             counts = counts + Counter([item.draft_ids[j - 1]])
-        rows.append(SamplingRow(params, seq.seed, seq.num_output_tokens + j, counts if penalized else None))
+        rows.append(SamplingRow(params, seq.seed, seq.num_output_tokens + j, counts if penalized else None,
+                                allowed_bitmask=mask if j == 0 else None))
     return rows
 
 

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum, auto
 
-from gossamer.engine.protocol import SamplingParams
+from gossamer.engine.protocol import SamplingParams, TokenConstraint
 
 
 class SequenceStatus(Enum):
@@ -49,6 +49,9 @@ class Sequence:
     # Engine-side timing (time.monotonic()): arrival, and when the last tokens came out.
     arrival_s: float = 0.0
     last_token_s: float | None = None
+    # The grammar this sequence's tokens must follow (params.constraint made it), advanced by the
+    # engine with each token it appends.
+    constraint: TokenConstraint | None = None
 
     @property
     def num_tokens(self) -> int:
