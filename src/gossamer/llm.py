@@ -113,19 +113,22 @@ class LLM:
         """
         from gossamer.engine.offline import encode_prompt, normalize_prompts
         from gossamer.engine.protocol import SamplingParams
+        from gossamer.grammar.plan import constrain_completion
 
         prompt_list = normalize_prompts(prompts)
         params_list = params if isinstance(params, list) else [params or SamplingParams()] * len(prompt_list)
         if len(params_list) != len(prompt_list):
             raise GossamerError(f"{len(params_list)} sampling params for {len(prompt_list)} prompts")
+        params_list = [constrain_completion(p) for p in params_list]  # vLLM's structured_outputs
         return self._offline().generate([encode_prompt(p) for p in prompt_list], params_list)
 
     def stream(self, prompt: Prompt, params: SamplingParams | None = None) -> Iterator[RequestOutput]:
         """Generate for one prompt, yielding token deltas as they are sampled."""
         from gossamer.engine.offline import encode_prompt
         from gossamer.engine.protocol import SamplingParams
+        from gossamer.grammar.plan import constrain_completion
 
-        return self._offline().stream(encode_prompt(prompt), params or SamplingParams())
+        return self._offline().stream(encode_prompt(prompt), constrain_completion(params or SamplingParams()))
 
     def chat(
         self,

@@ -276,8 +276,9 @@ def test_known_includes_and_sdk_extras_are_accepted(client):
         input="hi",
         include=["reasoning.encrypted_content", "message.output_text.logprobs"],
         reasoning={"effort": "low"},
-        text={
-            "format": {"type": "json_schema", "name": "answer", "schema": {"type": "object"}, "strict": True}
+        text={  # strict, so the schema follows OpenAI's strict rules (closed objects)
+            "format": {"type": "json_schema", "name": "answer", "strict": True,
+                       "schema": {"type": "object", "properties": {}, "additionalProperties": False}}
         },
         truncation="auto",
         parallel_tool_calls=False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import importlib
 import logging
@@ -16,6 +17,7 @@ from starlette.responses import Response
 
 from gossamer import __version__
 from gossamer.engine.protocol import EngineUnavailable
+from gossamer.grammar.tokenizer import warm_up
 from gossamer.server.auth import OPEN_PATHS, APIKeyMiddleware
 from gossamer.server.body import install_openapi
 from gossamer.server.chat.router import router as chat_router
@@ -50,6 +52,11 @@ def _optional_routers() -> list[Any]:
     return routers
 
 
+def _log_warm_up_failure(future: asyncio.Future) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        logger.error("building the grammar tokenizer failed: %s", future.exception())
+
+
 def create_app(state: ServerState) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -57,6 +64,10 @@ def create_app(state: ServerState) -> FastAPI:
         start = getattr(state.engine, "start", None)
         if start is not None:  # an engine with work of its own on this loop (upstream health checks)
             start()
+        # The grammar tokenizer takes a second or more to build: build it now, beside serving, so the
+        # first request with tools or a response format does not wait for it.
+        warming = asyncio.get_running_loop().run_in_executor(None, warm_up)
+        warming.add_done_callback(_log_warm_up_failure)
         yield
         # uvicorn has already let running requests finish (graceful shutdown) when we get here.
         await state.engine.shutdown()

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 
 from gossamer.engine.protocol import QueueFull, RequestRejected, SamplingParams
+from gossamer.grammar.errors import ConstraintError
 from gossamer.harmony.render import RenderError
 from gossamer.server.errors import APIError, from_context_overflow, from_engine_error, invalid_param
 from gossamer.server.state import ServerState
@@ -45,6 +46,14 @@ class ParamNames:
 
     prompt: str  # the conversation: "messages", "input"
     output: str  # the output limit: "max_tokens", "max_output_tokens"
+    answer_format: str = "response_format.json_schema.schema"  # the answer format's (its schema)
+    tool_parameters: str = "tools[{index}].function.parameters"  # a function tool's schema
+
+    def of_constraint(self, exc: ConstraintError) -> str:
+        """The parameter a ConstraintError is about."""
+        if exc.target == "tool" and exc.tool_index is not None:
+            return self.tool_parameters.format(index=exc.tool_index)
+        return self.answer_format
 
 
 async def prepare_turn(state: ServerState, spec: TurnSpec, names: ParamNames) -> PreparedTurn:
@@ -55,6 +64,8 @@ async def prepare_turn(state: ServerState, spec: TurnSpec, names: ParamNames) ->
         raise invalid_param(str(exc), names.prompt) from exc
     except ContextOverflow as exc:
         raise from_context_overflow(exc, names.prompt, names.output) from exc
+    except ConstraintError as exc:
+        raise invalid_param(str(exc), names.of_constraint(exc)) from exc
 
 
 async def start_turn(state: ServerState, prepared: PreparedTurn, request_id: str, names: ParamNames) -> Turn:

@@ -17,6 +17,7 @@ the engine request (generation.py), and the harmony decoding with its stop rules
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from openai_harmony import HarmonyEncoding
 
 from gossamer.engine.protocol import Engine, RequestOutput, SamplingParams
+from gossamer.grammar.plan import turn_constraint
 from gossamer.harmony.conversation import Conversation
 from gossamer.harmony.events import FinishReason
 from gossamer.harmony.render import RenderedPrompt, render_conversation
@@ -98,7 +100,9 @@ class TurnPipeline:
         return render_conversation(conv, encoding=self.encoding)
 
     def prepare(self, spec: TurnSpec) -> PreparedTurn:
-        """Replay, render, fit, settle the parameters. Raises RenderError or ContextOverflow.
+        """Replay, render, fit, settle the parameters, compile the reply's constraint.
+
+        Raises RenderError, ContextOverflow or ConstraintError.
 
         The work grows with the conversation: servers call `prepare_async`, off the event loop.
         """
@@ -116,6 +120,11 @@ class TurnPipeline:
             engine_limit,
             clip_max_tokens=spec.clip_max_tokens,
         )
+        # Tools, an answer format or a reasoning budget: the engine masks the reply to its grammar.
+        # A schema or grammar that cannot be enforced raises ConstraintError here, before any token.
+        constraint = turn_constraint(conv, rendered, params)
+        if constraint is not None:
+            params = dataclasses.replace(params, constraint=constraint)
         if num_restored:
             logger.info(
                 "replayed the reasoning of %d assistant turn(s) the client sent without it", num_restored

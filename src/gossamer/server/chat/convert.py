@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from gossamer.engine.protocol import SamplingParams
+from gossamer.engine.protocol import SamplingParams, StructuredOutputs
+from gossamer.grammar.errors import ConstraintError
+from gossamer.grammar.plan import completion_constraint
 from gossamer.harmony.conversation import Conversation, FunctionTool, Message, ToolCallItem
 from gossamer.server.chat.protocol import ChatCompletionRequest, ChatMessage, RefusalPart, TextPart
 from gossamer.server.errors import invalid_param
 from gossamer.server.schemas import check_json_schema
+from gossamer.server.structured_outputs import structured_param, to_structured_outputs
 
 # OpenAI's "none"/"minimal" have no harmony counterpart; the nearest is "low".
 _EFFORTS = {"none": "low", "minimal": "low", "low": "low", "medium": "medium", "high": "high"}
@@ -112,7 +115,7 @@ def to_tools(request: ChatCompletionRequest) -> list[FunctionTool]:
         seen.add(fn.name)
         if fn.parameters is not None:
             check_json_schema(fn.parameters, f"{param}.parameters", must_be_object=True)
-        tools.append(FunctionTool(fn.name, fn.description or "", fn.parameters))
+        tools.append(FunctionTool(fn.name, fn.description or "", fn.parameters, strict=fn.strict))
     return tools
 
 
@@ -193,7 +196,21 @@ def to_sampling_params(request: ChatCompletionRequest, vocab_size: int, max_n: i
         logit_bias=to_logit_bias(request.logit_bias, vocab_size),
         logprobs=logprobs,
         n=n,
+        structured_outputs=checked_structured_outputs(request),
+        thinking_token_budget=request.thinking_token_budget,
     )
+
+
+def checked_structured_outputs(request: ChatCompletionRequest) -> StructuredOutputs | None:
+    """vLLM's structured outputs for the final answer, compiled once here so that a bad one is a 400
+    naming its own field (the turn reuses the compiled grammar from the cache)."""
+    outputs = to_structured_outputs(request)
+    if outputs is not None:
+        try:
+            completion_constraint(outputs)
+        except ConstraintError as exc:
+            raise invalid_param(str(exc), structured_param(request)) from exc
+    return outputs
 
 
 def stop_strings(stop: str | list[str] | None) -> list[str]:

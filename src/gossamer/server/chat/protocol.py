@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from gossamer.server.structured_outputs import GuidedFields
+
 
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -139,7 +141,7 @@ class ReasoningOptions(_Lenient):
 Effort = Literal["none", "minimal", "low", "medium", "high"]
 
 
-class ChatCompletionRequest(_Lenient):
+class ChatCompletionRequest(GuidedFields, _Lenient):
     messages: list[ChatMessage] = Field(min_length=1)
     model: str
     frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
@@ -163,3 +165,5 @@ class ChatCompletionRequest(_Lenient):
     tools: list[ToolDefinition] | None = None
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     user: str | None = None
+    # vLLM's: chain-of-thought tokens before a constrained reply must answer (default per effort).
+    thinking_token_budget: int | None = Field(default=None, ge=0)

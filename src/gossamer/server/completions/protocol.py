@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from gossamer.server.chat.protocol import LogitBias, Stop, StreamOptions
+from gossamer.server.structured_outputs import GuidedFields
 
 
-class CompletionRequest(BaseModel):
+class CompletionRequest(GuidedFields):
     model_config = ConfigDict(extra="allow")
 
     model: str

@@ -18,6 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gossamer.engine.protocol import SamplingParams
+from gossamer.grammar.errors import ConstraintError
+from gossamer.grammar.plan import constrain_completion
 from gossamer.harmony.tokenizer import VOCAB_SIZE, TokenTable, token_table
 from gossamer.server.chat.convert import stop_strings, to_logit_bias
 from gossamer.server.completions.choice import ChoiceDelta, TextChoice, TokenView
@@ -33,6 +35,7 @@ from gossamer.server.generation import (
 )
 from gossamer.server.sse import openai_stream, sse_data, sse_response
 from gossamer.server.state import ServerState, require_model
+from gossamer.server.structured_outputs import structured_param, to_structured_outputs
 from gossamer.turn.generation import Generation
 from gossamer.turn.stop_strings import StopMatcher
 
@@ -105,7 +108,18 @@ def to_sampling_params(state: ServerState, body: CompletionRequest, stops: list[
         n=n,
         top_k=body.top_k if body.top_k and body.top_k > 0 else None,
         min_p=body.min_p or 0.0,
+        structured_outputs=to_structured_outputs(body),
     )
+
+
+async def with_constraint(params: SamplingParams, body: CompletionRequest) -> SamplingParams:
+    """Compile vLLM's structured outputs (off the event loop); what cannot be enforced is a 400."""
+    if params.structured_outputs is None:
+        return params
+    try:
+        return await asyncio.to_thread(constrain_completion, params)
+    except ConstraintError as exc:
+        raise invalid_param(str(exc), structured_param(body)) from exc
 
 
 class CompletionRun:
@@ -294,7 +308,7 @@ async def create_completion(state: ServerState, body: CompletionRequest, raw: Re
     model = require_model(state, body.model)
     prompts = prompt_batch(state, body.prompt)
     table = token_table()
-    params = to_sampling_params(state, body, stop_token_ids(state, table, body))
+    params = await with_constraint(to_sampling_params(state, body, stop_token_ids(state, table, body)), body)
     for ids in prompts:
         check_context(len(ids), params.max_tokens, state.max_context_length, "prompt")
     completion_id = new_request_id("cmpl")

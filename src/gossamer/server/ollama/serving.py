@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gossamer.engine.protocol import QueueFull, RequestRejected
+from gossamer.grammar.errors import ConstraintError
 from gossamer.harmony.conversation import Conversation
 from gossamer.harmony.events import (
     ContentDelta,
@@ -98,7 +99,7 @@ def _engine_error(exc: RequestRejected | QueueFull) -> OllamaError:
 async def _start_turn(state: ServerState, spec: TurnSpec) -> Turn:
     try:
         prepared = await state.pipeline.prepare_async(spec)
-    except RenderError as exc:
+    except (RenderError, ConstraintError) as exc:
         raise OllamaError(400, str(exc)) from exc
     except ContextOverflow as exc:
         raise _context_error(exc) from exc

@@ -46,7 +46,9 @@ def function_tools(raw_tools: list[dict[str, Any]] | None) -> tuple[list[Functio
                 f"{param}.parameters must be a JSON schema object.", param=f"{param}.parameters"
             )
         description = spec.get("description") or ""
-        tools.append(FunctionTool(name=name, description=description, parameters=parameters))
+        strict = spec.get("strict")
+        tools.append(FunctionTool(name=name, description=description, parameters=parameters,
+                                  strict=strict if isinstance(strict, bool) else None))
         echo.append(
             {
                 "type": "function",

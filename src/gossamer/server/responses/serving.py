@@ -18,6 +18,7 @@ from typing import Any
 
 from gossamer.engine.protocol import SamplingParams
 from gossamer.harmony.events import Finished, FinishReason
+from gossamer.grammar.errors import ConstraintError
 from gossamer.harmony.render import RenderError
 from gossamer.harmony.tokenizer import TokenTable, token_table
 from gossamer.server.chat.choice import logprob_entry
@@ -124,6 +125,8 @@ class ResponsesService:
             raise bad_request(message, param="input") from exc
         except ContextOverflow as exc:
             raise _context_error(exc) from exc
+        except ConstraintError as exc:
+            raise bad_request(str(exc), param=_constraint_param(exc, req.tools)) from exc
         response = new_response(req, model_name)
         return PreparedResponse(
             request_id=new_request_id("resp"),
@@ -318,3 +321,12 @@ def _terminal_status(
     if finished is not None and finished.reason == FinishReason.LENGTH:
         return "incomplete", "max_output_tokens"
     return "completed", None
+
+
+def _constraint_param(exc: ConstraintError, raw_tools: list[dict[str, Any]] | None) -> str:
+    """The request field a ConstraintError is about: the format, or the tool's own index in `tools`."""
+    if exc.target != "tool" or exc.tool_index is None:
+        return "text.format.schema"
+    functions = [i for i, tool in enumerate(raw_tools or []) if tool.get("type") == "function"]
+    index = functions[exc.tool_index] if exc.tool_index < len(functions) else exc.tool_index
+    return f"tools[{index}].parameters"
