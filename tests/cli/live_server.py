@@ -68,12 +68,18 @@ def live_server(
     model_name: str = "gpt-oss-20b",
     step_delay_s: float = 0.01,
     api_key: str | None = None,
+    allow_local_paths: bool = False,
 ) -> Iterator[LiveServer]:
     engine = ScriptedEngine(script=scripted_model, max_context_length=8192, step_delay_s=step_delay_s)
     port = free_port()
     store = Path(tempfile.mkdtemp(prefix="gossamer-test-")) / "responses.sqlite3"  # not the user's
     settings = ServerSettings(
-        host="127.0.0.1", port=port, served_model_name=model_name, api_key=api_key, responses_store=str(store)
+        host="127.0.0.1",
+        port=port,
+        served_model_name=model_name,
+        api_key=api_key,
+        responses_store=str(store),
+        allow_local_paths=allow_local_paths,
     )
     state = ServerState(
         engine=engine,

@@ -68,7 +68,9 @@ def test_pull_list_show_rm(fake_hub, store_env):
     assert "context        131072 tokens (4096 x YaRN 32)" in shown.stdout
     assert "experts        4, 2 per token" in shown.stdout
 
-    removed = gossamer("rm", "gpt-oss-20b", env=env)
+    unconfirmed = gossamer("rm", "gpt-oss-20b", env=env)  # no terminal to ask in, no --yes
+    assert_clean_failure(unconfirmed, 1, "pass --yes")
+    removed = gossamer("rm", "--yes", "gpt-oss-20b", env=env)
     assert removed.returncode == 0 and "deleted openai/gpt-oss-20b" in removed.stdout
     assert_clean_failure(gossamer("show", "gpt-oss-20b", env=env), 1, "not downloaded", "gossamer pull")
 

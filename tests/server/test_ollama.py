@@ -31,7 +31,8 @@ def checkpoint(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(checkpoint) -> LiveServer:
-    with live_server(checkpoint, model_name="gpt-oss-20b") as s:
+    # Local paths allowed: these tests pull and show model folders (tests/reliability covers "off").
+    with live_server(checkpoint, model_name="gpt-oss-20b", allow_local_paths=True) as s:
         yield s
 
 

@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("rm", help="delete a downloaded model (or forget a registered directory)")
     p.add_argument("models", nargs="+", metavar="MODEL")
+    p.add_argument("-y", "--yes", action="store_true", help="delete without asking")
     p.set_defaults(func=models.cmd_rm)
 
     p = sub.add_parser("ps", help="models loaded by the running server (GOSSAMER_HOST)")

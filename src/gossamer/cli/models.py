@@ -95,8 +95,19 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
-    from gossamer.hub import remove_model
+    from gossamer.hub import plan_removal, remove_model
 
+    plans = [plan_removal(name) for name in args.models]  # refuse before deleting anything
+    deletions = [p for p in plans if not p.unregister]
+    if deletions and not args.yes:
+        for plan in deletions:
+            print(f"{plan.describe()} ({human_bytes(plan.size_bytes)})")
+        if not sys.stdin.isatty():
+            raise GossamerError("not deleting without confirmation: run it in a terminal or pass --yes")
+        answer = input("Delete? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            print("nothing deleted")
+            return 1
     for name in args.models:
         print(remove_model(name))
     return 0

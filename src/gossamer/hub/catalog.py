@@ -12,7 +12,7 @@ from pathlib import Path
 from gossamer.errors import CheckpointError, GossamerError
 from gossamer.hub import store
 from gossamer.hub.inspect import check_complete, detect_layout, dir_size_bytes
-from gossamer.hub.names import TINY_MODEL_NAME, ModelKind, ModelRef, UnknownModel, parse_model_name
+from gossamer.hub.names import TINY_MODEL_NAME, ModelKind, ModelRef, parse_model_name
 from gossamer.hub.progress import PullProgress
 from gossamer.hub.pull import hub_cache_dir, pull_repo, repo_storage_dir
 
@@ -168,28 +168,77 @@ def list_models() -> list[ModelEntry]:
     return entries
 
 
-def remove_model(name: str) -> str:
-    """Remove a cached model (or forget a registered directory, leaving its files); say what was done."""
+class RemovalRefused(GossamerError):
+    """A model gossamer may not delete: nothing was touched."""
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What removing a model would do, decided before anything is touched."""
+
+    name: str
+    paths: list[Path]  # folders to delete (none: only a registration is forgotten)
+    size_bytes: int
+    unregister: bool = False
+    repo_id: str | None = None  # whose pull record goes with the files
+
+    def describe(self) -> str:
+        if self.unregister:
+            return f"forget the registered {self.name} (its files are left alone)"
+        return f"delete {self.name}: {', '.join(map(str, self.paths))}"
+
+
+def plan_removal(name: str) -> Removal:
+    """What `remove_model(name)` would delete, or why it may not.
+
+    Gossamer deletes only what is its own: gpt-oss checkpoints it pulled into the shared Hugging
+    Face cache (a pull it never finished included) and copies in its own models folder. Another
+    tool's model in the shared cache, even a gpt-oss one gossamer did not download, is refused
+    with every file left in place; registered folders are only forgotten.
+    """
     registered = store.registered_models()
     if name in registered:
-        store.unregister(name)
-        return f"unregistered {name} (its files in {registered[name]} are left alone)"
+        return Removal(name, [], 0, unregister=True)
     ref = parse_model_name(name)
     if ref.kind is ModelKind.EMBEDDED:
-        raise GossamerError(f"{TINY_MODEL_NAME} is embedded in gossamer and cannot be removed")
+        raise RemovalRefused(f"{TINY_MODEL_NAME} is embedded in gossamer and cannot be removed")
     if ref.kind is ModelKind.LOCAL:
-        raise UnknownModel(f"{name} is not a registered model; gossamer never deletes your directories")
+        raise RemovalRefused(f"{name} is not a registered model; gossamer never deletes your directories")
     assert ref.repo_id is not None
-    storage = repo_storage_dir(ref.repo_id)
+    paths: list[Path] = []
     manual = store.manual_models_dir() / ref.repo_id
-    removed = []
-    if storage.is_dir():
-        shutil.rmtree(storage)
-        removed.append(str(storage))
     if manual.is_dir():
-        shutil.rmtree(manual)
-        removed.append(str(manual))
-    store.set_pull_record(ref.repo_id, None)
-    if not removed:
+        if not _is_gpt_oss_dir(manual):
+            raise RemovalRefused(f"{manual} does not hold a gpt-oss checkpoint; gossamer leaves it alone")
+        paths.append(manual)
+    storage = repo_storage_dir(ref.repo_id)
+    if storage.is_dir():
+        record = store.pull_record(ref.repo_id)
+        snapshot = _cached_snapshot(ref.repo_id)
+        model_dir = _model_dir_in(snapshot, record.get("layout") if record else None) if snapshot else None
+        finished = model_dir is not None and (model_dir / "config.json").is_file()
+        if record is None:
+            raise RemovalRefused(
+                f"{ref.name} in the shared Hugging Face cache ({storage}) was not downloaded by gossamer; "
+                "another tool may use it, so gossamer leaves it alone (`hf cache delete` removes it)"
+            )
+        if finished and not _is_gpt_oss_dir(model_dir):
+            raise RemovalRefused(f"{ref.name} is not a gpt-oss checkpoint; gossamer leaves it alone")
+        paths.append(storage)
+    if not paths:
         raise ModelNotDownloaded(f"model {ref.name} is not downloaded")
-    return f"deleted {ref.name} ({', '.join(removed)})"
+    return Removal(ref.name, paths, sum(dir_size_bytes(p) for p in paths), repo_id=ref.repo_id)
+
+
+def remove_model(name: str) -> str:
+    """Remove a model gossamer may remove (see plan_removal); say what was done."""
+    removal = plan_removal(name)
+    if removal.unregister:
+        path = store.registered_models()[name]
+        store.unregister(name)
+        return f"unregistered {name} (its files in {path} are left alone)"
+    for path in removal.paths:
+        shutil.rmtree(path)
+    if removal.repo_id is not None:
+        store.set_pull_record(removal.repo_id, None)
+    return f"deleted {removal.name} ({', '.join(map(str, removal.paths))})"

@@ -40,7 +40,8 @@ OPTIONAL_ROUTERS = (
 
 
 def _optional_routers() -> list[Any]:
-    routers = []
+    """The router modules present in this build (each has `router`, maybe `startup(app)`)."""
+    modules = []
     for module_name in OPTIONAL_ROUTERS:
         try:
             module = importlib.import_module(module_name)
@@ -48,8 +49,8 @@ def _optional_routers() -> list[Any]:
             if exc.name is not None and module_name.startswith(exc.name):
                 continue  # that API package is not part of this build
             raise
-        routers.append(module.router)
-    return routers
+        modules.append(module)
+    return modules
 
 
 def _log_warm_up_failure(future: asyncio.Future) -> None:
@@ -59,7 +60,7 @@ def _log_warm_up_failure(future: asyncio.Future) -> None:
 
 def create_app(state: ServerState) -> FastAPI:
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         logger.debug("serving %s", state.model_name)  # serve() already said so, with the URL
         start = getattr(state.engine, "start", None)
         if start is not None:  # an engine with work of its own on this loop (upstream health checks)
@@ -68,6 +69,9 @@ def create_app(state: ServerState) -> FastAPI:
         # first request with tools or a response format does not wait for it.
         warming = asyncio.get_running_loop().run_in_executor(None, warm_up)
         warming.add_done_callback(_log_warm_up_failure)
+        for module in optional:  # what an API opens at start (the Responses store)
+            if hasattr(module, "startup"):
+                module.startup(app)
         yield
         # uvicorn has already let running requests finish (graceful shutdown) when we get here.
         await state.engine.shutdown()
@@ -86,8 +90,11 @@ def create_app(state: ServerState) -> FastAPI:
         body = error_body(str(exc), "server_error", None, "engine_unavailable")
         return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
 
-    for router in (chat_router, completions_router, models_router, tokenize_router, *_optional_routers()):
+    optional = _optional_routers()
+    for router in (chat_router, completions_router, models_router, tokenize_router):
         app.include_router(router)
+    for module in optional:
+        app.include_router(module.router)
 
     @app.get("/health")
     async def health(request: Request) -> Any:

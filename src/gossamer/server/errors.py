@@ -123,6 +123,16 @@ def _loc_to_param(loc: tuple[Any, ...]) -> str | None:
     return out or None
 
 
+def json_problem(parser_message: str) -> str:
+    """What pydantic's JSON parser refused, in words a client can act on."""
+    detail = parser_message.removeprefix("Invalid JSON: ")
+    if "recursion limit" in detail:
+        return f"The request body nests deeper than this server reads ({detail})."
+    if "hex escape" in detail or "surrogate" in detail:
+        return f"The request body holds a lone UTF-16 surrogate escape such as \\ud800 ({detail})."
+    return f"The request body is not valid JSON ({detail})." if detail else "The body is not valid JSON."
+
+
 def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     errors = exc.errors()
     if not errors:
@@ -130,7 +140,7 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     first = errors[0]
     param = _loc_to_param(tuple(first.get("loc", ())))
     if first.get("type") == "json_invalid":
-        return "The request body is not valid JSON.", None
+        return json_problem(str(first.get("msg", ""))), None
     if param is None and first.get("type") in ("model_attributes_type", "dict_type", "model_type"):
         return "The request body must be a JSON object.", None
     if first.get("type") == "missing" and param:

@@ -30,7 +30,8 @@ def _check_stop(value: str | list[str] | None) -> str | list[str] | None:
 
 def _check_logit_bias(value: dict[str, float] | None) -> dict[str, float] | None:
     for key, bias in (value or {}).items():
-        if not key.strip().lstrip("-").isdigit():
+        digits = key.strip().removeprefix("-")
+        if not (digits.isascii() and digits.isdigit()):  # "²" is a digit to str.isdigit, not to int()
             raise ValueError(f"logit_bias keys must be token ids, got {key!r}")
         if not -100.0 <= bias <= 100.0:
             raise ValueError(f"logit_bias values must lie in [-100, 100], got {bias} for token {key}")
@@ -156,7 +157,7 @@ class ChatCompletionRequest(GuidedFields, _Lenient):
     reasoning_effort: Effort | None = None
     reasoning: ReasoningOptions | None = None
     response_format: ResponseFormat | None = None
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
     stop: Stop = None
     stream: bool | None = False
     stream_options: StreamOptions | None = None

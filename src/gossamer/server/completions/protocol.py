@@ -21,7 +21,7 @@ class CompletionRequest(GuidedFields):
     max_tokens: int | None = Field(default=16, ge=1)
     n: int | None = Field(default=None, ge=1)
     presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
     stop: Stop = None
     stream: bool | None = False
     stream_options: StreamOptions | None = None

@@ -14,17 +14,19 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from gossamer.errors import GossamerError
+from gossamer.errors import CheckpointError, GossamerError
 from gossamer.hub import (
     ModelNotDownloaded,
     ModelSummary,
     PullProgress,
+    RemovalRefused,
     UnknownModel,
     describe_model,
     list_models,
     pull_model,
     remove_model,
 )
+from gossamer.hub.store import registered_models
 from gossamer.server.ollama.convert import OllamaError
 from gossamer.server.state import ServerState
 from gossamer.units import human_count
@@ -82,9 +84,34 @@ def tags(state: ServerState) -> dict[str, Any]:
     return {"models": models}
 
 
+LOCAL_PATHS_OFF = (
+    "this server does not read model folders named by a request; start it with --allow-local-paths "
+    "to allow that, or register the folder with `gossamer pull PATH`"
+)
+
+
+def names_local_folder(name: str) -> bool:
+    """A name that is a folder on this machine rather than a model name (checked without the disk)."""
+    from gossamer.hub.names import ModelKind, parse_model_name
+
+    if name.strip().startswith((".", "/", "~")) or "\\" in name:
+        return True
+    try:
+        return parse_model_name(name).kind is ModelKind.LOCAL and name not in registered_models()
+    except GossamerError:
+        return False
+
+
+def check_local_paths(state: ServerState, name: str) -> None:
+    # The same answer whether the folder exists or not: a request learns nothing about the disk.
+    if not state.settings.allow_local_paths and names_local_folder(name):
+        raise OllamaError(403, LOCAL_PATHS_OFF)
+
+
 def _path_of(state: ServerState, name: str) -> Path:
     if state.resolve_model(name) is not None and state.model_path is not None:
         return Path(state.model_path)
+    check_local_paths(state, name)
     from gossamer.hub import resolve_model
 
     try:
@@ -190,7 +217,7 @@ async def pull(name: str) -> AsyncIterator[dict[str, Any]]:
             break
         if isinstance(item, BaseException):
             await task
-            if isinstance(item, UnknownModel):
+            if isinstance(item, UnknownModel | CheckpointError):  # no such model, or not a model
                 raise OllamaError(400, str(item))
             if isinstance(item, GossamerError):
                 raise OllamaError(500, str(item))
@@ -219,5 +246,7 @@ def delete(name: str) -> None:
         remove_model(name)
     except (UnknownModel, ModelNotDownloaded) as exc:
         raise OllamaError(404, f"model '{name}' not found") from exc
+    except RemovalRefused as exc:
+        raise OllamaError(403, str(exc)) from exc
     except GossamerError as exc:
         raise OllamaError(400, str(exc)) from exc

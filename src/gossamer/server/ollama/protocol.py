@@ -16,7 +16,7 @@ class Options(_Lenient):
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     top_k: int | None = Field(default=None, ge=0)
     min_p: float | None = Field(default=None, ge=0.0, le=1.0)
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
     num_ctx: int | None = Field(default=None, gt=0)
     num_predict: int | None = None  # -1 (or absent): until the model stops or the context is full
     stop: list[str] | None = None

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 import gossamer
 from gossamer.server.body import parse_body, request_body
-from gossamer.server.errors import APIError
+from gossamer.server.errors import APIError, json_problem
 from gossamer.server.generation import run_unless_disconnected
 from gossamer.server.ollama import models, serving
 from gossamer.server.ollama.convert import OllamaError
@@ -49,7 +49,7 @@ async def _parse(request: Request, model: type[M], *, items: str | None = None) 
     except RequestValidationError as exc:
         first = exc.errors()[0]
         if first.get("type") == "json_invalid":
-            raise OllamaError(400, f"invalid JSON body: {first['msg']}") from exc
+            raise OllamaError(400, json_problem(str(first["msg"]))) from exc
         where = ".".join(str(p) for p in first["loc"][1:]) or "body"
         raise OllamaError(400, f"invalid request: {where}: {first['msg']}") from exc
     except APIError as exc:
@@ -161,6 +161,7 @@ async def ps(request: Request) -> Response:
 async def pull(request: Request) -> Response:
     body = await _parse(request, PullRequest)
     name = _required_name(body)
+    models.check_local_paths(_state(request), name)
     return await _respond(request, models.pull(name), body.stream, lambda chunks: chunks[-1])
 
 
@@ -168,6 +169,7 @@ async def pull(request: Request) -> Response:
 @_handled
 async def delete(request: Request) -> Response:
     name = _required_name(await _parse(request, ModelRequest))
+    models.check_local_paths(_state(request), name)
     models.delete(name)
     return Response(status_code=200)
 

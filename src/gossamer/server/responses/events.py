@@ -312,3 +312,12 @@ class ResponseEventBuilder:
         }[status]
         out.append(self._event(terminal, response=self._snapshot()))
         return out
+
+    def restate_failed(self, terminal: list[StreamEvent], error: dict[str, Any]) -> list[StreamEvent]:
+        """`finish`'s events, their terminal event (not sent yet) turned into a failure: the answer
+        was made but what followed it (keeping it) failed, and the client must not think it kept."""
+        self.response["status"] = "failed"
+        self.response["error"] = error
+        last = terminal[-1]
+        failed = {"type": "response.failed", "sequence_number": last["sequence_number"]}
+        return [*terminal[:-1], {**failed, "response": self._snapshot()}]

@@ -105,11 +105,21 @@ def _message(entry: dict[str, Any], param: str) -> Item:
     prefix = "msg"
     return {
         "type": "message",
-        "id": entry.get("id") or new_id(prefix),
+        "id": _item_id(entry, prefix, param),
         "role": role,
         "status": entry.get("status") or "completed",
         "content": content,
     }
+
+
+def _item_id(entry: dict[str, Any], prefix: str, param: str) -> str:
+    """The item's own id when it has one (a string: it is stored and looked up by it), else a new one."""
+    item_id = entry.get("id")
+    if item_id is None or item_id == "":
+        return new_id(prefix)
+    if not isinstance(item_id, str):
+        raise bad_request(f"{param}.id must be a string.", param=f"{param}.id")
+    return item_id
 
 
 def message_text(content: Any, param: str) -> str:
@@ -149,7 +159,7 @@ def _reasoning(entry: dict[str, Any], param: str) -> Item:
     text = message_text(content, f"{param}.content")
     return {
         "type": "reasoning",
-        "id": entry.get("id") or new_id("rs"),
+        "id": _item_id(entry, "rs", param),
         "summary": [],
         "content": [{"type": "reasoning_text", "text": text}],
         "encrypted_content": None,
@@ -163,7 +173,7 @@ def _function_call(entry: dict[str, Any], param: str) -> Item:
         raise bad_request(f"{param}.arguments must be a JSON string.", param=f"{param}.arguments")
     return {
         "type": "function_call",
-        "id": entry.get("id") or new_id("fc"),
+        "id": _item_id(entry, "fc", param),
         "call_id": _required_str(entry, "call_id", param),
         "name": _required_str(entry, "name", param),
         "arguments": arguments,
@@ -181,7 +191,7 @@ def _function_call_output(entry: dict[str, Any], param: str) -> Item:
         )
     return {
         "type": "function_call_output",
-        "id": entry.get("id") or new_id("fco"),
+        "id": _item_id(entry, "fco", param),
         "call_id": _required_str(entry, "call_id", param),
         "output": output,
         "status": entry.get("status") or "completed",

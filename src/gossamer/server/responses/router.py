@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import StreamingResponse
 
 from gossamer.server.body import parse_body, request_body
@@ -14,25 +15,42 @@ from gossamer.server.errors import APIError
 from gossamer.server.generation import run_unless_disconnected
 from gossamer.server.responses.protocol import CreateResponseRequest, DeletedResponse, InputItemList
 from gossamer.server.responses.serving import ResponsesService
-from gossamer.server.responses.store import ResponseStore
+from gossamer.server.responses.store import ResponseStore, StoreUnavailable
 from gossamer.server.sse import sse_event, sse_response
-from gossamer.server.state import get_state
+from gossamer.server.state import ServerState, get_state
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["responses"])
 
 
-def responses_service(request: Request) -> ResponsesService:
-    """The app's service, made on first use from its ServerState (the store opens once per app)."""
-    app_state = request.app.state
-    service: ResponsesService | None = getattr(app_state, "responses_service", None)
+def open_service(app: FastAPI) -> ResponsesService:
+    """The app's service, made once from its ServerState (the app's start-up opens it).
+
+    A store that cannot be opened (a read-only or full state folder) is said loudly once, and the
+    server keeps serving: store=false responses and every other API work, stored ones get a 503.
+    """
+    service: ResponsesService | None = getattr(app.state, "responses_service", None)
     if service is None:
-        state = get_state(request)
+        state: ServerState = app.state.server_state
         # A `responses_store` setting wins when the server's settings have one; otherwise the
         # store follows $GOSSAMER_RESPONSES_STORE or lives in gossamer's data directory.
-        store = ResponseStore(getattr(state.settings, "responses_store", None))
-        service = ResponsesService(state, store)
-        app_state.responses_service = service
+        try:
+            service = ResponsesService(state, ResponseStore(state.settings.responses_store))
+        except StoreUnavailable as exc:
+            logger.error("%s Stored responses are off: store=true answers 503 until it is fixed.", exc)
+            service = ResponsesService(state, None, store_error=str(exc))
+        app.state.responses_service = service
     return service
+
+
+def responses_service(request: Request) -> ResponsesService:
+    return open_service(request.app)
+
+
+def startup(app: FastAPI) -> None:
+    """Run by the app's lifespan: a store problem shows at start, not at the first request."""
+    open_service(app)
 
 
 async def _frames(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
@@ -66,7 +84,9 @@ async def create_response(request: Request) -> Any:
 
     response = await run_unless_disconnected(request, asyncio.ensure_future(collect()))
     if response["status"] == "failed":
-        raise APIError(500, response["error"]["message"], "server_error", code="server_error")
+        code = response["error"]["code"]
+        status = {"storage_full": 507, "storage_unavailable": 503}.get(code, 500)
+        raise APIError(status, response["error"]["message"], "server_error", code=code)
     return response
 
 
@@ -79,26 +99,27 @@ async def retrieve_response(
     include: list[str] | None = Query(default=None),  # noqa: B008 - FastAPI's idiom for list queries
 ) -> Any:
     service = responses_service(request)
+    tenant = get_state(request).tenant(request)
     if stream:
-        run = service.live_run(response_id)
+        run = service.live_run(response_id, tenant)
         if run is None:
-            service.retrieve(response_id)  # 404 when unknown
+            service.retrieve(response_id, tenant)  # 404 when unknown
             raise APIError(
                 400, "stream=true works only while a background response is running.", param="stream"
             )
         return _event_stream(run.follow(starting_after))
-    return service.retrieve(response_id)
+    return service.retrieve(response_id, tenant)
 
 
 @router.delete("/v1/responses/{response_id}")
 async def delete_response(response_id: str, request: Request) -> DeletedResponse:
-    await responses_service(request).delete(response_id)
+    await responses_service(request).delete(response_id, get_state(request).tenant(request))
     return DeletedResponse(id=response_id)
 
 
 @router.post("/v1/responses/{response_id}/cancel")
 async def cancel_response(response_id: str, request: Request) -> Any:
-    return await responses_service(request).cancel(response_id)
+    return await responses_service(request).cancel(response_id, get_state(request).tenant(request))
 
 
 @router.get("/v1/responses/{response_id}/input_items")
@@ -111,8 +132,9 @@ async def list_input_items(
     before: str | None = None,
     include: list[str] | None = Query(default=None),  # noqa: B008
 ) -> InputItemList:
+    tenant = get_state(request).tenant(request)
     items, has_more = responses_service(request).input_items(
-        response_id, limit=limit, order=order, after=after, before=before
+        response_id, tenant=tenant, limit=limit, order=order, after=after, before=before
     )
     return InputItemList(
         data=items,

@@ -16,9 +16,11 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
+
 from gossamer.engine.protocol import SamplingParams
-from gossamer.harmony.events import Finished, FinishReason
 from gossamer.grammar.errors import ConstraintError
+from gossamer.harmony.events import Finished, FinishReason
 from gossamer.harmony.render import RenderError
 from gossamer.harmony.tokenizer import TokenTable, token_table
 from gossamer.server.chat.choice import logprob_entry
@@ -30,7 +32,7 @@ from gossamer.server.responses.events import ResponseEventBuilder, StreamEvent, 
 from gossamer.server.responses.items import Item, parse_input
 from gossamer.server.responses.protocol import CreateResponseRequest, Usage
 from gossamer.server.responses.request import check_include, check_metadata, new_response, to_conversation
-from gossamer.server.responses.store import ChainBroken, ResponseStore
+from gossamer.server.responses.store import ChainBroken, ResponseStore, StoreUnavailable
 from gossamer.server.responses.translate import items_to_messages
 from gossamer.server.state import ServerState
 from gossamer.turn import ContextOverflow, PreparedTurn, Turn, TurnSpec
@@ -51,6 +53,7 @@ class PreparedResponse:
     input_items: list[Item]
     store: bool
     background: bool
+    tenant: str = ""  # whose response it is (the API key's digest)
 
     @property
     def response(self) -> dict[str, Any]:
@@ -58,18 +61,34 @@ class PreparedResponse:
 
 
 class ResponsesService:
-    def __init__(self, state: ServerState, store: ResponseStore) -> None:
+    """Responses over one store; with no store (it could not be opened) only store=false works."""
+
+    def __init__(
+        self, state: ServerState, store: ResponseStore | None, store_error: str | None = None
+    ) -> None:
         self.state = state
-        self.store = store
+        self._store = store
+        self.store_error = store_error
         self._runs: dict[str, BackgroundRun] = {}
         self._table: TokenTable | None = None
-        num_failed = store.fail_interrupted()
-        if num_failed:
-            logger.warning("marked %d response(s) left unfinished by a previous server as failed", num_failed)
+        if store is not None:
+            num_failed = store.fail_interrupted()
+            if num_failed:
+                logger.warning("%d response(s) a previous server left unfinished marked failed", num_failed)
+
+    @property
+    def store(self) -> ResponseStore:
+        if self._store is None:
+            raise store_unavailable(self.store_error or "The response store is not open.")
+        return self._store
 
     # -- create -------------------------------------------------------------------------------
 
     async def prepare(self, req: CreateResponseRequest, tenant: str = "") -> PreparedResponse:
+        if req.store is not False and self._store is None:
+            raise store_unavailable(
+                f"{self.store_error} Responses can be created with store=false until it is fixed."
+            )
         if req.background and req.store is False:
             raise bad_request("A background response must be stored; drop store=false.", param="background")
         check_include(req.include)
@@ -93,7 +112,7 @@ class ResponsesService:
         prior: list[Item] = []
         if req.previous_response_id:
             try:
-                prior = self.store.conversation(req.previous_response_id)
+                prior = self.store.conversation(req.previous_response_id, tenant)
             except ChainBroken as exc:
                 detail = (
                     ""
@@ -105,7 +124,8 @@ class ResponsesService:
                     param="previous_response_id",
                     code="previous_response_not_found",
                 ) from exc
-        input_items = parse_input(req.input, resolve_reference=self.store.get_item)
+        references = self.store.get_item if self._store is not None else (lambda _: None)
+        input_items = parse_input(req.input, resolve_reference=lambda item_id: references(item_id, tenant))
         if not input_items and not prior:
             raise bad_request("Missing required parameter: 'input'.", param="input")
         conv = to_conversation(req, items_to_messages(prior + input_items))
@@ -135,6 +155,7 @@ class ResponsesService:
             input_items=input_items,
             store=response["store"],
             background=response["background"],
+            tenant=tenant,
         )
 
     async def start(self, prepared: PreparedResponse) -> Turn:
@@ -163,21 +184,39 @@ class ResponsesService:
         except Exception as exc:  # the engine or decoder broke: the response fails, the server lives
             logger.exception("response %s failed", prepared.response["id"])
             error = {"code": "server_error", "message": f"The model run failed: {exc}"}
+        except (GeneratorExit, asyncio.CancelledError):
+            # The client left mid-stream: a stored response keeps what was made, as incomplete.
+            await self._keep_abandoned(prepared, turn, finished)
+            raise
         finally:
             await turn.close()
-        usage = turn.usage
-        usage_body = Usage.of(
-            input_tokens=usage.prompt_tokens,
-            cached_tokens=usage.cached_tokens,
-            output_tokens=usage.completion_tokens,
-            reasoning_tokens=usage.reasoning_tokens,
-        ).model_dump()
+        usage_body = _usage_body(turn)
         status, incomplete_reason = _terminal_status(finished, error, cancelled=is_cancelled())
         terminal = builder.finish(status, usage=usage_body, incomplete_reason=incomplete_reason, error=error)
         if prepared.store:
-            await self._save(builder.response, prepared.input_items)
+            try:
+                await self._save(builder.response, prepared.input_items, prepared.tenant)
+            except StoreUnavailable as exc:  # the answer exists but cannot be kept: say so, loudly
+                logger.error("response %s could not be stored: %s", prepared.response["id"], exc)
+                terminal = builder.restate_failed(terminal, storage_error(exc))
         for event in terminal:
             yield event
+
+    async def _keep_abandoned(
+        self, prepared: PreparedResponse, turn: Turn, finished: Finished | None
+    ) -> None:
+        if not prepared.store or prepared.builder.finished:
+            return
+        done = finished is not None and finished.reason in (FinishReason.STOP, FinishReason.TOOL_CALLS)
+        status = "completed" if done else "incomplete"
+        prepared.builder.finish(status, usage=_usage_body(turn), incomplete_reason=None)
+        # Shielded: the task is being cancelled, and the write must still happen.
+        with anyio.CancelScope(shield=True):
+            try:
+                await turn.close()
+                await self._save(prepared.response, prepared.input_items, prepared.tenant)
+            except StoreUnavailable as exc:
+                logger.error("abandoned response %s could not be stored: %s", prepared.response["id"], exc)
 
     def _token_table(self) -> TokenTable:
         if self._table is None:
@@ -193,13 +232,14 @@ class ResponsesService:
 
     # -- background ---------------------------------------------------------------------------
 
-    async def _save(self, response: dict[str, Any], input_items: list[Item] | None = None) -> None:
+    async def _save(self, response: dict[str, Any], input_items: list[Item] | None, tenant: str) -> None:
         # A durable commit waits for an fsync: off the event loop, so other streams keep flowing.
-        await asyncio.to_thread(self.store.save, copy.deepcopy(response), input_items)
+        await asyncio.to_thread(self.store.save, copy.deepcopy(response), input_items, tenant)
 
     async def start_background(self, prepared: PreparedResponse) -> BackgroundRun:
         run = BackgroundRun(prepared)
-        await self._save(prepared.response, prepared.input_items)  # queued: visible to GET at once
+        # Queued: visible to GET at once. A store that cannot take it refuses the request here.
+        await self._save(prepared.response, prepared.input_items, prepared.tenant)
         self._runs[prepared.response["id"]] = run
         run.task = asyncio.create_task(self._drive(run), name=f"response {prepared.response['id']}")
         return run
@@ -216,7 +256,7 @@ class ResponsesService:
                 error = {"code": code, "message": exc.message}
                 for event in prepared.builder.finish("failed", usage=None, error=error):
                     run.push(event)
-                await self._save(prepared.response)
+                await self._save_quietly(prepared)
                 return
             run.turn = turn
             if run.cancel_requested:  # cancelled while it waited for its first token
@@ -227,18 +267,26 @@ class ResponsesService:
             if not prepared.builder.finished:
                 for event in prepared.builder.finish("cancelled", usage=None):
                     run.push(event)
-                await self._save(prepared.response)
+                await self._save_quietly(prepared)
         finally:
             run.close()
             self._runs.pop(prepared.response["id"], None)
 
-    def live_run(self, response_id: str) -> BackgroundRun | None:
-        return self._runs.get(response_id)
+    async def _save_quietly(self, prepared: PreparedResponse) -> None:
+        """A last write of a background response nobody awaits: a failure can only be logged."""
+        try:
+            await self._save(prepared.response, None, prepared.tenant)
+        except StoreUnavailable as exc:
+            logger.error("background response %s could not be stored: %s", prepared.response["id"], exc)
 
-    async def cancel(self, response_id: str) -> dict[str, Any]:
+    def live_run(self, response_id: str, tenant: str = "") -> BackgroundRun | None:
         run = self._runs.get(response_id)
+        return run if run is not None and run.prepared.tenant == tenant else None
+
+    async def cancel(self, response_id: str, tenant: str = "") -> dict[str, Any]:
+        run = self.live_run(response_id, tenant)
         if run is None:
-            response = self.retrieve(response_id)
+            response = self.retrieve(response_id, tenant)
             if not response.get("background"):
                 raise bad_request("Only background responses can be cancelled.", param="response_id")
             if response["status"] == "cancelled":
@@ -258,29 +306,38 @@ class ResponsesService:
 
     # -- read and delete ----------------------------------------------------------------------
 
-    def retrieve(self, response_id: str) -> dict[str, Any]:
-        run = self._runs.get(response_id)
+    def retrieve(self, response_id: str, tenant: str = "") -> dict[str, Any]:
+        run = self.live_run(response_id, tenant)
         if run is not None:
             return copy.deepcopy(run.prepared.response)
-        response = self.store.get(response_id)
+        response = self.store.get(response_id, tenant)
         if response is None:
             raise not_found(f"Response with id '{response_id}' not found.", param="response_id")
         return response
 
-    async def delete(self, response_id: str) -> None:
-        run = self._runs.get(response_id)
+    async def delete(self, response_id: str, tenant: str = "") -> None:
+        run = self.live_run(response_id, tenant)
         if run is not None and run.task is not None:
             run.task.cancel()
             await asyncio.gather(run.task, return_exceptions=True)
-        if not self.store.delete(response_id):
+        if not self.store.delete(response_id, tenant):
             raise not_found(f"Response with id '{response_id}' not found.", param="response_id")
 
     def input_items(
-        self, response_id: str, *, limit: int, order: str, after: str | None, before: str | None
+        self,
+        response_id: str,
+        *,
+        tenant: str = "",
+        limit: int,
+        order: str,
+        after: str | None,
+        before: str | None,
     ) -> tuple[list[Item], bool]:
-        if self.store.get(response_id) is None:
+        if self.store.get(response_id, tenant) is None:
             raise not_found(f"Response with id '{response_id}' not found.", param="response_id")
-        return self.store.input_items(response_id, limit=limit, order=order, after=after, before=before)
+        return self.store.input_items(
+            response_id, tenant=tenant, limit=limit, order=order, after=after, before=before
+        )
 
     async def shutdown(self) -> None:
         for run in list(self._runs.values()):
@@ -294,6 +351,26 @@ def _num_top_logprobs(req: CreateResponseRequest) -> int | None:
     if req.top_logprobs is not None:
         return req.top_logprobs
     return 0 if "message.output_text.logprobs" in (req.include or []) else None
+
+
+def _usage_body(turn: Turn) -> dict[str, Any]:
+    usage = turn.usage
+    return Usage.of(
+        input_tokens=usage.prompt_tokens,
+        cached_tokens=usage.cached_tokens,
+        output_tokens=usage.completion_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+    ).model_dump()
+
+
+def store_unavailable(message: str) -> APIError:
+    return APIError(503, message, "server_error", None, "store_unavailable")
+
+
+def storage_error(exc: StoreUnavailable) -> dict[str, str]:
+    """The `error` of a response that was made but could not be kept."""
+    code = "storage_full" if exc.full else "storage_unavailable"
+    return {"code": code, "message": f"{exc} The answer was generated but could not be stored."}
 
 
 def _context_error(exc: ContextOverflow) -> APIError:
