@@ -230,3 +230,15 @@ def test_raw_completions_follow_vllm_structured_outputs(
 def test_bad_structured_outputs_are_refused_before_any_token(outputs: StructuredOutputs) -> None:
     with pytest.raises(ConstraintError):
         constrain_completion(SamplingParams(structured_outputs=outputs))
+
+
+def test_a_preamble_only_leads_to_a_call() -> None:
+    """Chat shows preamble text as content: before a formatted answer only analysis may come."""
+    preamble = "<|channel|>commentary<|message|>Let me check.<|end|><|start|>assistant"
+    answer = '<|channel|>final<|message|>{"n":1}<|return|>'
+    fmt = {"type": "json_schema", "json_schema": {"name": "a", "schema": ANSWER}}
+    assert not accepts(conversation(response_format=fmt), preamble + answer)
+    tools = [FunctionTool("get_weather", "", WEATHER)]
+    call = CALL.format("get_weather", '{"location":"a","unit":"c"}')
+    assert accepts(conversation(tools=tools, response_format=fmt), preamble + call)
+    assert not accepts(conversation(tools=tools, response_format=fmt), preamble + answer)

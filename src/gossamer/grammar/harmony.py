@@ -5,9 +5,9 @@ prefilled call header is simply consumed by it). Thoughts stay free; what ends t
 to the request:
 
     start:   "assistant" reply            (thoughts allowed; the "direct" variant has none)
-    reply:   (thought <|end|> <|start|> "assistant")* ending
-    thought: <|channel|>analysis<|message|> TEXT   |  <|channel|>commentary<|message|> TEXT
-    ending:  final | call_i | builtin             (as tool_choice allows)
+    reply:   (analysis NEXT)* final  |  (thought NEXT)* call    (NEXT: <|end|> <|start|> "assistant")
+    thought: analysis | preamble          (<|channel|>analysis or commentary <|message|> TEXT)
+    call:    call_i | builtin             (as tool_choice allows; a preamble only leads to a call)
     final:   <|channel|>final<|message|> @answer <|return|>
     call_i:  the header of a call to offered function i, in either of the places harmony puts the
              recipient (after the channel, as the model writes it; beside the role, as history
@@ -60,14 +60,15 @@ def grammar_text(spec: HarmonySpec, variant: Variant, *, tool_fallbacks: frozens
     lines = [
         "%llguidance {}",
         starts[variant],
-        'reply: (thought <|end|> <|start|> "assistant")* ending',
-        'thought: <|channel|> "analysis" <|message|> TEXT | <|channel|> "commentary" <|message|> TEXT',
+        'analysis: <|channel|> "analysis" <|message|> TEXT <|end|> <|start|> "assistant"',
+        'thought: analysis | <|channel|> "commentary" <|message|> TEXT <|end|> <|start|> "assistant"',
         "TEXT: /(?s:.*)/",
     ]
     grammars: list[dict] = []
     endings: list[str] = []
     calls = _callable_tools(spec)
-    if spec.tool_choice != "required" and spec.named is None:
+    answers = spec.tool_choice != "required" and spec.named is None
+    if answers:
         endings.append("final")
         if spec.answer is None:
             lines.append('final: <|channel|> "final" <|message|> TEXT <|return|>')
@@ -102,6 +103,12 @@ def grammar_text(spec: HarmonySpec, variant: Variant, *, tool_fallbacks: frozens
         ]
         endings.append("builtin")
     lines.append("ending: " + " | ".join(endings))
+    # Before an answer only analysis: a preamble (commentary) belongs to a turn that calls a tool,
+    # and an API would show it as part of the answer.
+    replies = (["analysis* final"] if answers else []) + (["thought* call"] if len(endings) > answers else [])
+    lines.append("reply: " + " | ".join(replies))
+    if len(endings) > answers:
+        lines.append("call: " + " | ".join(endings[answers:]))
     return json.dumps({"grammars": [{"lark_grammar": "\n".join(lines)}, *grammars]})
 
 
