@@ -215,3 +215,17 @@ def test_long_prefill_does_not_freeze_a_running_stream(make_engine):
         assert "short" in by_id  # one token for the stream on every step of the chunked prefill
         steps_until_long_starts += 1
     assert steps_until_long_starts >= 150 // 16
+
+
+def test_prompt_chunks_shrink_while_others_decode(make_engine):
+    """Alone a prompt takes the whole budget; beside a decoding stream at most the prefill cap."""
+    engine = make_engine(max_num_batched_tokens=64, max_prefill_tokens_while_decoding=8,
+                         kv_cache_memory_bytes="4MiB")
+    engine.add_request("first", prompts([100], seed=3)[0], SamplingParams(temperature=0.0, max_tokens=30))
+    assert [item.num_tokens for item in engine.scheduler.schedule()] == [64]
+    engine.abort_request("first")
+    engine.add_request("first", prompts([100], seed=3)[0], SamplingParams(temperature=0.0, max_tokens=30))
+    while not any(out.token_ids for out in engine.step()):
+        pass
+    engine.add_request("second", prompts([100], seed=4)[0], SamplingParams(temperature=0.0, max_tokens=2))
+    assert sorted(item.num_tokens for item in engine.scheduler.schedule()) == [1, 8]

@@ -13,6 +13,9 @@ class EngineConfig:
     block_size: int = 16
     max_num_seqs: int = 16  # sequences run at once
     max_num_batched_tokens: int = 512  # the step's token budget: bounds a prefill chunk
+    # Prompt tokens per step while other sequences decode (scheduler.py): bounds the pause a new
+    # prompt adds to every running stream (128 tokens: ~2-4 s of a 20b prefill on 2 cores).
+    max_prefill_tokens_while_decoding: int = 128
     max_context_length: int | None = None  # None: the model's
     enable_prefix_caching: bool = True
     max_queue: int = 256  # requests allowed to wait beyond max_num_seqs before QueueFull

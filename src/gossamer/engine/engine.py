@@ -64,7 +64,8 @@ class EngineCore:
             enable_prefix_caching=config.enable_prefix_caching,
         )
         self.scheduler = Scheduler(self.block_manager, max_num_seqs=config.max_num_seqs,
-                                   max_num_batched_tokens=config.max_num_batched_tokens)
+                                   max_num_batched_tokens=config.max_num_batched_tokens,
+                                   max_prefill_tokens_while_decoding=config.max_prefill_tokens_while_decoding)
         self.runner = ModelRunner(model, self.cache)
         self.lookup = PromptLookup(config.num_speculative_tokens, config.prompt_lookup_min,
                                    config.prompt_lookup_max)

@@ -2,12 +2,17 @@
 
 One rule covers prefill and decode alike (as in vLLM v1): a sequence computes the tokens it has
 that are not in the KV cache yet, as many as the step's token budget leaves. A decoding sequence
-needs one; a long prompt is cut into chunks, so it never freezes the other streams. Running
-sequences go first, in arrival order; then waiting ones are admitted first-come-first-served
-(a waiting request that does not fit blocks the ones behind it, so no one starves) up to
-`max_num_seqs`. When a running sequence cannot get a block, the newest running sequence is
-preempted: its blocks are freed and it goes back to the front of the queue to be recomputed
-(the prefix cache often gives most of it back).
+needs one (plus any draft tokens to verify); a long prompt is cut into chunks, so it never
+freezes the other streams. Running sequences go first, in arrival order; then waiting ones are
+admitted first-come-first-served (a waiting request that does not fit blocks the ones behind it,
+so no one starves) up to `max_num_seqs`. When a running sequence cannot get a block, the newest
+running sequence is preempted: its blocks are freed and it goes back to the front of the queue
+to be recomputed (the prefix cache often gives most of it back).
+
+On a CPU a step's time grows with its tokens (a 20b prefill runs at tens of tokens a second),
+so while any sequence decodes, prompt chunks get at most `max_prefill_tokens_while_decoding`
+tokens per step: new prompts still advance every step, and the running streams' inter-token
+latency stays bounded instead of absorbing a whole 512-token chunk.
 """
 
 from __future__ import annotations
@@ -36,11 +41,13 @@ class ScheduledSeq:
 
 class Scheduler:
     def __init__(
-        self, block_manager: BlockManager, *, max_num_seqs: int, max_num_batched_tokens: int
+        self, block_manager: BlockManager, *, max_num_seqs: int, max_num_batched_tokens: int,
+        max_prefill_tokens_while_decoding: int | None = None,
     ) -> None:
         self.block_manager = block_manager
         self.max_num_seqs = max_num_seqs
         self.max_num_batched_tokens = max_num_batched_tokens
+        self.max_prefill_tokens_while_decoding = max_prefill_tokens_while_decoding or max_num_batched_tokens
         self.waiting: deque[Sequence] = deque()
         self.running: list[Sequence] = []
         self.num_preemptions = 0
@@ -57,6 +64,8 @@ class Scheduler:
 
     def schedule(self) -> list[ScheduledSeq]:
         budget = self.max_num_batched_tokens
+        decoding = any(s.num_tokens - s.num_computed_tokens == 1 for s in self.running)
+        prefill_budget = self.max_prefill_tokens_while_decoding if decoding else budget
         batch: list[ScheduledSeq] = []
         preempted = False
         for seq in list(self.running):
@@ -65,6 +74,11 @@ class Scheduler:
             if seq.status is not SequenceStatus.RUNNING:
                 continue  # preempted earlier in this loop
             num_new = min(seq.num_tokens - seq.num_computed_tokens, budget)
+            if num_new > 1:  # a prompt chunk
+                num_new = min(num_new, prefill_budget)
+                if num_new == 0:
+                    continue
+                prefill_budget -= num_new
             while not self.block_manager.can_append(seq, num_new):
                 victim = self.running[-1]
                 self._preempt(victim)
@@ -78,12 +92,12 @@ class Scheduler:
             budget -= num_new + len(drafts)
 
         # No admissions in a step that had to preempt: the cache is full.
-        while not preempted and self.waiting and budget > 0 and len(self.running) < self.max_num_seqs:
+        while not preempted and self.waiting and len(self.running) < self.max_num_seqs:
             seq = self.waiting[0]
             hashes = self.block_manager.match_prefix(seq)
             num_cached = len(hashes) * self.block_manager.block_size
-            num_new = min(seq.num_tokens - num_cached, budget)
-            if not self.block_manager.can_admit(seq, hashes, num_new):
+            num_new = min(seq.num_tokens - num_cached, budget, prefill_budget)
+            if num_new == 0 or not self.block_manager.can_admit(seq, hashes, num_new):
                 break
             self.waiting.popleft()
             self.block_manager.admit(seq, hashes)
@@ -91,6 +105,7 @@ class Scheduler:
             self.running.append(seq)
             batch.append(self._take(seq, num_new))
             budget -= num_new
+            prefill_budget -= num_new
         return batch
 
     def _drafts(self, seq: Sequence, num_new: int, budget: int) -> tuple[int, ...]:
