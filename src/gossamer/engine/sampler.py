@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from gossamer.engine.protocol import SamplingParams, TokenLogprob
@@ -68,11 +69,16 @@ def uniform(seed: int, position: int) -> float:
 
 
 def apply_token_bitmask(logits: torch.Tensor, bitmask: torch.Tensor) -> torch.Tensor:
-    """logits [R, V] and bitmask int32 [R, ceil(V / 32)] -> logits with disallowed tokens at -inf."""
-    num_rows, vocab = logits.shape
-    bits = torch.arange(32, dtype=torch.int32, device=bitmask.device)  # [32]
-    allowed = ((bitmask[:, :, None] >> bits) & 1).bool().reshape(num_rows, -1)[:, :vocab]  # [R, V]
-    return logits.masked_fill(~allowed, float("-inf"))
+    """logits [R, V] and bitmask int32 [R, ceil(V / 32)] (on the CPU, where grammars write it) ->
+    logits with disallowed tokens at -inf.
+
+    The bits are unpacked by numpy (little-endian words: byte k of a row holds tokens 8k..8k+7):
+    torch's broadcast shift over [R, V / 32, 32] took 45 ms for one 201k-token row on the 2-core
+    host, unpackbits 0.02 ms, the whole mask with torch.where 0.5 ms."""
+    vocab = logits.shape[1]
+    packed = bitmask.cpu().contiguous().numpy().view(np.uint8)  # [R, 4 * ceil(V / 32)]
+    allowed = np.unpackbits(packed, axis=1, bitorder="little")[:, :vocab].view(np.bool_)  # [R, V]
+    return torch.where(torch.from_numpy(allowed).to(logits.device), logits, float("-inf"))
 
 
 def sample(logits: torch.Tensor, rows: list[SamplingRow]) -> list[SampledToken]:
@@ -111,8 +117,11 @@ def _processed_logits(logits: torch.Tensor, rows: list[SamplingRow]) -> torch.Te
     x = logits.clone()  # [R, V]
     masked = [i for i, row in enumerate(rows) if row.allowed_bitmask is not None]
     if masked:
-        bitmask = torch.stack([rows[i].allowed_bitmask for i in masked]).to(x.device)  # type: ignore[misc]
-        x[masked] = apply_token_bitmask(x[masked], bitmask)
+        bitmask = torch.stack([rows[i].allowed_bitmask for i in masked])  # type: ignore[misc]
+        if len(masked) == len(rows):  # every row constrained: no gather and scatter of [R, V]
+            x = apply_token_bitmask(x, bitmask)
+        else:
+            x[masked] = apply_token_bitmask(x[masked], bitmask)
     # Sparse per-row additions, gathered into one index_put: (row, token) -> delta.
     row_idx: list[int] = []
     token_idx: list[int] = []
