@@ -101,3 +101,35 @@ async def test_agents_sdk_output_type(app: LiveApp, api: str) -> None:
     )
     result = await Runner.run(agent, QUESTION, max_turns=2)
     assert isinstance(result.final_output, Weather)
+
+
+def test_streamed_answer_is_the_same_valid_json(client: openai.OpenAI) -> None:
+    fmt = {"type": "json_schema", "json_schema": {"name": "weather", "schema": Weather.model_json_schema()}}
+    stream = client.chat.completions.create(
+        model=MODEL_NAME,
+        messages=[{"role": "user", "content": QUESTION}],
+        response_format=fmt,  # type: ignore[arg-type]
+        temperature=0.0,
+        max_tokens=300,
+        stream=True,
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    reasons = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert reasons == ["stop"]
+    Weather.model_validate_json(text)
+
+
+def test_an_answer_cut_by_max_tokens_says_length_and_parse_refuses_it(client: openai.OpenAI) -> None:
+    """A cut answer never claims to be valid: finish_reason length, and the SDK's parse() raises."""
+    request = {
+        "model": MODEL_NAME,
+        "messages": [{"role": "user", "content": QUESTION}],
+        "temperature": 0.0,
+        "max_tokens": 12,  # half of it for thought, then the JSON is cut
+    }
+    fmt = {"type": "json_schema", "json_schema": {"name": "weather", "schema": Weather.model_json_schema()}}
+    reply = client.chat.completions.create(**request, response_format=fmt)  # type: ignore[arg-type]
+    assert reply.choices[0].finish_reason == "length"
+    with pytest.raises(openai.LengthFinishReasonError):
+        client.chat.completions.parse(**request, response_format=Weather)
