@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from gossamer.grammar.compile import GrammarCache, grammar_cache
+from gossamer.grammar.compile import GrammarCache, GrammarCompileError, grammar_cache
 from gossamer.harmony.header import Kind, parse_header
 from gossamer.harmony.tokenizer import TokenTable, token_table
 
@@ -123,8 +123,13 @@ class HarmonyConstraint:
         self.matcher.consume_token(token_id)
         self.tracker.step(token_id)
         if token_id == self.end_id and self.budget_spent and not self.in_tail:
-            self.matcher = self.factory.cache.matcher(self.factory.grammars.tail)
             self.in_tail = True
+            try:
+                self.matcher = self.factory.cache.matcher(self.factory.grammars.tail)
+            except GrammarCompileError as exc:  # compiled from the same parts as `full`: not expected
+                logger.error("the reply's tail grammar does not compile: %s", exc)
+                self.failed = True
+                return False
         return self._check(f"token {token_id}")
 
     def _check(self, what: str) -> bool:

@@ -115,13 +115,14 @@ def turn_constraint(
     )
     variants = ("full", "direct", "tail")
     grammars = HarmonyGrammars(*(grammar_text(spec, v, tool_fallbacks=fallbacks) for v in variants))
-    try:
-        grammar_cache().check(grammars.full)
+    budget = reasoning_budget(conv, params)
+    try:  # the grammar each sequence starts with (the engine compiles the tail when it needs it)
+        grammar_cache().check(grammars.direct if budget == 0 else grammars.full)
     except GrammarCompileError as exc:  # the parts compiled alone: their combination should too
         raise ConstraintError(f"the reply grammar does not compile: {exc}", "answer") from None
     # The reply's tokens already in the prompt, after its <|start|>: `assistant`, or a call header.
     prefill = tuple(rendered.prefill_ids[1:])
-    return HarmonyConstraintFactory(grammars, prefill, reasoning_budget(conv, params))
+    return HarmonyConstraintFactory(grammars, prefill, budget)
 
 
 def completion_constraint(so: StructuredOutputs) -> RawConstraintFactory:
