@@ -5,15 +5,20 @@ offered tool with valid arguments, on a random-weight checkpoint and on the embe
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
+import httpx
 import jsonschema
 import openai
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gossamer import LLM
 from gossamer.engine import EngineConfig, build_engine
+from gossamer.engine.protocol import SamplingParams, StructuredOutputs
+from gossamer.harmony.tokenizer import decode_text
 from tests.grammar.schemas import ROOTS
 from tests.server.conftest import MODEL_NAME, LiveApp, start_app
 
@@ -28,6 +33,15 @@ N = 3  # sequences per request: one batch of three constrained rows
 MAX_TOKENS = 400
 # A random model never closes its analysis on its own: a small budget keeps the tests fast.
 EXTRA = {"thinking_token_budget": 8}
+ITEM = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "maxLength": 6},
+        "n": {"type": "integer", "minimum": 0, "maximum": 9},
+    },
+    "required": ["name", "n"],
+    "additionalProperties": False,
+}
 
 
 @pytest.fixture(scope="module", params=["random", "embedded"])
@@ -105,3 +119,32 @@ def test_every_required_call_names_an_offered_tool_with_valid_arguments(
         (call,) = choice.message.tool_calls or []
         assert call.function.name in names
         jsonschema.validate(json.loads(call.function.arguments), schemas[names.index(call.function.name)])
+
+
+@pytest.mark.parametrize(
+    ("fields", "check"),
+    [
+        ({"structured_outputs": {"choice": ["yes", "no", "maybe"]}}, lambda t: t in ("yes", "no", "maybe")),
+        ({"guided_regex": "[0-9]{3}-[a-z]{2}"}, lambda t: re.fullmatch("[0-9]{3}-[a-z]{2}", t)),
+        ({"structured_outputs": {"grammar": 'root ::= "(" [a-c]{1,4} ")"'}},
+         lambda t: re.fullmatch(r"\([a-c]{1,4}\)", t)),
+        ({"guided_json": ITEM}, lambda t: jsonschema.validate(json.loads(t), ITEM) is None),
+    ],
+)
+def test_raw_completions_follow_vllm_structured_outputs(app: LiveApp, fields: dict, check) -> None:
+    body = {"model": MODEL_NAME, "prompt": "Answer:", "max_tokens": 60, "n": N, "temperature": 1.0, **fields}
+    reply = httpx.post(f"{app.base_url}/completions", json=body, timeout=120).json()
+    for choice in reply["choices"]:
+        assert choice["finish_reason"] == "stop", choice
+        assert check(choice["text"]), choice
+
+
+def test_llm_generate_takes_structured_outputs(tiny_checkpoint) -> None:
+    llm = LLM(tiny_checkpoint)
+    llm.engine_config = EngineConfig(kv_cache_memory_bytes="32MiB")
+    params = SamplingParams(max_tokens=40, structured_outputs=StructuredOutputs(json=ITEM), n=2)
+    (result,) = llm.generate(["Answer:"], params)
+    for completion in result.outputs:
+        # It ends on the grammar's end, <|endoftext|>, which LLM.generate keeps in token_ids.
+        assert completion.finish_reason == "stop" and completion.stop_token_id == completion.token_ids[-1]
+        jsonschema.validate(json.loads(decode_text(completion.token_ids[:-1])), ITEM)
