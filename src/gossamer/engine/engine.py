@@ -155,7 +155,8 @@ class EngineCore:
         masks = pending_masks.result() if pending_masks is not None else {}
         rows = [row for item in batch if item.samples
                 for row in _sampling_rows(item, masks.get(item.seq.seq_id))]
-        sampled = iter(sample(logits, rows))
+        with self.runner.torch_on_one_thread():  # the sampler's operations too (see model_runner.py)
+            sampled = iter(sample(logits, rows))
         now = time.monotonic()
         outputs = []
         for item in batch:

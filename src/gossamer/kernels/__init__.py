@@ -18,9 +18,11 @@ from gossamer.kernels.ops import (
     linear,
     mxfp4_experts,
     mxfp4_grouped,
+    num_threads,
     paged_attention,
     set_experts_precision,
     set_isa,
+    set_num_threads,
     supported_isas,
     unavailable_reason,
 )
@@ -35,9 +37,11 @@ __all__ = [
     "linear",
     "mxfp4_experts",
     "mxfp4_grouped",
+    "num_threads",
     "paged_attention",
     "set_experts_precision",
     "set_isa",
+    "set_num_threads",
     "supported_isas",
     "unavailable_reason",
 ]

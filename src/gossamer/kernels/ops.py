@@ -96,6 +96,21 @@ def _load() -> ctypes.CDLL | None:
         return _library
 
 
+# Threads the kernels use; None: torch's setting. An engine that runs torch's own small operations
+# on one thread (see gossamer/engine/model_runner.py) keeps the kernels on all of them this way.
+_kernel_threads: int | None = None
+
+
+def num_threads() -> int:
+    return _kernel_threads or torch.get_num_threads()
+
+
+def set_num_threads(threads: int | None) -> None:
+    """Threads for the kernels from now on (None: follow torch.get_num_threads())."""
+    global _kernel_threads
+    _kernel_threads = threads
+
+
 def available() -> bool:
     """True when the compiled kernels can be used in this process (compiles them on first call)."""
     return _load() is not None
@@ -213,7 +228,7 @@ def mxfp4_grouped(
     rc = lib.gk_mxfp4_grouped(blocks.data_ptr(), scales.data_ptr(), bias_ptr, bias_code, num_experts, rows,
                               cols, group_experts.data_ptr(), group_offsets.data_ptr(), num_groups,
                               xc.data_ptr(), _DTYPE_CODES[xc.dtype], num_rows, y.data_ptr(),
-                              torch.get_num_threads())
+                              num_threads())
     if rc == -2:
         raise ValueError(f"expert ids {group_experts.tolist()} out of range for {num_experts} experts")
     if rc == -3:
@@ -267,7 +282,7 @@ def moe_block_bf16(
                                router_weight.data_ptr(), router_bias.data_ptr(), num_experts, top_k,
                                mlp1_blocks.data_ptr(), mlp1_scales.data_ptr(), mlp1_bias.data_ptr(),
                                mlp2_blocks.data_ptr(), mlp2_scales.data_ptr(), mlp2_bias.data_ptr(), inter,
-                               swiglu_limit, update.data_ptr(), torch.get_num_threads())
+                               swiglu_limit, update.data_ptr(), num_threads())
     if rc != 0:
         raise ValueError(f"gk_moe_block_bf16 rejected its arguments (code {rc})")
     return update
@@ -313,7 +328,7 @@ def qkv_block_bf16(
     rc = lib.gk_qkv_block_bf16(x.data_ptr(), num_tokens, hidden, norm_scale.data_ptr(), eps,
                                weight.data_ptr(), bias.data_ptr(), num_heads, num_kv_heads, head_dim,
                                cos.data_ptr(), sin.data_ptr(), q.data_ptr(), k.data_ptr(), v.data_ptr(),
-                               torch.get_num_threads())
+                               num_threads())
     if rc != 0:
         raise ValueError(f"gk_qkv_block_bf16 rejected its arguments (code {rc})")
     return q, k, v
@@ -364,7 +379,7 @@ def linear(
     bias_ptr, bias_code = _bias_args(bias)
     rc = lib.gk_linear(weight.data_ptr(), _DTYPE_CODES[weight.dtype], bias_ptr, bias_code, rows, cols,
                        xk.data_ptr(), _DTYPE_CODES[xk.dtype], num_tokens, y.data_ptr(),
-                       torch.get_num_threads())
+                       num_threads())
     if rc != 0:
         raise ValueError(f"gk_linear rejected its arguments (code {rc})")
     return y
@@ -423,7 +438,7 @@ def attention_decode(
     rc = lib.gk_attention_decode(q32.data_ptr(), int(q.dtype == torch.bfloat16), keys.data_ptr(),
                                  values.data_ptr(), _DTYPE_CODES[keys.dtype], num_keys, num_heads,
                                  num_kv_heads, head_dim, sinks32.data_ptr(), head_dim**-0.5, out.data_ptr(),
-                                 torch.get_num_threads())
+                                 num_threads())
     if rc != 0:
         raise ValueError(f"gk_attention_decode rejected its arguments (code {rc})")
     return out.to(q.dtype)
@@ -469,7 +484,7 @@ def paged_attention(
                                 block_tables.data_ptr(), max_blocks, block_size, query_start.data_ptr(),
                                 seq_lens.data_ptr(), num_seqs, sliding_window or 0, sinks.data_ptr(),
                                 head_dim**-0.5, out.data_ptr(), _DTYPE_CODES[out.dtype],
-                                torch.get_num_threads())
+                                num_threads())
     if rc == -2:
         raise ValueError("paged_attention: a visible position has no cache block")
     if rc != 0:

@@ -31,9 +31,10 @@ static inline uint16_t float_to_bf16(float f) {
 
 // Multiply-adds below which a call stays on one thread: waking the other costs a fork-join (a few
 // microseconds on an idle core, milliseconds on a loaded host where it waits for a time slice).
-// A small model (gossamer-tiny: 0.1 M per projection) then runs each call serially; 20b's
-// smallest product (the router, 92 k per token) goes parallel from a dozen tokens on.
-constexpr int64_t kMinParallelWork = 1 << 20;
+// 8 M is ~0.1 ms of one core's VNNI products: gossamer-tiny's calls (a few M each) then stay
+// serial (its 8-sequence decode step went from 185 to ~40 ms on the shared host under load),
+// while every 20b product but the router's (92 k per token) is far above it.
+constexpr int64_t kMinParallelWork = 1 << 23;
 
 // Tokens handled together by the row kernels: they share every decoded weight, and ROWS * 4
 // accumulators still fit the register file.

@@ -38,6 +38,9 @@ int gk_moe_block_bf16(const float* x, int64_t N, int64_t H, const float* norm_sc
     std::vector<uint16_t> t((size_t)(N * H));  // RMSNorm, in bf16
     rms_norm_to_bf16(x, N, H, norm_scale, eps, t.data(), num_threads);
     const bool parallel = num_threads > 1 && N * H >= (1 << 16);  // prefill-sized; decode stays serial
+    // The experts' products are 3 * I * H multiply-adds per slot: a block too small to split them
+    // keeps its SwiGLU on one thread too.
+    const bool parallel_slots = num_threads > 1 && N * top_k * 3 * I * H >= kMinParallelWork;
     // Router logits, rounded to bf16 like the projection they replace; softmax over the top k in
     // float32. Equal bf16 logits are common (8 significant bits), so ties must fall as torch.topk
     // lets them fall: the same selection (nth_element at k - 1, then sort the k - 1 before it;
@@ -95,7 +98,7 @@ int gk_moe_block_bf16(const float* x, int64_t N, int64_t H, const float* norm_sc
     std::vector<uint16_t> act((size_t)(slots * I));
     // Split even at decode (a few rows of I values): otherwise one core computes the expf calls
     // while the other waits, and neither reads weights.
-#pragma omp parallel for num_threads(num_threads) if (num_threads > 1 && slots * I >= 4096)
+#pragma omp parallel for num_threads(num_threads) if (parallel_slots && slots * I >= 4096)
     for (int64_t r = 0; r < slots; ++r)
         for (int64_t i = 0; i < I; ++i) {
             const float gate = fminf(h[r * 2 * I + 2 * i], swiglu_limit);
