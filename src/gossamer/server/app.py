@@ -69,12 +69,14 @@ def create_app(state: ServerState) -> FastAPI:
         # first request with tools or a response format does not wait for it.
         warming = asyncio.get_running_loop().run_in_executor(None, warm_up)
         warming.add_done_callback(_log_warm_up_failure)
+        # A render process for large prompts, started now rather than by the first large request.
+        asyncio.get_running_loop().run_in_executor(None, state.pipeline.warm)
         for module in optional:  # what an API opens at start (the Responses store)
             if hasattr(module, "startup"):
                 module.startup(app)
         yield
         # uvicorn has already let running requests finish (graceful shutdown) when we get here.
-        await state.engine.shutdown()
+        await state.shutdown()
 
     app = FastAPI(title="Gossamer", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.state.server_state = state

@@ -11,6 +11,7 @@ in the OpenAPI description (`/openapi.json`), which clients and the fuzz tests r
 from __future__ import annotations
 
 import asyncio
+import time
 from functools import cache
 from typing import Any, TypeVar
 
@@ -18,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from pydantic import TypeAdapter, ValidationError
+from pydantic_core import from_json
 
 from gossamer.server.errors import invalid_param
 
@@ -65,19 +67,63 @@ def install_openapi(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+# A body with more entries than this validates them this many at a time, letting other threads
+# (the event loop) run in between: pydantic holds the GIL for a whole validation (measured here:
+# 100,000 messages in 0.9 s; 512 of them take ~3 ms).
+CHUNK = 512
+
+
 @cache
 def _adapter(model: Any) -> TypeAdapter[Any]:
     return TypeAdapter(model)
 
 
-def validate_json(model: Any, raw: bytes) -> Any:
-    """Parse and validate `raw` as `model`; errors as FastAPI's, located under `body`."""
+def _invalid(errors: list[Any], offset: tuple[Any, ...] = ()) -> RequestValidationError:
+    return RequestValidationError([{**e, "loc": ("body", *offset, *e["loc"])} for e in errors])
+
+
+def validate_json(model: Any, raw: bytes, items: str | None = None, max_items: int | None = None) -> Any:
+    """Parse and validate `raw` as `model`; errors as FastAPI's, located under `body`.
+
+    items: the field holding the request's messages or input items. Beyond `max_items` of them the
+    request is refused; beyond CHUNK they are validated a chunk at a time.
+    """
     if not raw.strip():
         raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required"}])
     try:
-        return _adapter(model).validate_json(raw)
+        data = from_json(raw)
+    except ValueError as exc:
+        raise RequestValidationError([{"type": "json_invalid", "loc": ("body",), "msg": str(exc)}]) from None
+    entries = data.get(items) if items is not None and isinstance(data, dict) else None
+    if isinstance(entries, list) and max_items is not None and len(entries) > max_items:
+        raise invalid_param(
+            f"'{items}' holds {len(entries)} entries; this server takes at most {max_items} "
+            "(--max-items sets the limit).",
+            items,
+            "too_many_items",
+        )
+    field = getattr(model, "model_fields", {}).get(items) if items is not None else None
+    if not isinstance(entries, list) or len(entries) <= CHUNK or field is None:
+        try:
+            return _adapter(model).validate_python(data)
+        except ValidationError as exc:
+            raise _invalid(exc.errors()) from None
+    # The request with its first entry, then the other entries a chunk at a time.
+    try:
+        body = _adapter(model).validate_python({**data, items: entries[:1]})
     except ValidationError as exc:
-        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+        raise _invalid(exc.errors()) from None
+    validated = list(getattr(body, items))
+    entry_list = _adapter(field.annotation)
+    for start in range(1, len(entries), CHUNK):
+        time.sleep(0)  # let the event loop take the GIL between chunks
+        try:
+            validated += entry_list.validate_python(entries[start : start + CHUNK])
+        except ValidationError as exc:
+            shifted = [{**e, "loc": (start + e["loc"][0], *e["loc"][1:])} for e in exc.errors()]
+            raise _invalid(shifted, (items,)) from None
+    setattr(body, items, validated)
+    return body
 
 
 async def parse_body(
@@ -89,15 +135,7 @@ async def parse_body(
     empty: what an empty body stands for (Ollama's routes read none as `{}`); None: it is missing.
     """
     raw = await request.body()
-    body = await asyncio.to_thread(validate_json, model, raw if raw.strip() or empty is None else empty)
-    if items is not None:
-        value = getattr(body, items, None)
-        limit = request.app.state.server_state.settings.max_items
-        if isinstance(value, list) and len(value) > limit:
-            raise invalid_param(
-                f"'{items}' holds {len(value)} entries; this server takes at most {limit} "
-                "(--max-items sets the limit).",
-                items,
-                "too_many_items",
-            )
-    return body
+    if not raw.strip() and empty is not None:
+        raw = empty
+    max_items = request.app.state.server_state.settings.max_items
+    return await asyncio.to_thread(validate_json, model, raw, items, max_items)

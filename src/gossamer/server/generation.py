@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -56,8 +57,11 @@ class ParamNames:
         return self.answer_format
 
 
-async def prepare_turn(state: ServerState, spec: TurnSpec, names: ParamNames) -> PreparedTurn:
-    """Replay, render and fit off the event loop; what cannot run is a 400 naming the parameter."""
+async def prepare_turn(
+    state: ServerState, spec: TurnSpec | Callable[[], TurnSpec], names: ParamNames
+) -> PreparedTurn:
+    """Convert (when `spec` is a function), replay, render and fit off the event loop; what cannot
+    run is a 400 naming the parameter."""
     try:
         return await state.pipeline.prepare_async(spec)
     except RenderError as exc:

@@ -32,7 +32,7 @@ class ServerSettings:
     allowed_hosts: list[str] = field(default_factory=list)
     allow_local_paths: bool = False
     # Limits on what one request may hold (server/body.py, server/schemas.py).
-    max_body_bytes: int = 16 << 20
+    max_body_bytes: int = 4 << 20  # ~8x a full 131k-token context in text; parsing it holds the GIL ~60 ms
     max_items: int = 16384  # messages of a chat, input items of a response
     max_schema_depth: int = 64  # nesting of a tool's or an answer's JSON schema
     max_schema_nodes: int = 20000  # objects and arrays in such a schema
@@ -134,7 +134,8 @@ _HELP = {
     "allowed_hosts": "Host names accepted besides loopback names and the bind address (repeatable or "
     "comma-separated; '*' for any): guards against DNS rebinding from web pages",
     "allow_local_paths": "let /api/pull and /api/show name model folders on this machine (on/off)",
-    "max_body_bytes": "largest request body, e.g. 16MiB (413 beyond)",
+    "max_body_bytes": "largest request body, e.g. 16MiB (413 beyond; parsing a larger one holds "
+    "other requests up for longer)",
     "max_items": "most messages (or input items) in one request",
     "max_schema_depth": "deepest nesting of a JSON schema in a request (tool parameters, formats)",
     "max_schema_nodes": "most objects and arrays in one JSON schema of a request",

@@ -17,7 +17,9 @@ from gossamer.server.errors import APIError
 from gossamer.server.metrics import ServerMetrics
 from gossamer.server.settings import ServerSettings
 from gossamer.turn.pipeline import TurnPipeline
+from gossamer.turn.render_pool import RenderPool
 from gossamer.turn.replay import ReasoningReplay
+from gossamer.turn.schema_limits import SchemaLimits
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,12 @@ class ServerState:
             self._api_keys = load_api_keys(self.settings.api_key, self.settings.api_keys_file)
         return self._api_keys
 
+    async def shutdown(self) -> None:
+        """The app's end: the engine, then the pipeline's render processes."""
+        await self.engine.shutdown()
+        if self._pipeline is not None:
+            self._pipeline.shutdown()
+
     def tenant(self, request: Request) -> str:
         """Whose stored data `request` may see (see auth.tenant_of)."""
         return tenant_of(request.headers.raw, self.api_keys)
@@ -62,7 +70,15 @@ class ServerState:
         """The turn pipeline every API runs its turns through (made on first use)."""
         if self._pipeline is None:
             replay = self._replay()
-            self._pipeline = TurnPipeline(self.engine, self.encoding, replay=replay, metrics=self.metrics)
+            limits = SchemaLimits(self.settings.max_schema_depth, self.settings.max_schema_nodes)
+            self._pipeline = TurnPipeline(
+                self.engine,
+                self.encoding,
+                replay=replay,
+                metrics=self.metrics,
+                schema_limits=limits,
+                render_pool=RenderPool(),
+            )
         return self._pipeline
 
     def _replay(self) -> ReasoningReplay | None:

@@ -22,7 +22,6 @@ class ContextOverflow(TurnError):
         num_prompt_tokens: int,
         max_tokens: int | None,
         max_context_length: int,
-        *,
         truncated: bool = False,
     ) -> None:
         self.num_prompt_tokens = num_prompt_tokens
@@ -30,6 +29,9 @@ class ContextOverflow(TurnError):
         self.max_context_length = max_context_length
         self.truncated = truncated  # the oldest turns were dropped and it still did not fit
         super().__init__(self.describe())
+
+    def __reduce__(self):  # rebuilt from its fields when it comes back from a render process
+        return type(self), (self.num_prompt_tokens, self.max_tokens, self.max_context_length, self.truncated)
 
     @property
     def prompt_too_long(self) -> bool:

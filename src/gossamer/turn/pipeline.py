@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from openai_harmony import HarmonyEncoding
@@ -32,7 +32,9 @@ from gossamer.harmony.render import RenderedPrompt, render_conversation
 from gossamer.harmony.tokenizer import TokenTable, load_harmony_encoding, token_table
 from gossamer.turn.generation import Generation, GenerationMetrics
 from gossamer.turn.prompt import render_to_fit, resolve_params
+from gossamer.turn.render_pool import LARGE_PROMPT_CHARS, RenderPool, prompt_chars
 from gossamer.turn.replay import ReasoningReplay, history_digest
+from gossamer.turn.schema_limits import SchemaLimits, check_schema_sizes
 from gossamer.turn.sequence import SequenceDecoder, TurnDelta
 
 logger = logging.getLogger(__name__)
@@ -80,8 +82,12 @@ class TurnPipeline:
         *,
         replay: ReasoningReplay | None = None,
         metrics: GenerationMetrics | None = None,
+        schema_limits: SchemaLimits | None = None,
+        render_pool: RenderPool | None = None,
     ) -> None:
         self.engine = engine
+        self.schema_limits = schema_limits or SchemaLimits()
+        self.render_pool = render_pool  # large prompts render there, not in this process
         self.encoding = encoding or load_harmony_encoding()
         self.replay = replay
         self.metrics = metrics
@@ -97,7 +103,19 @@ class TurnPipeline:
         """The prompt a turn over `conv` would read (replayed reasoning included), without fitting it."""
         if self.replay is not None:
             self.replay.restore(conv, tenant)
+        if self._is_large(conv):
+            assert self.render_pool is not None
+            return self.render_pool.render_to_fit(conv, 1 << 62, truncation=False)
         return render_conversation(conv, encoding=self.encoding)
+
+    def _is_large(self, conv: Conversation) -> bool:
+        return self.render_pool is not None and prompt_chars(conv) >= LARGE_PROMPT_CHARS
+
+    def encode(self, text: str) -> list[int]:
+        """Raw text as token ids (special-token names become control tokens), large texts in the pool."""
+        if self.render_pool is not None and len(text) >= LARGE_PROMPT_CHARS:
+            return self.render_pool.encode(text)
+        return list(self.encoding.encode(text, allowed_special="all"))
 
     def prepare(self, spec: TurnSpec) -> PreparedTurn:
         """Replay, render, fit, settle the parameters, compile the reply's constraint.
@@ -107,11 +125,16 @@ class TurnPipeline:
         The work grows with the conversation: servers call `prepare_async`, off the event loop.
         """
         conv = spec.conversation
+        check_schema_sizes(conv, self.schema_limits)
         digest = history_digest(conv.messages)
         num_restored = self.replay.restore(conv, spec.tenant) if self.replay is not None else 0
         engine_limit = self.engine.max_context_length
         limit = min(spec.max_context_length or engine_limit, engine_limit)
-        rendered = render_to_fit(conv, self.encoding, limit, truncation=spec.truncation)
+        if self._is_large(conv):
+            assert self.render_pool is not None
+            rendered = self.render_pool.render_to_fit(conv, limit, truncation=spec.truncation)
+        else:
+            rendered = render_to_fit(conv, self.encoding, limit, truncation=spec.truncation)
         params = resolve_params(
             spec.params,
             len(rendered.prompt_ids),
@@ -131,8 +154,19 @@ class TurnPipeline:
             )
         return PreparedTurn(spec, rendered, params, digest, num_restored)
 
-    async def prepare_async(self, spec: TurnSpec) -> PreparedTurn:
-        return await asyncio.to_thread(self.prepare, spec)
+    async def prepare_async(self, spec: TurnSpec | Callable[[], TurnSpec]) -> PreparedTurn:
+        """`prepare` in a worker thread. `spec` may be a function that builds it there, so that
+        converting a large request (its messages, its schemas checked) stays off the loop too."""
+        return await asyncio.to_thread(lambda: self.prepare(spec() if callable(spec) else spec))
+
+    def warm(self) -> None:
+        """Ahead of the first request: what would otherwise make it slow (a render process)."""
+        if self.render_pool is not None:
+            self.render_pool.warm()
+
+    def shutdown(self) -> None:
+        if self.render_pool is not None:
+            self.render_pool.shutdown()
 
     async def start(self, prepared: PreparedTurn, request_id: str) -> Turn:
         """Submit to the engine; its refusals (RequestRejected, QueueFull) raise here."""

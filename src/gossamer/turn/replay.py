@@ -45,9 +45,15 @@ def _message_record(m: Message) -> list:
 
 
 def history_digest(messages: list[Message]) -> str:
-    """A digest of the conversation so far, insensitive to what clients drop or renew."""
-    payload = json.dumps([_message_record(m) for m in messages], ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
+    """A digest of the conversation so far, insensitive to what clients drop or renew.
+
+    Hashed message by message: a long history never holds the GIL in one long call.
+    """
+    digest = hashlib.sha256()
+    for m in messages:
+        record = json.dumps(_message_record(m), ensure_ascii=False, separators=(",", ":"))
+        digest.update(record.encode("utf-8", "surrogatepass") + b"\n")
+    return digest.hexdigest()
 
 
 def _turn_keys(digest: str, calls: list[ToolCallItem] | list[ToolCall]) -> list[str]:

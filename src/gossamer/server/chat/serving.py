@@ -170,12 +170,16 @@ class ChatCompletionRun:
 
 async def create_chat_completion(state: ServerState, body: ChatCompletionRequest, raw: Request) -> Response:
     model = require_model(state, body.model)
-    spec = TurnSpec(
-        conversation=to_conversation(body),
-        params=to_sampling_params(body, VOCAB_SIZE, state.max_n),
-        stop_strings=tuple(stop_strings(body.stop)),
-        tenant=state.tenant(raw),
-    )
+    tenant = state.tenant(raw)
+
+    def spec() -> TurnSpec:  # built in the worker thread: the conversion grows with the request
+        return TurnSpec(
+            conversation=to_conversation(body),
+            params=to_sampling_params(body, VOCAB_SIZE, state.max_n),
+            stop_strings=tuple(stop_strings(body.stop)),
+            tenant=tenant,
+        )
+
     prepared = await prepare_turn(state, spec, PARAMS)
     # Waiting in the queue or in prefill, the client may give up: watch for that from the start.
     start = start_turn(state, prepared, new_request_id("chatcmpl"), PARAMS)

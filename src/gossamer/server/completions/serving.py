@@ -50,7 +50,7 @@ MAX_BATCH_PROMPTS = 64
 
 def _one_prompt(state: ServerState, prompt: str | list[int]) -> list[int]:
     if isinstance(prompt, str):
-        ids = list(state.encoding.encode(prompt, allowed_special="all"))
+        ids = state.pipeline.encode(prompt)  # a large text is encoded in the render pool
     else:
         ids = list(prompt)
         bad = next((t for t in ids if not 0 <= t < VOCAB_SIZE), None)
@@ -306,7 +306,8 @@ async def _run_frames(runs: list[CompletionRun]) -> AsyncGenerator[bytes, None]:
 
 async def create_completion(state: ServerState, body: CompletionRequest, raw: Request) -> Response:
     model = require_model(state, body.model)
-    prompts = prompt_batch(state, body.prompt)
+    # Tokenizing grows with the prompt (megabytes of text take seconds): off the event loop.
+    prompts = await asyncio.to_thread(prompt_batch, state, body.prompt)
     table = token_table()
     params = await with_constraint(to_sampling_params(state, body, stop_token_ids(state, table, body)), body)
     for ids in prompts:

@@ -8,12 +8,14 @@ as Ollama sends them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from gossamer.engine.protocol import QueueFull, RequestRejected
@@ -96,7 +98,7 @@ def _engine_error(exc: RequestRejected | QueueFull) -> OllamaError:
     return OllamaError(429 if isinstance(exc, QueueFull) else 400, str(exc))
 
 
-async def _start_turn(state: ServerState, spec: TurnSpec) -> Turn:
+async def _start_turn(state: ServerState, spec: Callable[[], TurnSpec]) -> Turn:
     try:
         prepared = await state.pipeline.prepare_async(spec)
     except (RenderError, ConstraintError) as exc:
@@ -154,19 +156,26 @@ def _done_reason(reason: FinishReason | None) -> str:
 
 
 async def _run_conversation(
-    state: ServerState, conversation: Conversation, options: Options, think: Think, tenant: str
+    state: ServerState,
+    conversation: Callable[[], Conversation],
+    options: Options,
+    think: Think,
+    tenant: str,
 ) -> AsyncIterator[tuple[_Delta, dict[str, Any] | None]]:
     """Run one chat or generate request as a turn: yield (delta, None) while generating, then
     (last delta, final stats) once."""
     timing = _Timing()
-    spec = TurnSpec(
-        conversation,
-        sampling_params(options),
-        stop_strings=tuple(options.stop or ()),
-        clip_max_tokens=True,
-        max_context_length=options.num_ctx,
-        tenant=tenant,
-    )
+
+    def spec() -> TurnSpec:  # built in the worker thread, off the event loop
+        return TurnSpec(
+            conversation(),
+            sampling_params(options),
+            stop_strings=tuple(options.stop or ()),
+            clip_max_tokens=True,
+            max_context_length=options.num_ctx,
+            tenant=tenant,
+        )
+
     turn = await _start_turn(state, spec)
     translator = _Translator(think_mode(think).show)
     last = _Delta()
@@ -207,7 +216,7 @@ async def chat(state: ServerState, req: ChatRequest, tenant: str = "") -> AsyncI
         }
         return
     # aclosing: a client that hangs up closes this generator, and with it the engine request at once.
-    conversation = chat_conversation(req)
+    conversation = partial(chat_conversation, req)
     async with aclosing(_run_conversation(state, conversation, req.options, req.think, tenant)) as deltas:
         async for delta, final in deltas:
             chunk: dict[str, Any] = {"model": model, "created_at": now_iso(), "message": _message(delta)}
@@ -229,7 +238,7 @@ async def generate(
             async for chunk in chunks:
                 yield chunk
         return
-    conversation = generate_conversation(req)
+    conversation = partial(generate_conversation, req)
     async with aclosing(_run_conversation(state, conversation, req.options, req.think, tenant)) as deltas:
         async for delta, final in deltas:
             chunk: dict[str, Any] = {"model": model, "created_at": now_iso(), "response": delta.content}
@@ -245,7 +254,8 @@ async def _generate_raw(
     from gossamer.server.detokenizer import IncrementalDetokenizer
 
     encoding = state.encoding
-    prompt_ids = list(req.context or []) + list(encoding.encode(req.prompt or "", allowed_special="all"))
+    # Encoding grows with the prompt: in a worker thread (and a large one in the render pool).
+    prompt_ids = list(req.context or []) + await asyncio.to_thread(state.pipeline.encode, req.prompt or "")
     stop_ids = list(encoding.stop_tokens_for_assistant_actions())
     engine_limit = state.max_context_length
     limit = min(req.options.num_ctx or engine_limit, engine_limit)

@@ -85,6 +85,11 @@ class ResponsesService:
     # -- create -------------------------------------------------------------------------------
 
     async def prepare(self, req: CreateResponseRequest, tenant: str = "") -> PreparedResponse:
+        """Everything before the engine, in a worker thread: it reads the store (the chain of
+        previous_response_id) and converts, renders and compiles what grows with the request."""
+        return await asyncio.to_thread(self._prepare, req, tenant)
+
+    def _prepare(self, req: CreateResponseRequest, tenant: str) -> PreparedResponse:
         if req.store is not False and self._store is None:
             raise store_unavailable(
                 f"{self.store_error} Responses can be created with store=false until it is fixed."
@@ -139,7 +144,7 @@ class ResponsesService:
             conv, params, truncation=req.truncation == "auto", clip_max_tokens=True, tenant=tenant
         )
         try:
-            turn = await self.state.pipeline.prepare_async(spec)
+            turn = self.state.pipeline.prepare(spec)
         except RenderError as exc:
             message = f"The conversation cannot be rendered for the model: {exc}"
             raise bad_request(message, param="input") from exc

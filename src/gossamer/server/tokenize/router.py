@@ -6,6 +6,7 @@ run, prefill included; a `prompt` tokenizes as raw text the way /v1/completions 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -17,7 +18,7 @@ from gossamer.server.chat.protocol import ChatCompletionRequest
 from gossamer.server.chat.serving import render_prompt
 from gossamer.server.detokenizer import IncrementalDetokenizer, token_string
 from gossamer.server.errors import invalid_param
-from gossamer.server.state import get_state, require_model
+from gossamer.server.state import ServerState, get_state, require_model
 
 router = APIRouter()
 
@@ -48,14 +49,20 @@ async def tokenize(request: Request) -> dict[str, Any]:
     state = get_state(request)
     if body.model is not None:
         require_model(state, body.model)
+    tenant = state.tenant(request)
+    # Rendering and encoding grow with the request: in a worker thread, off the event loop.
+    return await asyncio.to_thread(_tokenize, state, body, tenant)
+
+
+def _tokenize(state: ServerState, body: ChatTokenizeRequest | CompletionTokenizeRequest, tenant: str) -> dict:
     if isinstance(body, ChatTokenizeRequest):
-        rendered = render_prompt(state, body, state.tenant(request))
+        rendered = render_prompt(state, body, tenant)
         ids = list(rendered.prompt_ids)
         if not body.add_generation_prompt and rendered.prefill_ids:
             # Without the opening of the assistant's reply (`<|start|>assistant`, forced call header).
             ids = ids[: len(ids) - len(rendered.prefill_ids)]
     else:
-        ids = list(state.encoding.encode(body.prompt, allowed_special="all"))
+        ids = state.pipeline.encode(body.prompt)
     answer: dict[str, Any] = {"count": len(ids), "max_model_len": state.max_context_length, "tokens": ids}
     if body.return_token_strs:
         table = token_table()
@@ -72,5 +79,9 @@ async def detokenize(request: Request) -> dict[str, Any]:
     bad = next((t for t in body.tokens if not 0 <= t < VOCAB_SIZE), None)
     if bad is not None:
         raise invalid_param(f"Token id {bad} is outside the vocabulary [0, {VOCAB_SIZE}).", "tokens")
+    return {"prompt": await asyncio.to_thread(_detokenize, body.tokens)}
+
+
+def _detokenize(token_ids: list[int]) -> str:
     detok = IncrementalDetokenizer()
-    return {"prompt": detok.push(body.tokens) + detok.flush()}
+    return detok.push(token_ids) + detok.flush()
