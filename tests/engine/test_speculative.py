@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gossamer.engine.prompt_lookup import PromptLookup
+from gossamer.engine.prompt_lookup import PromptLookup, best_draft_length
 from gossamer.engine.protocol import SamplingParams
 from gossamer.engine.sequence import Sequence
 from tests.engine.conftest import prompts, run_to_completion
@@ -18,7 +18,7 @@ def _seq(tokens: list[int]) -> Sequence:
 
 
 def test_lookup_proposes_what_followed_the_latest_match():
-    lookup = PromptLookup(num_draft_tokens=3, min_ngram=2, max_ngram=3)
+    lookup = PromptLookup(num_draft_tokens=3, min_ngram=2, max_ngram=3, row_cost=0.0)
     seq = _seq([1, 2, 3, 4, 5, 9, 2, 3, 7, 8, 6, 2, 3])
     assert lookup.propose(seq, 10) == (7, 8, 6)  # "2 3" last seen before "7 8 6"
     assert lookup.propose(seq, 2) == (7, 8)
@@ -30,21 +30,28 @@ def test_lookup_proposes_what_followed_the_latest_match():
     assert lookup.propose(seq, 10) == (3, 4, 5)  # "4 1 2" is not there, "1 2" is
 
 
-def test_lookup_backs_off_after_rejected_drafts():
-    lookup = PromptLookup(num_draft_tokens=2, min_ngram=1, max_ngram=2)
-    seq = _seq([5, 6, 5])
-    assert lookup.propose(seq, 10) == (6, 5)
-    lookup.record(seq, 2, 0)  # nothing accepted: wait 2 tokens
+def test_draft_length_weighs_acceptance_against_row_cost():
+    assert best_draft_length(0.9, 0.3, 8) >= 4
+    assert best_draft_length(0.5, 0.3, 8) == 1
+    assert best_draft_length(0.25, 0.3, 8) == 0  # no length beats plain decoding
+    assert best_draft_length(0.25, 0.0, 8) == 8  # rows for free: draft all
+
+
+def test_lookup_shortens_then_stops_then_probes_again():
+    lookup = PromptLookup(num_draft_tokens=4, min_ngram=1, max_ngram=2, row_cost=0.3)
+    seq = _seq([5, 6, 7, 8, 9] * 3 + [5])
+    first = lookup.propose(seq, 10)
+    assert 1 <= len(first) < 4  # a prior of 0.7: a short draft first
+    for _ in range(4):
+        lookup.record(seq, 4, 4)  # everything accepted: longer drafts
+    assert len(lookup.propose(seq, 10)) == 4
+    for _ in range(12):
+        lookup.record(seq, 1, 0)  # nothing accepted any more: drafting stops
     assert lookup.propose(seq, 10) == ()
-    seq.token_ids += [6, 5]
-    assert lookup.propose(seq, 10) != ()
-    lookup.record(seq, 2, 0)
-    lookup.record(seq, 2, 0)  # three misses in a row: wait 8
-    seq.token_ids += [6, 5]
-    assert lookup.propose(seq, 10) == ()
-    lookup.record(seq, 2, 1)  # something accepted: the misses are forgiven (the wait stays)
-    seq.token_ids += [6] * 8
-    assert lookup.propose(seq, 10) != ()
+    seq.append_token(6)
+    assert lookup.propose(seq, 10) == ()  # paused for 2 tokens
+    seq.append_token(7)
+    assert lookup.propose(seq, 10) == (8,)  # then a one-token probe
 
 
 def _oracle(engine, want: dict[str, list[int]], wrong: bool = False) -> None:

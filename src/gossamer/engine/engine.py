@@ -68,7 +68,7 @@ class EngineCore:
                                    max_prefill_tokens_while_decoding=config.max_prefill_tokens_while_decoding)
         self.runner = ModelRunner(model, self.cache)
         self.lookup = PromptLookup(config.num_speculative_tokens, config.prompt_lookup_min,
-                                   config.prompt_lookup_max)
+                                   config.prompt_lookup_max, config.speculative_row_cost)
         self.masks = MaskFiller(self.model_config.vocab_size)
         self.requests: dict[str, _Request] = {}
         self._seq_ids = itertools.count()
