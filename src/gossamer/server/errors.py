@@ -155,45 +155,49 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     return f"{where}{'; or '.join(reasons)}{more}", param
 
 
+def error_response(request: Request, status: int, body: dict[str, Any], headers=None) -> JSONResponse:
+    """An OpenAI-shaped error body, or Ollama's `{"error": message}` on Ollama's routes (/api/...),
+    so each API's clients read the message whatever went wrong."""
+    if request.url.path.startswith("/api/"):
+        body = {"error": body["error"]["message"]}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
-    async def _api_error(_: Request, exc: APIError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+    async def _api_error(request: Request, exc: APIError) -> JSONResponse:
+        return error_response(request, exc.status, exc.body(), exc.headers)
 
     @app.exception_handler(RequestRejected)
-    async def _rejected(_: Request, exc: RequestRejected) -> JSONResponse:
+    async def _rejected(request: Request, exc: RequestRejected) -> JSONResponse:
         err = from_engine_error(exc)
-        return JSONResponse(err.body(), status_code=err.status)
+        return error_response(request, err.status, err.body())
 
     @app.exception_handler(QueueFull)
-    async def _queue_full(_: Request, exc: QueueFull) -> JSONResponse:
+    async def _queue_full(request: Request, exc: QueueFull) -> JSONResponse:
         err = from_engine_error(exc)
-        return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
+        return error_response(request, err.status, err.body(), err.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         message, param = _validation_message(exc)
-        return JSONResponse(error_body(message, "invalid_request_error", param), status_code=400)
+        return error_response(request, 400, error_body(message, "invalid_request_error", param))
 
     @app.exception_handler(json.JSONDecodeError)
-    async def _json(_: Request, exc: json.JSONDecodeError) -> JSONResponse:
-        return JSONResponse(
-            error_body(f"The request body is not valid JSON: {exc.msg}.", "invalid_request_error"), 400
-        )
+    async def _json(request: Request, exc: json.JSONDecodeError) -> JSONResponse:
+        body = error_body(f"The request body is not valid JSON: {exc.msg}.", "invalid_request_error")
+        return error_response(request, 400, body)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
         if exc.status_code == 404 and message == "Not Found":
             message = "Unknown route."
-        return JSONResponse(
-            error_body(message, _DEFAULT_TYPES.get(exc.status_code, "invalid_request_error")),
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
-        )
+        body = error_body(message, _DEFAULT_TYPES.get(exc.status_code, "invalid_request_error"))
+        return error_response(request, exc.status_code, body, getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # A bug on our side: log the trace for us, give the client a message without it.
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(error_body("Internal server error.", "server_error"), status_code=500)
+        return error_response(request, 500, error_body("Internal server error.", "server_error"))
