@@ -130,6 +130,29 @@ def per_token(args: argparse.Namespace, model: torch.nn.Module) -> None:
     MaskFiller._fill = fill  # type: ignore[method-assign]
 
 
+def sampler_cost(batches: list[int], vocab: int, reps: int = 40) -> None:
+    """The mask's cost inside the sampler alone, interleaved with the same rows unmasked: on a
+    shared host whose speed drifts by a third, this isolates what the engine-level medians blur."""
+    from gossamer.engine.sampler import SamplingRow, sample
+
+    words = (vocab + 31) // 32
+    for batch in batches:
+        logits = torch.randn(batch, vocab)
+        bitmask = torch.randint(-(2**31), 2**31 - 1, (batch, words), dtype=torch.int32)
+        params = SamplingParams(temperature=1.0)
+        free = [SamplingRow(params, seed=i, position=0) for i in range(batch)]
+        held = [SamplingRow(params, seed=i, position=0, allowed_bitmask=bitmask[i]) for i in range(batch)]
+        times: dict[str, list[float]] = {"free": [], "held": []}
+        for _ in range(reps):
+            for name, rows in (("free", free), ("held", held)):
+                start = time.perf_counter()
+                sample(logits, rows)
+                times[name].append(time.perf_counter() - start)
+        free_ms, held_ms = median_ms(times["free"]), median_ms(times["held"])
+        print(f"sampler, batch {batch:2d}: {free_ms:6.2f} ms unmasked, {held_ms:6.2f} ms masked "
+              f"(+{held_ms - free_ms:.2f} ms per step, median of {reps} interleaved)")
+
+
 def compile_times() -> None:
     start = time.perf_counter()
     ll_tokenizer()
@@ -179,6 +202,7 @@ def main() -> None:
         args.model = model_path()
     model = load_model(Path(args.model), dtype=getattr(torch, args.dtype), device=torch.device("cpu"))
     print(f"model {args.model}, {args.dtype}, {args.tokens} tokens per round, {args.rounds} rounds")
+    sampler_cost(args.batches, model.config.vocab_size)
     per_token(args, model)
 
 

@@ -115,13 +115,13 @@ def _plain_greedy(row: SamplingRow) -> bool:
 
 def _processed_logits(logits: torch.Tensor, rows: list[SamplingRow]) -> torch.Tensor:
     """The allowed-token mask, logit bias and penalties applied: [R, V]."""
-    x = logits.clone()  # [R, V]
     masked = [i for i, row in enumerate(rows) if row.allowed_bitmask is not None]
-    if masked:
-        bitmask = torch.stack([rows[i].allowed_bitmask for i in masked])  # type: ignore[misc]
-        if len(masked) == len(rows):  # every row constrained: no gather and scatter of [R, V]
-            x = apply_token_bitmask(x, bitmask)
-        else:
+    if masked and len(masked) == len(rows):  # every row constrained: the mask's output is the copy
+        x = apply_token_bitmask(logits, torch.stack([row.allowed_bitmask for row in rows]))  # type: ignore[misc]
+    else:
+        x = logits.clone()  # [R, V]
+        if masked:
+            bitmask = torch.stack([rows[i].allowed_bitmask for i in masked])  # type: ignore[misc]
             x[masked] = apply_token_bitmask(x[masked], bitmask)
     # Sparse per-row additions, gathered into one index_put: (row, token) -> delta.
     row_idx: list[int] = []
