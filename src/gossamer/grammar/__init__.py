@@ -10,7 +10,7 @@
 
 The engine knows none of this: it calls `SamplingParams.constraint.new()` per sequence, then
 `fill_bitmask` before and `accept` after each sampled token (engine/masks.py, engine/engine.py).
-Built on llguidance, chosen over xgrammar by measurement (see plan.py's commit and the benchmark
-benchmarks/constraint_overhead.py): it names harmony's special tokens inside a grammar, compiles a
-schema in about a millisecond (lazily) where xgrammar took ~80 ms, and rolls back if needed.
+Built on llguidance, chosen over xgrammar by measurement (benchmarks/RESULTS.md): it names
+harmony's special tokens inside a grammar, and compiles a schema in about a millisecond (lazily)
+where xgrammar took ~80 ms.
 """

@@ -21,7 +21,7 @@ so a turn holds at most one call: `parallel_tool_calls: false` always holds.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from gossamer.grammar.formats import OutputFormat, to_subgrammar
@@ -46,7 +46,6 @@ class HarmonySpec:
     builtin_tools: tuple[str, ...] = ()
     tool_choice: Literal["auto", "none", "required"] = "auto"
     named: str | None = None  # tool_choice names this function: the reply must call it
-    lenient_tools: tuple[bool, ...] = field(default=())  # per tool: compile its schema leniently
 
 
 def grammar_text(spec: HarmonySpec, variant: Variant, *, tool_fallbacks: frozenset[int] = frozenset()) -> str:
@@ -91,8 +90,8 @@ def grammar_text(spec: HarmonySpec, variant: Variant, *, tool_fallbacks: frozens
         params = tool.parameters
         if params is None or i in tool_fallbacks:
             params = OutputFormat("json_object")
-        lenient = spec.lenient_tools[i] if i < len(spec.lenient_tools) else True
-        grammars.append(to_subgrammar(params, f"args_{i}", lenient=lenient))
+        # Unknown keywords are skipped unless the tool is strict (OutputFormat.strict overrides this).
+        grammars.append(to_subgrammar(params, f"args_{i}", lenient=True))
     recipients = [r for tool in spec.builtin_tools for r in BUILTIN_RECIPIENTS.get(tool, ())]
     if recipients and spec.tool_choice == "auto":
         to_any = " | ".join(json.dumps(f" to={r}") for r in recipients)

@@ -104,7 +104,6 @@ def turn_constraint(
         builtin_tools=tuple(conv.builtin_tools),
         tool_choice="auto" if named else choice,  # type: ignore[arg-type]
         named=named,
-        lenient_tools=tuple(not t.strict for t in conv.tools),
     )
     if answer is not None:
         _check(answer, "answer", None, lenient=True)
