@@ -1,0 +1,72 @@
+"""The machine's measured matrix-multiply peak, and what gossamer's prefill kernels reach in cache.
+
+    python benchmarks/matmul_peak.py [--threads 2]
+
+Prefill is compute-bound, so its figure of merit is the fraction of the machine's matrix
+throughput it reaches. This measures (best of several runs, all threads):
+- torch's bf16 and float32 matmul on 4096 x 4096 (oneDNN: AMX tiles where the CPU has them,
+  else AVX-512), and its int8 matmul (torch._int_mm) where the CPU build has one;
+- gossamer's kernels on prefill shapes whose weights fit in cache: the MXFP4 expert product on
+  int8 activations (20b mlp1 rows, 64 tokens per expert) and the dense bf16 product (qkv rows,
+  512 tokens).
+A multiply-add counts as 2 FLOP (or 2 OP for int8).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import torch
+
+from gossamer import kernels
+
+
+def best_seconds(fn: Callable[[], object], seconds: float = 3.0) -> float:
+    fn()
+    best, started = float("inf"), time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    gen = torch.Generator().manual_seed(0)
+    print(f"{args.threads} threads; TFLOP/s (or TOP/s), best of ~3 s each")
+    n = 4096
+    for dtype in (torch.bfloat16, torch.float32):
+        a, b = torch.randn(n, n, generator=gen).to(dtype), torch.randn(n, n, generator=gen).to(dtype)
+        print(f"torch matmul {dtype}: {2 * n**3 / best_seconds(lambda a=a, b=b: a @ b) / 1e12:.2f}")
+    try:
+        a8 = torch.randint(-127, 127, (n, n), dtype=torch.int8, generator=gen)
+        b8 = torch.randint(-127, 127, (n, n), dtype=torch.int8, generator=gen)
+        print(f"torch _int_mm int8: {2 * n**3 / best_seconds(lambda: torch._int_mm(a8, b8)) / 1e12:.2f}")
+    except RuntimeError as exc:  # no CPU int8 matmul in this build
+        print(f"torch _int_mm int8: unavailable ({str(exc).splitlines()[0]})")
+    if not kernels.available():
+        return
+    rows, cols, tokens = 5760 // 8, 2880, 64  # an eighth of one 20b expert's mlp1: stays in L2
+    blocks = torch.randint(0, 256, (1, rows, cols // 32, 16), dtype=torch.uint8, generator=gen)
+    scales = torch.randint(118, 128, (1, rows, cols // 32), dtype=torch.uint8, generator=gen)
+    x = torch.randn(tokens, cols, generator=gen).bfloat16()
+    experts, offsets = torch.zeros(1, dtype=torch.int64), torch.tensor([0, tokens])
+    for precision in ("int8", "exact"):
+        kernels.set_experts_precision(precision)
+        s = best_seconds(lambda: kernels.mxfp4_grouped(x, blocks, scales, None, experts, offsets))
+        print(f"gossamer MXFP4 experts ({precision} activations, {tokens} tokens): "
+              f"{2 * rows * cols * tokens / s / 1e12:.2f}")
+    weight = torch.randn(1024, cols, generator=gen).bfloat16()
+    xs = torch.randn(512, cols, generator=gen).bfloat16()
+    s = best_seconds(lambda: kernels.linear(xs, weight))
+    print(f"gossamer dense bf16 (512 tokens): {2 * 1024 * cols * 512 / s / 1e12:.2f}")
+
+
+if __name__ == "__main__":
+    main()
