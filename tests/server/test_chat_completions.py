@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 
 import httpx
 import openai
@@ -31,8 +32,9 @@ HI = [{"role": "user", "content": "hi"}]
 
 
 @pytest.fixture(scope="module")
-def client(scripted_app: LiveApp) -> openai.OpenAI:
-    return openai.OpenAI(base_url=scripted_app.base_url, api_key="unused", max_retries=0)
+def client(scripted_app: LiveApp) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=scripted_app.base_url, api_key="unused", max_retries=0) as client:
+        yield client
 
 
 def sse_payloads(text: str) -> list[dict]:
@@ -301,6 +303,7 @@ def test_stop_token_reported_apart_is_understood() -> None:
         text = client.completions.create(model=MODEL_NAME, prompt="Hi", max_tokens=100).choices[0].text
         assert text == "<|channel|>analysis<|message|>" + REASONING
     finally:
+        client.close()
         app.stop()
 
 

@@ -182,14 +182,14 @@ def test_context_overflow_names_the_limit(scripted_app: LiveApp) -> None:
 
 
 def test_sdk_raises_typed_errors(scripted_app: LiveApp) -> None:
-    client = openai.OpenAI(base_url=scripted_app.base_url, api_key="unused", max_retries=0)
-    with pytest.raises(openai.NotFoundError):
-        client.chat.completions.create(model="no-such-model", messages=HI)
-    with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(model=MODEL_NAME, messages=HI, max_tokens=-1)
-    assert info.value.param == "max_tokens"
-    with pytest.raises(openai.NotFoundError):
-        client.models.retrieve("gpt-oss-120b")
+    with openai.OpenAI(base_url=scripted_app.base_url, api_key="unused", max_retries=0) as client:
+        with pytest.raises(openai.NotFoundError):
+            client.chat.completions.create(model="no-such-model", messages=HI)
+        with pytest.raises(openai.BadRequestError) as info:
+            client.chat.completions.create(model=MODEL_NAME, messages=HI, max_tokens=-1)
+        assert info.value.param == "max_tokens"
+        with pytest.raises(openai.NotFoundError):
+            client.models.retrieve("gpt-oss-120b")
 
 
 @pytest.mark.parametrize(

@@ -59,7 +59,8 @@ def _validate_strictly(response: httpx.Response) -> None:
 @pytest.fixture
 def client(server):
     http = httpx.Client(event_hooks={"response": [_validate_strictly]}, timeout=60)
-    return openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, http_client=http)
+    with openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, http_client=http) as client:
+        yield client  # closing the SDK client closes `http` and its sockets
 
 
 def strict_response(data: dict) -> Response:
@@ -342,16 +343,21 @@ async def test_concurrent_requests_are_all_stored(server):
     )
     for i, response in enumerate(follow_ups):
         assert response.output_text == f"Results: get_weather={i}. Users said: question {i}"
+    await client.close()
 
 
 def test_restart_between_turns_loses_nothing(tmp_path):
     store = tmp_path / "responses.sqlite3"
-    with serve(store) as first_server:
-        client = openai.OpenAI(base_url=first_server.base_url, api_key="unused", max_retries=0)
+    with (
+        serve(store) as first_server,
+        openai.OpenAI(base_url=first_server.base_url, api_key="unused", max_retries=0) as client,
+    ):
         first = client.responses.create(model=MODEL, input="Weather in Paris?", tools=[WEATHER])
         call = first.output[-1]
-    with serve(store) as second_server:
-        client = openai.OpenAI(base_url=second_server.base_url, api_key="unused", max_retries=0)
+    with (
+        serve(store) as second_server,
+        openai.OpenAI(base_url=second_server.base_url, api_key="unused", max_retries=0) as client,
+    ):
         assert client.responses.retrieve(first.id).model_dump() == first.model_dump()
         second = client.responses.create(
             model=MODEL,
@@ -363,8 +369,10 @@ def test_restart_between_turns_loses_nothing(tmp_path):
 
 
 def test_truncation_auto_drops_oldest_turns_and_disabled_refuses(tmp_path):
-    with serve(tmp_path / "r.sqlite3", context_tokens=400) as small:
-        client = openai.OpenAI(base_url=small.base_url, api_key="unused", max_retries=0)
+    with (
+        serve(tmp_path / "r.sqlite3", context_tokens=400) as small,
+        openai.OpenAI(base_url=small.base_url, api_key="unused", max_retries=0) as client,
+    ):
         previous = None
         for turn in range(8):
             response = client.responses.create(

@@ -22,8 +22,11 @@ pytestmark = pytest.mark.slow
 def client(tmp_path_factory):
     root = tmp_path_factory.mktemp("random-tiny")
     model_dir = write_checkpoint(root / "random-tiny", PRESETS["tiny"], layout="hf", seed=0)
-    with serve(root / "responses.sqlite3", engine="model", model=str(model_dir), timeout_s=300) as running:
-        yield openai.OpenAI(base_url=running.base_url, api_key="unused", max_retries=0)
+    with (
+        serve(root / "responses.sqlite3", engine="model", model=str(model_dir), timeout_s=300) as running,
+        openai.OpenAI(base_url=running.base_url, api_key="unused", max_retries=0) as client,
+    ):
+        yield client
 
 
 def test_arbitrary_tokens_still_make_a_valid_response(client):

@@ -41,8 +41,9 @@ def app() -> Iterator[LiveApp]:
 
 
 @pytest.fixture(scope="module")
-def client(app: LiveApp) -> openai.OpenAI:
-    return openai.OpenAI(base_url=app.base_url, api_key="unused", max_retries=0)
+def client(app: LiveApp) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=app.base_url, api_key="unused", max_retries=0) as client:
+        yield client
 
 
 def test_chat_completions_parse_fills_message_parsed(client: openai.OpenAI) -> None:
