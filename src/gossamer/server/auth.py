@@ -75,7 +75,10 @@ class APIKeyMiddleware:
         message = (
             "Missing API key: send 'Authorization: Bearer <key>'." if key is None else "Incorrect API key."
         )
-        body = json.dumps(error_body(message, "invalid_request_error", None, "invalid_api_key")).encode()
+        payload = error_body(message, "invalid_request_error", None, "invalid_api_key")
+        if scope["path"].startswith("/api/"):
+            payload = {"error": message}  # Ollama's shape on Ollama's routes, as its clients read it
+        body = json.dumps(payload).encode()
         await send(
             {
                 "type": "http.response.start",

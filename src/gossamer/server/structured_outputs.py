@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import from_json
 
 from gossamer.engine.protocol import StructuredOutputs
 from gossamer.server.errors import invalid_param
@@ -54,18 +55,29 @@ def to_structured_outputs(request: GuidedFields) -> StructuredOutputs | None:
         raise invalid_param(f"Give one structured output, not {', '.join(given)}.", given[-1])
     if so is not None:
         return StructuredOutputs(
-            json=so.json_,
+            json=_parsed_schema(so.json_, "structured_outputs.json"),
             json_object=bool(so.json_object),
             regex=so.regex,
             choice=tuple(so.choice) if so.choice is not None else None,
             grammar=so.grammar,
         )
     return StructuredOutputs(
-        json=request.guided_json,
+        json=_parsed_schema(request.guided_json, "guided_json"),
         regex=request.guided_regex,
         choice=tuple(request.guided_choice) if request.guided_choice is not None else None,
         grammar=request.guided_grammar,
     )
+
+
+def _parsed_schema(schema: dict[str, Any] | str | None, param: str) -> dict[str, Any] | str | None:
+    """A schema sent as a JSON string, parsed here with the body's own parser: Python's `json` would
+    recurse through a string nested thousands deep and fail with RecursionError (a 500)."""
+    if not isinstance(schema, str):
+        return schema
+    try:
+        return from_json(schema)
+    except ValueError as exc:
+        raise invalid_param(f"The JSON schema in '{param}' cannot be read: {exc}.", param) from None
 
 
 def structured_param(request: GuidedFields) -> str:

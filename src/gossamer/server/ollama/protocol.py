@@ -12,6 +12,11 @@ class _Lenient(BaseModel):
 
 
 class Options(_Lenient):
+    # NaN and Infinity parse as floats; an unbounded field (the penalties) would hand them on to
+    # the engine, which refuses them only after the request was prepared (and a scripted or
+    # upstream engine not at all).
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
     temperature: float | None = Field(default=None, ge=0.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     top_k: int | None = Field(default=None, ge=0)
