@@ -160,7 +160,9 @@ class TurnPipeline:
         return await asyncio.to_thread(lambda: self.prepare(spec() if callable(spec) else spec))
 
     def warm(self) -> None:
-        """Ahead of the first request: what would otherwise make it slow (a render process)."""
+        """Ahead of the first request: what would otherwise make it slow (the token table, ~0.7 s;
+        a render process, a second or more)."""
+        _ = self.table
         if self.render_pool is not None:
             self.render_pool.warm()
 
