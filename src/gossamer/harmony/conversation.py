@@ -63,11 +63,22 @@ class FunctionTool:
     strict: bool | None = None
 
 
+@dataclass(frozen=True)
+class ToolNamespace:
+    """How a tool the server runs is described in harmony's system message (`## name`)."""
+
+    name: str  # "browser", "python": the recipient's namespace
+    description: str  # the `//` comment block (browser) or the paragraph (python) under the heading
+
+
 @dataclass
 class Conversation:
     messages: list[Message] = field(default_factory=list)
     tools: list[FunctionTool] = field(default_factory=list)
     builtin_tools: list[BuiltinTool] = field(default_factory=list)
+    # Descriptions of built-in tools that replace openai-harmony's defaults (a server-run python is
+    # stateless, not the Jupyter notebook the default describes), keyed by the tool's name.
+    tool_namespaces: dict[str, ToolNamespace] = field(default_factory=dict)
     reasoning_effort: ReasoningEffort = "medium"
     instructions: str | None = None  # developer instructions besides any system/developer messages
     tool_choice: ToolChoice = "auto"

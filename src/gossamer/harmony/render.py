@@ -30,6 +30,7 @@ from openai_harmony import (
     Role,
     SystemContent,
     ToolDescription,
+    ToolNamespaceConfig,
 )
 from openai_harmony import Conversation as HConversation
 from openai_harmony import Message as HMessage
@@ -128,11 +129,14 @@ def _system_message(conv: Conversation, offer_tools: bool) -> HMessage:
         content = content.with_conversation_start_date(conv.current_date)
     for tool in conv.builtin_tools if offer_tools else ():
         if tool == "browser":
-            content = content.with_browser_tool()
+            config = ToolNamespaceConfig.browser()
         elif tool == "python":
-            content = content.with_python_tool()
+            config = ToolNamespaceConfig.python()
         else:
             raise RenderError(f"unknown built-in tool {tool!r} (known: browser, python)")
+        if (namespace := conv.tool_namespaces.get(tool)) is not None:
+            config.description = namespace.description  # the functions stay harmony's own
+        content = content.with_tools(config)
     return HMessage.from_role_and_content(Role.SYSTEM, content)
 
 
