@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 # Routers of API packages owned elsewhere; each is mounted when its package is present.
 OPTIONAL_ROUTERS = (
     "gossamer.server.responses.router",
+    "gossamer.server.conversations.router",
     "gossamer.server.ollama.router",
     "gossamer.upstream.status",
 )

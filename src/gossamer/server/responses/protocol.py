@@ -65,8 +65,8 @@ class CreateResponseRequest(BaseModel):
     stream: bool | None = None
     user: str | None = None
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
-    # Accepted only to be refused clearly: ignoring them would silently lose the conversation.
-    conversation: Any = None
+    conversation: str | dict[str, Any] | None = None  # its id, or {"id": ...} (request.conversation_param)
+    # Accepted only to be refused clearly: ignoring it would silently lose what it names.
     prompt: Any = None
 
 
@@ -127,10 +127,12 @@ class ResponseObject(BaseModel):
     usage: Usage | None = None
     user: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
+    conversation: dict[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        # The spec allows `usage` and `user` to be absent but not null.
-        return self.model_dump(exclude={k for k in ("usage", "user") if getattr(self, k) is None})
+        # The spec allows `usage` and `user` to be absent but not null; `conversation` only where set.
+        absent = ("usage", "user", "conversation")
+        return self.model_dump(exclude={k for k in absent if getattr(self, k) is None})
 
 
 class DeletedResponse(BaseModel):

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from gossamer.harmony.conversation import Conversation, FunctionTool, Message, ReasoningEffort, ToolChoice
+from gossamer.server.responses.builtin_tools import HOSTED_TYPES
 from gossamer.server.responses.errors import bad_request
 from gossamer.server.responses.items import new_id
 from gossamer.server.responses.protocol import KNOWN_INCLUDES, CreateResponseRequest, ResponseObject
@@ -30,9 +31,13 @@ def function_tools(raw_tools: list[dict[str, Any]] | None) -> tuple[list[Functio
     tools, echo = [], []
     for index, tool in enumerate(raw_tools or []):
         param = f"tools[{index}]"
+        if tool.get("type") in HOSTED_TYPES:  # run by the server (builtin_tools.py): echoed as sent
+            echo.append(dict(tool))
+            continue
         if tool.get("type") != "function":
             raise bad_request(
-                f"{param}: tool type {tool.get('type')!r} is not supported; only function tools are.",
+                f"{param}: tool type {tool.get('type')!r} is not supported; function, web_search and "
+                "code_interpreter tools are.",
                 param=f"{param}.type",
                 code="unsupported_tool_type",
             )
@@ -120,6 +125,25 @@ def check_metadata(metadata: dict[str, str] | None) -> None:
             )
 
 
+def conversation_param(req: CreateResponseRequest) -> str | None:
+    """The id of the conversation the response belongs to (`"conv_..."` or `{"id": "conv_..."}`)."""
+    raw = req.conversation
+    if raw is None:
+        return None
+    conversation_id = raw.get("id") if isinstance(raw, dict) else raw
+    if not isinstance(conversation_id, str) or not conversation_id:
+        raise bad_request(
+            "conversation must be a conversation id or an object with its 'id'.", param="conversation"
+        )
+    if req.previous_response_id is not None:  # OpenAI's rule: one way of carrying state at a time
+        raise bad_request(
+            "Mutually exclusive parameters: Ensure you are only providing one of: 'previous_response_id' "
+            "or 'conversation'.",
+            param="conversation",
+        )
+    return conversation_id
+
+
 def to_conversation(req: CreateResponseRequest, messages: list[Message]) -> Conversation:
     tools, _ = function_tools(req.tools)
     effort = (req.reasoning.effort if req.reasoning else None) or "medium"
@@ -133,7 +157,9 @@ def to_conversation(req: CreateResponseRequest, messages: list[Message]) -> Conv
     )
 
 
-def new_response(req: CreateResponseRequest, model_name: str) -> dict[str, Any]:
+def new_response(
+    req: CreateResponseRequest, model_name: str, conversation_id: str | None = None
+) -> dict[str, Any]:
     """The response object before any output: `queued` for background requests, else `in_progress`."""
     _, tools_echo = function_tools(req.tools)
     effort = req.reasoning.effort if req.reasoning else None
@@ -159,4 +185,5 @@ def new_response(req: CreateResponseRequest, model_name: str) -> dict[str, Any]:
         truncation=req.truncation or "disabled",
         user=req.user,
         metadata=req.metadata or {},
+        conversation={"id": conversation_id} if conversation_id is not None else None,
     ).to_dict()

@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import StreamingResponse
 
 from gossamer.server.body import parse_body, request_body
+from gossamer.server.conversations.store import ConversationStore
 from gossamer.server.errors import APIError
 from gossamer.server.generation import run_unless_disconnected
 from gossamer.server.responses.protocol import CreateResponseRequest, DeletedResponse, InputItemList
@@ -36,7 +37,8 @@ def open_service(app: FastAPI) -> ResponsesService:
         # A `responses_store` setting wins when the server's settings have one; otherwise the
         # store follows $GOSSAMER_RESPONSES_STORE or lives in gossamer's data directory.
         try:
-            service = ResponsesService(state, ResponseStore(state.settings.responses_store))
+            store = ResponseStore(state.settings.responses_store)
+            service = ResponsesService(state, store, conversations=ConversationStore(store))
         except StoreUnavailable as exc:
             logger.error("%s Stored responses are off: store=true answers 503 until it is fixed.", exc)
             service = ResponsesService(state, None, store_error=str(exc))

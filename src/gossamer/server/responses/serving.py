@@ -5,6 +5,9 @@ context) -> engine -> harmony StreamDecoder -> ResponseEventBuilder -> stream ev
 terminal event's response object is stored before that event is sent, so a client that chains
 the next request the moment it sees `response.completed` always finds its predecessor.
 Background responses run in a task of their own and can be followed, polled and cancelled.
+A response on a `conversation` reads the conversation's items as its context and, once it ends
+(completed, incomplete or cancelled; not failed), appends its input and output items to it, before
+its terminal event is sent; one response at a time holds a conversation.
 """
 
 from __future__ import annotations
@@ -24,23 +27,42 @@ from gossamer.harmony.events import Finished, FinishReason
 from gossamer.harmony.render import RenderError
 from gossamer.harmony.tokenizer import TokenTable, token_table
 from gossamer.server.chat.choice import logprob_entry
+from gossamer.server.conversations.locks import ConversationLocks, Lease
+from gossamer.server.conversations.store import ConversationStore
 from gossamer.server.errors import APIError
 from gossamer.server.generation import ParamNames, new_request_id, start_turn
 from gossamer.server.responses.background import BackgroundRun
+from gossamer.server.responses.builtin_tools import ran_a_tool, toolbox_for, with_tools
 from gossamer.server.responses.errors import bad_request, not_found
 from gossamer.server.responses.events import ResponseEventBuilder, StreamEvent, TerminalStatus
 from gossamer.server.responses.items import Item, parse_input
 from gossamer.server.responses.protocol import CreateResponseRequest, Usage
-from gossamer.server.responses.request import check_include, check_metadata, new_response, to_conversation
+from gossamer.server.responses.request import (
+    check_include,
+    check_metadata,
+    conversation_param,
+    new_response,
+    to_conversation,
+)
 from gossamer.server.responses.store import ChainBroken, ResponseStore, StoreUnavailable
 from gossamer.server.responses.translate import items_to_messages
 from gossamer.server.state import ServerState
+from gossamer.tools.toolbox import ToolBox
 from gossamer.turn import ContextOverflow, PreparedTurn, Turn, TurnSpec
 
 logger = logging.getLogger(__name__)
 
 CANCEL_GRACE_S = 5.0  # how long a cancelled background run gets to wind down after the abort
 PARAMS = ParamNames(prompt="input", output="max_output_tokens")
+
+
+@dataclass
+class ConversationTurn:
+    """The conversation a response belongs to, held (its lease) until the turn's items are in."""
+
+    id: str
+    lease: Lease
+    appended: bool = False
 
 
 @dataclass
@@ -54,6 +76,8 @@ class PreparedResponse:
     store: bool
     background: bool
     tenant: str = ""  # whose response it is (the API key's digest)
+    toolbox: ToolBox | None = None  # the built-in tools it runs (web_search, code_interpreter)
+    conversation: ConversationTurn | None = None
 
     @property
     def response(self) -> dict[str, Any]:
@@ -64,10 +88,16 @@ class ResponsesService:
     """Responses over one store; with no store (it could not be opened) only store=false works."""
 
     def __init__(
-        self, state: ServerState, store: ResponseStore | None, store_error: str | None = None
+        self,
+        state: ServerState,
+        store: ResponseStore | None,
+        store_error: str | None = None,
+        conversations: ConversationStore | None = None,
     ) -> None:
         self.state = state
         self._store = store
+        self.conversations = conversations  # in the same SQLite file; None when it could not open
+        self._conversation_locks = ConversationLocks()
         self.store_error = store_error
         self._runs: dict[str, BackgroundRun] = {}
         self._table: TokenTable | None = None
@@ -90,6 +120,36 @@ class ResponsesService:
         return await asyncio.to_thread(self._prepare, req, tenant)
 
     def _prepare(self, req: CreateResponseRequest, tenant: str) -> PreparedResponse:
+        conversation_id = conversation_param(req)
+        if conversation_id is None:
+            return self._prepare_turn(req, tenant, None)
+        lease = self._hold_conversation(conversation_id, tenant)
+        try:
+            prepared = self._prepare_turn(req, tenant, conversation_id)
+        except BaseException:
+            lease.release()
+            raise
+        prepared.conversation = ConversationTurn(conversation_id, lease)
+        lease.release_with(prepared)  # a request dropped before it ran must not keep the lock
+        return prepared
+
+    def _hold_conversation(self, conversation_id: str, tenant: str) -> Lease:
+        if self.conversations is None:
+            raise store_unavailable(f"{self.store_error} Conversations are unavailable until it is fixed.")
+        if self.conversations.get(conversation_id, tenant) is None:
+            raise not_found(f"Conversation with id '{conversation_id}' not found.", param="conversation")
+        lease = self._conversation_locks.acquire(tenant, conversation_id)
+        if lease is None:  # OpenAI's words and code for the same case
+            raise bad_request(
+                "Another process is currently operating on this conversation. Please retry in a few seconds.",
+                param="conversation",
+                code="conversation_locked",
+            )
+        return lease
+
+    def _prepare_turn(
+        self, req: CreateResponseRequest, tenant: str, conversation_id: str | None
+    ) -> PreparedResponse:
         if req.store is not False and self._store is None:
             raise store_unavailable(
                 f"{self.store_error} Responses can be created with store=false until it is fixed."
@@ -98,12 +158,10 @@ class ResponsesService:
             raise bad_request("A background response must be stored; drop store=false.", param="background")
         check_include(req.include)
         check_metadata(req.metadata)
-        for name in ("conversation", "prompt"):
-            if getattr(req, name) is not None:
-                raise bad_request(
-                    f"'{name}' is not supported by this server; use previous_response_id or input.",
-                    param=name,
-                )
+        if req.prompt is not None:
+            raise bad_request(
+                "'prompt' is not supported by this server; use previous_response_id or input.", param="prompt"
+            )
         model_name = self.state.model_name
         if req.model:
             resolved = self.state.resolve_model(req.model)
@@ -115,7 +173,9 @@ class ResponsesService:
                 )
             model_name = resolved
         prior: list[Item] = []
-        if req.previous_response_id:
+        if conversation_id is not None and self.conversations is not None:
+            prior = self.conversations.items(conversation_id, tenant)
+        elif req.previous_response_id:
             try:
                 prior = self.store.conversation(req.previous_response_id, tenant)
             except ChainBroken as exc:
@@ -129,11 +189,15 @@ class ResponsesService:
                     param="previous_response_id",
                     code="previous_response_not_found",
                 ) from exc
-        references = self.store.get_item if self._store is not None else (lambda _: None)
-        input_items = parse_input(req.input, resolve_reference=lambda item_id: references(item_id, tenant))
+        input_items = parse_input(
+            req.input, resolve_reference=lambda item_id: self.resolve_reference(item_id, tenant)
+        )
         if not input_items and not prior:
             raise bad_request("Missing required parameter: 'input'.", param="input")
         conv = to_conversation(req, items_to_messages(prior + input_items))
+        toolbox = toolbox_for(self.state, req.tools, prior + input_items)
+        if toolbox is not None:
+            toolbox.offer(conv)  # described in the system message, as gpt-oss was trained
         params = SamplingParams(
             temperature=1.0 if req.temperature is None else req.temperature,
             top_p=1.0 if req.top_p is None else req.top_p,
@@ -152,7 +216,7 @@ class ResponsesService:
             raise _context_error(exc) from exc
         except ConstraintError as exc:
             raise bad_request(str(exc), param=_constraint_param(exc, req.tools)) from exc
-        response = new_response(req, model_name)
+        response = new_response(req, model_name, conversation_id)
         return PreparedResponse(
             request_id=new_request_id("resp"),
             builder=ResponseEventBuilder(response),
@@ -161,11 +225,28 @@ class ResponsesService:
             store=response["store"],
             background=response["background"],
             tenant=tenant,
+            toolbox=toolbox,
         )
+
+    def resolve_reference(self, item_id: str, tenant: str) -> Item | None:
+        """The item an `item_reference` names: a stored response's, else a conversation's."""
+        item = self._store.get_item(item_id, tenant) if self._store is not None else None
+        if item is None and self.conversations is not None:
+            item = self.conversations.find_item(item_id, tenant)
+        return item
 
     async def start(self, prepared: PreparedResponse) -> Turn:
         """Submit to the engine; a refused request raises an HTTP error before any byte is sent."""
-        return await start_turn(self.state, prepared.turn, prepared.request_id, PARAMS)
+        try:
+            return await self._start_turn(prepared)
+        except BaseException:
+            if prepared.conversation is not None:
+                prepared.conversation.lease.release()
+            raise
+
+    async def _start_turn(self, prepared: PreparedResponse) -> Turn:
+        turn = await start_turn(self.state, prepared.turn, prepared.request_id, PARAMS)
+        return with_tools(self.state, prepared.toolbox, turn, prepared.builder)  # the tool loop, if any
 
     async def run(
         self, prepared: PreparedResponse, turn: Turn, *, is_cancelled: Callable[[], bool] = lambda: False
@@ -186,6 +267,8 @@ class ResponsesService:
                 for event in builder.feed(delta.events, logprobs):
                     yield event
                 finished = delta.finished or finished
+                if prepared.store and ran_a_tool(delta):
+                    await self._keep_progress(prepared)
         except Exception as exc:  # the engine or decoder broke: the response fails, the server lives
             logger.exception("response %s failed", prepared.response["id"])
             error = {"code": "server_error", "message": f"The model run failed: {exc}"}
@@ -204,13 +287,19 @@ class ResponsesService:
             except StoreUnavailable as exc:  # the answer exists but cannot be kept: say so, loudly
                 logger.error("response %s could not be stored: %s", prepared.response["id"], exc)
                 terminal = builder.restate_failed(terminal, storage_error(exc))
+        try:
+            await self._append_turn(prepared)
+        except StoreUnavailable as exc:
+            logger.error("response %s could not join its conversation: %s", prepared.response["id"], exc)
+            terminal = builder.restate_failed(terminal, storage_error(exc))
         for event in terminal:
             yield event
 
     async def _keep_abandoned(
         self, prepared: PreparedResponse, turn: Turn, finished: Finished | None
     ) -> None:
-        if not prepared.store or prepared.builder.finished:
+        kept = prepared.store or prepared.conversation is not None
+        if not kept or prepared.builder.finished:
             return
         done = finished is not None and finished.reason in (FinishReason.STOP, FinishReason.TOOL_CALLS)
         status = "completed" if done else "incomplete"
@@ -219,9 +308,37 @@ class ResponsesService:
         with anyio.CancelScope(shield=True):
             try:
                 await turn.close()
-                await self._save(prepared.response, prepared.input_items, prepared.tenant)
+                if prepared.store:
+                    await self._save(prepared.response, prepared.input_items, prepared.tenant)
+                await self._append_turn(prepared)
             except StoreUnavailable as exc:
                 logger.error("abandoned response %s could not be stored: %s", prepared.response["id"], exc)
+
+    async def _append_turn(self, prepared: PreparedResponse) -> None:
+        """Add the turn's input and output items to its conversation, once, and let the next turn in.
+
+        A failed response adds nothing: its turn did not happen, and the client may send it again.
+        """
+        conversation = prepared.conversation
+        if conversation is None or conversation.appended:
+            return
+        conversation.appended = True
+        try:
+            if prepared.response["status"] != "failed" and self.conversations is not None:
+                items = [*prepared.input_items, *prepared.response["output"]]
+                await asyncio.to_thread(
+                    self.conversations.append, conversation.id, prepared.tenant, copy.deepcopy(items)
+                )
+        finally:
+            conversation.lease.release()
+
+    async def _keep_progress(self, prepared: PreparedResponse) -> None:
+        """Store a response mid-loop after each tool call: a server that dies before the end keeps
+        every call and output made so far (the restarted server marks the response failed)."""
+        try:
+            await self._save(prepared.response, prepared.input_items, prepared.tenant)
+        except StoreUnavailable as exc:
+            logger.error("response %s: progress could not be stored: %s", prepared.response["id"], exc)
 
     def _token_table(self) -> TokenTable:
         if self._table is None:
@@ -244,7 +361,12 @@ class ResponsesService:
     async def start_background(self, prepared: PreparedResponse) -> BackgroundRun:
         run = BackgroundRun(prepared)
         # Queued: visible to GET at once. A store that cannot take it refuses the request here.
-        await self._save(prepared.response, prepared.input_items, prepared.tenant)
+        try:
+            await self._save(prepared.response, prepared.input_items, prepared.tenant)
+        except BaseException:
+            if prepared.conversation is not None:
+                prepared.conversation.lease.release()
+            raise
         self._runs[prepared.response["id"]] = run
         run.task = asyncio.create_task(self._drive(run), name=f"response {prepared.response['id']}")
         return run
@@ -274,6 +396,8 @@ class ResponsesService:
                     run.push(event)
                 await self._save_quietly(prepared)
         finally:
+            if prepared.conversation is not None:
+                prepared.conversation.lease.release()
             run.close()
             self._runs.pop(prepared.response["id"], None)
 
@@ -281,6 +405,7 @@ class ResponsesService:
         """A last write of a background response nobody awaits: a failure can only be logged."""
         try:
             await self._save(prepared.response, None, prepared.tenant)
+            await self._append_turn(prepared)
         except StoreUnavailable as exc:
             logger.error("background response %s could not be stored: %s", prepared.response["id"], exc)
 

@@ -156,6 +156,11 @@ class ResponseStore:
             except (OSError, sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
                 raise _unavailable(self.path, exc) from exc
 
+    # Other tables in the same file (the Conversations API's) go through the same connection and
+    # lock: one writer per file, and a failure reads as StoreUnavailable there too.
+    write = _write
+    read = _read
+
     # -- writes -------------------------------------------------------------------------------
 
     def save(

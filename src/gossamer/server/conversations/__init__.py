@@ -1,0 +1,1 @@
+"""OpenAI's Conversations API, durable in the Responses store's SQLite file (see store.py)."""
