@@ -13,5 +13,6 @@ if [ "${1:-}" = "--if-needed" ]; then
     install_if_needed
 else
     install_all
+    ensure_bubblewrap
 fi
 where_to_find_it

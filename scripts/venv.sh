@@ -109,6 +109,21 @@ install_if_needed() {
     else
         install_all
     fi
+    ensure_bubblewrap
+}
+
+# The python tool's sandbox (docs/builtin-tools.md) and its tests need bubblewrap, a system package:
+# installed with apt when missing and we are root; otherwise say so (those tests then skip, saying why).
+ensure_bubblewrap() {
+    command -v bwrap >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        say "installing bubblewrap (the python tool's sandbox) ..."
+        local apt=(apt-get -o DPkg::Lock::Timeout=300 install -y -qq bubblewrap)
+        "${apt[@]}" >/dev/null 2>&1 || { apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null 2>&1 \
+            && "${apt[@]}" >/dev/null 2>&1; } || say "could not install bubblewrap: the python tool is off"
+    else
+        say "bubblewrap is not installed: the python tool needs it (apt-get install bubblewrap)"
+    fi
 }
 
 where_to_find_it() {

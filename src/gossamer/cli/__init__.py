@@ -1,4 +1,4 @@
-"""The `gossamer` command: pull, list, show, rm, ps, serve and run.
+"""The `gossamer` command: pull, list, show, rm, ps, serve, run and index.
 
 Every command reports bad input (unknown model, port in use, bad flag values, no network, a
 half-downloaded model) as one clear line on stderr and a non-zero exit code, never a stack trace.
@@ -83,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stats", action="store_true", help="print tokens and speed after each answer")
     p.add_argument("--local", action="store_true", help="run in this process even when a server is up")
     p.set_defaults(func=run.cmd_run)
+
+    from gossamer.cli import index
+
+    index.add_parser(sub)
     return parser
 
 

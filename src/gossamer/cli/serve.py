@@ -71,6 +71,12 @@ def prepare_settings(args: argparse.Namespace):
     except ValueError as exc:  # a GOSSAMER_* variable that does not parse
         raise GossamerError(str(exc)) from exc
     check_settings(settings)
+    if settings.tools:
+        # A tool that cannot work (python with no sandbox, a backend with no key) stops the server
+        # here, in one line, before the model loads.
+        from gossamer.tools.config import ServerTools
+
+        ServerTools.from_settings(settings)
     if settings.uses_upstreams:
         if settings.model is not None:
             raise GossamerError(

@@ -50,6 +50,17 @@ class ServerSettings:
     reasoning_replay: bool = True
     replay_max_age_s: float = 7 * 24 * 3600.0
     replay_max_bytes: int = 256 << 20
+    # Built-in tools the server runs (gossamer/tools, docs/builtin-tools.md).
+    tools: list[str] = field(default_factory=list)  # "browser", "python"
+    browser_backend: str = "local"  # local (the offline index), exa, youcom
+    browser_index: str | None = None
+    browser_fetch: bool = True
+    browser_allow_network: list[str] = field(default_factory=list)
+    python_sandbox: str = "bwrap"
+    python_interpreter: str | None = None
+    python_timeout_s: float = 20.0
+    python_memory_bytes: int = 1 << 30
+    max_tool_calls: int = 16
     # Upstreams (gossamer/upstream): with any, this server runs no model and serves theirs.
     upstream: list[str] = field(default_factory=list)
     upstream_config: str | None = None  # a TOML file of upstreams (docs/upstreams.md)
@@ -115,11 +126,17 @@ _PARSERS: dict[str, Any] = {
     "replay_max_age_s": float,
     "replay_max_bytes": _parse_bytes,
     "upstream": _parse_list,
+    "tools": _parse_list,
+    "browser_fetch": _parse_bool,
+    "browser_allow_network": _parse_list,
+    "python_timeout_s": float,
+    "python_memory_bytes": _parse_bytes,
+    "max_tool_calls": int,
     "upstream_health_interval_s": float,
     "upstream_timeout_s": float,
 }
 
-_REPEATABLE = frozenset({"upstream", "allowed_hosts"})
+_REPEATABLE = frozenset({"upstream", "allowed_hosts", "tools", "browser_allow_network"})
 
 _HELP = {
     "model": "model directory or name",
@@ -152,6 +169,20 @@ _HELP = {
     "reasoning_replay": "give back the reasoning of tool-call turns that clients drop (on/off)",
     "replay_max_age_s": "seconds replayable reasoning is kept",
     "replay_max_bytes": "most replayable reasoning kept, e.g. 256MiB (oldest dropped first)",
+    "tools": "built-in tools the server runs for the model: browser, python (comma-separated or "
+    "repeated); see docs/builtin-tools.md",
+    "browser_backend": "where browser searches go: local (the offline index), exa ($EXA_API_KEY) or "
+    "youcom ($YDC_API_KEY)",
+    "browser_index": "the local backend's index, built with `gossamer index add PATH`",
+    "browser_fetch": "let the browser open http(s) pages from the web (public addresses only) (on/off)",
+    "browser_allow_network": "networks the browser may open despite being private, e.g. 10.0.0.0/8 "
+    "(repeatable or comma-separated)",
+    "python_sandbox": "how python runs: bwrap (isolated; needs bubblewrap) or none (unsafe: the code "
+    "runs as this server's user)",
+    "python_interpreter": "the interpreter the python tool runs (it must be readable by nobody)",
+    "python_timeout_s": "wall-clock seconds one python call may run (and as many CPU seconds)",
+    "python_memory_bytes": "address space of one python call, e.g. 1GiB",
+    "max_tool_calls": "built-in tool calls one answer may make before the model is told to answer",
     "upstream": "serve a vLLM, SGLang or Gossamer server's model instead of loading one: its URL "
     "(repeatable, or comma-separated), e.g. http://gpu-1:8000, or vllm+URL, sglang+URL, gossamer+URL "
     "to name its kind",
@@ -207,6 +238,8 @@ _NONE_MEANS = {
     "responses_store": "responses.sqlite3 in the data directory",
     "upstream_config": "none",
     "upstream_api_key": "none",
+    "browser_index": "browser-index.sqlite3 in the data directory",
+    "python_interpreter": "/usr/bin/python3, else this Python",
     "upstream_health_interval_s": "the config file's, else 5",
     "upstream_timeout_s": "the config file's, else 300",
 }

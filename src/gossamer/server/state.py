@@ -45,6 +45,8 @@ class ServerState:
     metrics: ServerMetrics = field(default_factory=ServerMetrics)
     created: int = field(default_factory=lambda: int(time.time()))
     extra_model_names: tuple[str, ...] = ()  # further names that resolve to the served model
+    # The built-in tools it runs (gossamer.tools.config.ServerTools); None: made from the settings.
+    server_tools: Any = None
     _pipeline: TurnPipeline | None = field(default=None, init=False, repr=False)
     _api_keys: list[str] | None = field(default=None, init=False, repr=False)
 
@@ -60,6 +62,15 @@ class ServerState:
         await self.engine.shutdown()
         if self._pipeline is not None:
             self._pipeline.shutdown()
+
+    @property
+    def tools(self) -> Any:  # ServerTools | None
+        """The built-in tools (`--tools`), made on first use; None when the server runs none."""
+        if self.server_tools is None and self.settings.tools:
+            from gossamer.tools.config import ServerTools
+
+            self.server_tools = ServerTools.from_settings(self.settings)
+        return self.server_tools
 
     def tenant(self, request: Request) -> str:
         """Whose stored data `request` may see (see auth.tenant_of)."""

@@ -22,6 +22,9 @@ from gossamer.harmony.events import (
 )
 from gossamer.harmony.tokenizer import TokenTable
 from gossamer.server.detokenizer import token_bytes
+from gossamer.server.server_tools import chat_annotation
+from gossamer.tools.browser.citations import CitationStream
+from gossamer.tools.events import ServerToolFinished
 from gossamer.turn.sequence import TurnDelta
 
 # OpenAI has no "abort": a turn the server stopped reports what it had as a stop.
@@ -40,9 +43,15 @@ class ChoiceDelta:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)  # OpenAI tool_call delta objects
     logprobs: list[dict[str, Any]] = field(default_factory=list)  # entries of logprobs.content
     finish_reason: str | None = None
+    # The server's own tool calls (docs/builtin-tools.md) and the answer's citations of their pages.
+    server_tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    annotations: list[dict[str, Any]] = field(default_factory=list)
 
     def is_empty(self) -> bool:
-        return not (self.content or self.reasoning or self.tool_calls or self.logprobs or self.finish_reason)
+        return not (
+            self.content or self.reasoning or self.tool_calls or self.logprobs or self.finish_reason
+            or self.server_tool_calls or self.annotations
+        )
 
 
 def logprob_entry(table: TokenTable, lp: TokenLogprob, num_top: int) -> dict[str, Any]:
@@ -63,8 +72,15 @@ def logprob_entry(table: TokenTable, lp: TokenLogprob, num_top: int) -> dict[str
 
 
 class ChatChoice:
-    def __init__(self, index: int, table: TokenTable, num_top_logprobs: int | None) -> None:
+    def __init__(
+        self,
+        index: int,
+        table: TokenTable,
+        num_top_logprobs: int | None,
+        citations: CitationStream | None = None,
+    ) -> None:
         self.index = index
+        self.citations = citations  # the browser ran: its citations in the answer become links
         self.table = table
         self.num_top_logprobs = num_top_logprobs  # None: no logprobs
         self.finish_reason: str | None = None
@@ -76,8 +92,14 @@ class ChatChoice:
             match event:
                 case ReasoningDelta(text=text):
                     out.reasoning += text
+                case ContentDelta(text=text) if self.citations is not None:
+                    shown, annotations = self.citations.push(text)
+                    out.content += shown
+                    out.annotations += [chat_annotation(a) for a in annotations]
                 case ContentDelta(text=text) | PreambleDelta(text=text):
                     out.content += text
+                case ServerToolFinished():
+                    out.server_tool_calls.append(event.record())
                 case ToolCallStarted(index=index, call_id=call_id, name=name):
                     self._streamed_args[index] = ""
                     call = {"name": name, "arguments": ""}
@@ -92,9 +114,13 @@ class ChatChoice:
                         rest = arguments[len(streamed) :]
                         out.tool_calls.append({"index": index, "function": {"arguments": rest}})
                 case Finished(reason=reason):
+                    if self.citations is not None:
+                        held, annotations = self.citations.flush()
+                        out.content += held
+                        out.annotations += [chat_annotation(a) for a in annotations]
                     out.finish_reason = self.finish_reason = _FINISH_REASONS[reason]
                 case _:
-                    pass  # built-in tool calls have no Chat Completions form
+                    pass  # the model's built-in calls show as server_tool_calls once they ran
         if self.num_top_logprobs is not None:
             out.logprobs = [logprob_entry(self.table, lp, self.num_top_logprobs) for lp in delta.logprobs]
         return out

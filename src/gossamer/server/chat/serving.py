@@ -26,8 +26,11 @@ from gossamer.server.generation import (
     start_turn,
     token_usage,
 )
+from gossamer.server.server_tools import offer, request_toolbox, with_loop
 from gossamer.server.sse import openai_stream, sse_data, sse_response
 from gossamer.server.state import ServerState, require_model
+from gossamer.tools.browser.citations import CitationStream
+from gossamer.tools.loop import ToolLoopTurn
 from gossamer.turn import Turn, TurnSpec
 
 logger = logging.getLogger(__name__)
@@ -38,7 +41,8 @@ PARAMS = ParamNames(prompt="messages", output="max_tokens")
 def render_prompt(state: ServerState, request: ChatCompletionRequest, tenant: str) -> RenderedPrompt:
     """The exact harmony prompt for a chat request, replayed reasoning included (for /tokenize)."""
     try:
-        return state.pipeline.render(to_conversation(request), tenant)
+        toolbox = request_toolbox(state, n=request.n or 1, tool_choice=request.tool_choice)
+        return state.pipeline.render(offer(to_conversation(request), toolbox), tenant)
     except GossamerError as exc:
         raise invalid_param(str(exc), "messages") from exc
 
@@ -46,7 +50,7 @@ def render_prompt(state: ServerState, request: ChatCompletionRequest, tenant: st
 class ChatCompletionRun:
     """State of one request across its choices; yields chunks or builds the whole answer."""
 
-    def __init__(self, request: ChatCompletionRequest, model: str, turn: Turn) -> None:
+    def __init__(self, request: ChatCompletionRequest, model: str, turn: Turn | ToolLoopTurn) -> None:
         self.request = request
         self.model = model
         self.turn = turn
@@ -54,7 +58,10 @@ class ChatCompletionRun:
         self.created = int(time.time())
         num_top = (request.top_logprobs or 0) if request.logprobs else None
         table = token_table()
-        self.choices = [ChatChoice(i, table, num_top) for i in range(turn.prepared.params.n)]
+        citations = None
+        if isinstance(turn, ToolLoopTurn) and "browser" in turn.toolbox.names:
+            citations = CitationStream(turn.toolbox.cite)
+        self.choices = [ChatChoice(i, table, num_top, citations) for i in range(turn.prepared.params.n)]
 
     def usage(self) -> dict[str, Any]:
         usage = self.turn.usage
@@ -100,6 +107,10 @@ class ChatCompletionRun:
         }
         if tool_calls:
             message["tool_calls"] = tool_calls
+        if annotations := [a for d in deltas for a in d.annotations]:
+            message["annotations"] = annotations
+        if server_calls := [c for d in deltas for c in d.server_tool_calls]:
+            message["server_tool_calls"] = server_calls  # an extension: docs/builtin-tools.md
         logprobs = None
         if choice.num_top_logprobs is not None:
             logprobs = {"content": [e for d in deltas for e in d.logprobs], "refusal": None}
@@ -138,6 +149,10 @@ class ChatCompletionRun:
             body["content"] = delta.content
         if delta.tool_calls:
             body["tool_calls"] = delta.tool_calls
+        if delta.annotations:
+            body["annotations"] = delta.annotations
+        if delta.server_tool_calls:
+            body["server_tool_calls"] = delta.server_tool_calls
         choice: dict[str, Any] = {"index": index, "delta": body, "logprobs": None, "finish_reason": None}
         if delta.logprobs:
             choice["logprobs"] = {"content": delta.logprobs, "refusal": None}
@@ -171,10 +186,11 @@ class ChatCompletionRun:
 async def create_chat_completion(state: ServerState, body: ChatCompletionRequest, raw: Request) -> Response:
     model = require_model(state, body.model)
     tenant = state.tenant(raw)
+    toolbox = request_toolbox(state, n=body.n or 1, tool_choice=body.tool_choice)
 
     def spec() -> TurnSpec:  # built in the worker thread: the conversion grows with the request
         return TurnSpec(
-            conversation=to_conversation(body),
+            conversation=offer(to_conversation(body), toolbox),
             params=to_sampling_params(body, VOCAB_SIZE, state.max_n),
             stop_strings=tuple(stop_strings(body.stop)),
             tenant=tenant,
@@ -184,7 +200,7 @@ async def create_chat_completion(state: ServerState, body: ChatCompletionRequest
     # Waiting in the queue or in prefill, the client may give up: watch for that from the start.
     start = start_turn(state, prepared, new_request_id("chatcmpl"), PARAMS)
     turn = await run_unless_disconnected(raw, asyncio.ensure_future(start))
-    run = ChatCompletionRun(body, model, turn)
+    run = ChatCompletionRun(body, model, with_loop(state, toolbox, turn))
     if body.stream:
         return sse_response(run.stream())
     answer = await run_unless_disconnected(raw, asyncio.ensure_future(run.collect()))

@@ -41,7 +41,11 @@ from gossamer.server.ollama.convert import (
     think_mode,
 )
 from gossamer.server.ollama.protocol import ChatRequest, GenerateRequest, Options, Think
+from gossamer.server.server_tools import offer, request_toolbox, with_loop
 from gossamer.server.state import ServerState
+from gossamer.tools.browser.citations import CitationStream
+from gossamer.tools.events import ServerToolFinished
+from gossamer.tools.toolbox import ToolBox
 from gossamer.turn import ContextOverflow, Turn, TurnSpec
 from gossamer.turn.generation import Generation
 from gossamer.turn.prompt import check_fits, resolve_params
@@ -99,6 +103,7 @@ def _engine_error(exc: RequestRejected | QueueFull) -> OllamaError:
 
 
 async def _start_turn(state: ServerState, spec: Callable[[], TurnSpec]) -> Turn:
+    """Prepare and start a turn; Ollama's errors for what cannot run."""
     try:
         prepared = await state.pipeline.prepare_async(spec)
     except (RenderError, ConstraintError) as exc:
@@ -116,13 +121,16 @@ class _Delta:
     thinking: str = ""
     content: str = ""
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    server_tool_calls: list[dict[str, Any]] = field(default_factory=list)  # docs/builtin-tools.md
 
 
 class _Translator:
     """The turn's events -> Ollama deltas."""
 
-    def __init__(self, show_thinking: bool) -> None:
+    def __init__(self, show_thinking: bool, citations: CitationStream | None = None) -> None:
         self.show_thinking = show_thinking
+        # Ollama has no annotations: the browser's citations become Markdown links in the text.
+        self.citations = citations
         self.calls: dict[int, tuple[str, str]] = {}  # index -> (call_id, name)
         self.finish_reason: FinishReason | None = None
 
@@ -132,8 +140,12 @@ class _Translator:
             match event:
                 case ReasoningDelta(text=text) if self.show_thinking:
                     delta.thinking += text
+                case ContentDelta(text=text) if self.citations is not None:
+                    delta.content += self.citations.push(text)[0]
                 case ContentDelta(text=text) | PreambleDelta(text=text):
                     delta.content += text
+                case ServerToolFinished():
+                    delta.server_tool_calls.append(event.record())
                 case ToolCallStarted(index=index, call_id=call_id, name=name):
                     self.calls[index] = (call_id, name)
                 case ToolCallFinished(index=index, arguments=arguments):
@@ -145,6 +157,8 @@ class _Translator:
                         }
                     )
                 case Finished(reason=reason):
+                    if self.citations is not None:
+                        delta.content += self.citations.flush()[0]
                     self.finish_reason = reason
         return delta
 
@@ -161,6 +175,7 @@ async def _run_conversation(
     options: Options,
     think: Think,
     tenant: str,
+    toolbox: ToolBox | None = None,
 ) -> AsyncIterator[tuple[_Delta, dict[str, Any] | None]]:
     """Run one chat or generate request as a turn: yield (delta, None) while generating, then
     (last delta, final stats) once."""
@@ -168,7 +183,7 @@ async def _run_conversation(
 
     def spec() -> TurnSpec:  # built in the worker thread, off the event loop
         return TurnSpec(
-            conversation(),
+            offer(conversation(), toolbox),
             sampling_params(options),
             stop_strings=tuple(options.stop or ()),
             clip_max_tokens=True,
@@ -176,8 +191,9 @@ async def _run_conversation(
             tenant=tenant,
         )
 
-    turn = await _start_turn(state, spec)
-    translator = _Translator(think_mode(think).show)
+    turn = with_loop(state, toolbox, await _start_turn(state, spec))
+    citations = CitationStream(toolbox.cite) if toolbox is not None and "browser" in toolbox.names else None
+    translator = _Translator(think_mode(think).show, citations)
     last = _Delta()
     try:
         async for turn_delta in turn.deltas():
@@ -185,7 +201,7 @@ async def _run_conversation(
             if turn_delta.finished is not None:
                 last = delta
                 break
-            if delta.thinking or delta.content or delta.tool_calls:
+            if delta.thinking or delta.content or delta.tool_calls or delta.server_tool_calls:
                 yield delta, None
     finally:
         await turn.close()
@@ -199,6 +215,8 @@ def _message(delta: _Delta) -> dict[str, Any]:
         message["thinking"] = delta.thinking
     if delta.tool_calls:
         message["tool_calls"] = delta.tool_calls
+    if delta.server_tool_calls:
+        message["server_tool_calls"] = delta.server_tool_calls
     return message
 
 
@@ -217,7 +235,9 @@ async def chat(state: ServerState, req: ChatRequest, tenant: str = "") -> AsyncI
         return
     # aclosing: a client that hangs up closes this generator, and with it the engine request at once.
     conversation = partial(chat_conversation, req)
-    async with aclosing(_run_conversation(state, conversation, req.options, req.think, tenant)) as deltas:
+    toolbox = request_toolbox(state)  # the server's built-in tools, run server-side
+    run = _run_conversation(state, conversation, req.options, req.think, tenant, toolbox)
+    async with aclosing(run) as deltas:
         async for delta, final in deltas:
             chunk: dict[str, Any] = {"model": model, "created_at": now_iso(), "message": _message(delta)}
             if final is None:
@@ -318,6 +338,8 @@ def fold_chat(chunks: list[dict[str, Any]]) -> dict[str, Any]:
     calls = [call for c in chunks for call in c["message"].get("tool_calls", [])]
     if calls:
         message["tool_calls"] = calls
+    if server_calls := [call for c in chunks for call in c["message"].get("server_tool_calls", [])]:
+        message["server_tool_calls"] = server_calls
     final["message"] = message
     return final
 

@@ -27,7 +27,10 @@ from gossamer.harmony.events import (
     ToolCallFinished,
     ToolCallStarted,
 )
+from gossamer.server.responses.builtin_tools import finish_item, started_item
 from gossamer.server.responses.items import new_id
+from gossamer.tools.browser.citations import CitationStream
+from gossamer.tools.events import ServerToolFinished, ServerToolStarted
 
 StreamEvent = dict[str, Any]
 ItemKind = Literal["reasoning", "final", "preamble", "function_call"]
@@ -53,6 +56,10 @@ class ResponseEventBuilder:
         self.num_events = 0
         self._open: _OpenItem | None = None
         self._finished = False
+        self._tool_items: dict[str, int] = {}  # call id -> output index of its item
+        # Set when the browser runs: answer text has its citations rewritten, with annotations.
+        self.citations: CitationStream | None = None
+        self._annotations: list[dict[str, Any]] = []
 
     @property
     def finished(self) -> bool:
@@ -95,9 +102,14 @@ class ResponseEventBuilder:
                 case ToolCallFinished(index=index, arguments=arguments):
                     out += self._finish_function_call(index, arguments)
                 case BuiltinToolCall():
-                    # Built-in tools (browser, python) are not offered over this API, so the model
-                    # was not told about them; a stray call is dropped like unrecognized text.
-                    pass
+                    # The call itself becomes an item when the server runs it (ServerToolStarted);
+                    # a stray one (no tool offered) is dropped like unrecognized text.
+                    out += self._close("completed")
+                case ServerToolStarted():
+                    out += self._close("completed")
+                    out += self._start_tool_call(event)
+                case ServerToolFinished():
+                    out += self._finish_tool_call(event)
                 case Finished():
                     pass  # the caller decides the terminal status (it knows about aborts and errors)
         if logprobs:
@@ -114,6 +126,15 @@ class ResponseEventBuilder:
         if self._open is None or self._open.kind != kind:
             out += self._close("completed")
             out += self._open_text_item(kind)
+        annotations: list[dict[str, Any]] = []
+        if kind == "final" and self.citations is not None:
+            text, annotations = self.citations.push(text)
+        out += self._append_text(kind, text)
+        out += self._annotate(annotations)
+        return out
+
+    def _append_text(self, kind: ItemKind, text: str) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
         if not text:
             return out
         assert self._open is not None
@@ -162,6 +183,8 @@ class ResponseEventBuilder:
                 "content": [],
             }
             part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+            if kind == "final" and self.citations is not None:
+                self.citations.emitted = 0  # annotation offsets count within this item's text
         self.output.append(item)
         self._open = _OpenItem(kind=kind, output_index=len(self.output) - 1)
         return [
@@ -177,7 +200,33 @@ class ResponseEventBuilder:
             ),
         ]
 
+    def _annotate(self, annotations: list[dict[str, Any]]) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        assert self._open is not None or not annotations
+        for annotation in annotations:
+            item = self._open.item(self.output)  # type: ignore[union-attr]
+            out.append(
+                self._event(
+                    "response.output_text.annotation.added",
+                    item_id=item["id"],
+                    output_index=self._open.output_index,  # type: ignore[union-attr]
+                    content_index=0,
+                    annotation_index=len(self._annotations),
+                    annotation=annotation,
+                )
+            )
+            self._annotations.append(annotation)
+        return out
+
     def _close_text_item(self, status: str) -> list[StreamEvent]:
+        assert self._open is not None
+        prefix: list[StreamEvent] = []
+        if self._open.kind == "final" and self.citations is not None:
+            held, annotations = self.citations.flush()  # text kept back as a possible citation
+            prefix = self._append_text("final", held) + self._annotate(annotations)
+        return prefix + self._close_text_body(status)
+
+    def _close_text_body(self, status: str) -> list[StreamEvent]:
         assert self._open is not None
         item, index, text = self._open.item(self.output), self._open.output_index, self._open.text
         if self._open.kind == "reasoning":
@@ -191,7 +240,9 @@ class ResponseEventBuilder:
             )
         else:
             logprobs = self._open.logprobs
-            part = {"type": "output_text", "text": text, "annotations": [], "logprobs": logprobs}
+            annotations = self._annotations if self._open.kind == "final" else []
+            self._annotations = []
+            part = {"type": "output_text", "text": text, "annotations": annotations, "logprobs": logprobs}
             done = self._event(
                 "response.output_text.done",
                 item_id=item["id"],
@@ -211,6 +262,44 @@ class ResponseEventBuilder:
                 content_index=0,
                 part=part,
             ),
+            self._event("response.output_item.done", output_index=index, item=copy.deepcopy(item)),
+        ]
+
+    # -- built-in tool calls the server runs --------------------------------------------------
+
+    def _start_tool_call(self, event: ServerToolStarted) -> list[StreamEvent]:
+        item = started_item(event)
+        self.output.append(item)
+        index = len(self.output) - 1
+        self._tool_items[event.call.call_id] = index
+        kind = item["type"].removesuffix("_call")  # web_search, code_interpreter
+        out = [
+            self._event("response.output_item.added", output_index=index, item=copy.deepcopy(item)),
+            self._event(f"response.{kind}_call.in_progress", output_index=index, item_id=item["id"]),
+        ]
+        if kind == "web_search":
+            item["status"] = "searching"
+            ids = {"output_index": index, "item_id": item["id"]}
+            out.append(self._event("response.web_search_call.searching", **ids))
+        else:
+            ids = {"output_index": index, "item_id": item["id"]}
+            out += [
+                self._event("response.code_interpreter_call_code.delta", **ids, delta=item["code"]),
+                self._event("response.code_interpreter_call_code.done", **ids, code=item["code"]),
+                self._event("response.code_interpreter_call.interpreting", **ids),
+            ]
+            item["status"] = "interpreting"
+        return out
+
+    def _finish_tool_call(self, event: ServerToolFinished) -> list[StreamEvent]:
+        index = self._tool_items.get(event.call.call_id)
+        if index is None:
+            return []
+        item = self.output[index]
+        finish_item(item, event)
+        kind = item["type"].removesuffix("_call")
+        return [
+            self._event(f"response.{kind}_call.completed", output_index=index, item_id=item["id"]),
             self._event("response.output_item.done", output_index=index, item=copy.deepcopy(item)),
         ]
 

@@ -67,6 +67,12 @@ def parse_item(entry: dict[str, Any], *, param: str, resolve_reference: Callable
             return _function_call(entry, param)
         case "function_call_output":
             return _function_call_output(entry, param)
+        case "web_search_call" | "code_interpreter_call":
+            from gossamer.server.responses.builtin_tools import parse_call_item
+
+            item_id = entry.get("id")
+            stored = resolve_reference(item_id) if isinstance(item_id, str) and item_id else None
+            return parse_call_item(entry, param, stored)
         case "item_reference":
             item_id = _required_str(entry, "id", param)
             item = resolve_reference(item_id)
@@ -78,7 +84,8 @@ def parse_item(entry: dict[str, Any], *, param: str, resolve_reference: Callable
         case _:
             raise bad_request(
                 f"Unsupported input item type '{item_type}' at {param}. Supported: message, reasoning, "
-                "function_call, function_call_output, item_reference.",
+                "function_call, function_call_output, web_search_call, code_interpreter_call, "
+                "item_reference.",
                 param=f"{param}.type",
                 code="unsupported_item_type",
             )

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from gossamer.harmony.conversation import Conversation, FunctionTool, Message, ReasoningEffort, ToolChoice
+from gossamer.server.responses.builtin_tools import HOSTED_TYPES
 from gossamer.server.responses.errors import bad_request
 from gossamer.server.responses.items import new_id
 from gossamer.server.responses.protocol import KNOWN_INCLUDES, CreateResponseRequest, ResponseObject
@@ -30,9 +31,13 @@ def function_tools(raw_tools: list[dict[str, Any]] | None) -> tuple[list[Functio
     tools, echo = [], []
     for index, tool in enumerate(raw_tools or []):
         param = f"tools[{index}]"
+        if tool.get("type") in HOSTED_TYPES:  # run by the server (builtin_tools.py): echoed as sent
+            echo.append(dict(tool))
+            continue
         if tool.get("type") != "function":
             raise bad_request(
-                f"{param}: tool type {tool.get('type')!r} is not supported; only function tools are.",
+                f"{param}: tool type {tool.get('type')!r} is not supported; function, web_search and "
+                "code_interpreter tools are.",
                 param=f"{param}.type",
                 code="unsupported_tool_type",
             )

@@ -32,6 +32,7 @@ from gossamer.server.conversations.store import ConversationStore
 from gossamer.server.errors import APIError
 from gossamer.server.generation import ParamNames, new_request_id, start_turn
 from gossamer.server.responses.background import BackgroundRun
+from gossamer.server.responses.builtin_tools import ran_a_tool, toolbox_for, with_tools
 from gossamer.server.responses.errors import bad_request, not_found
 from gossamer.server.responses.events import ResponseEventBuilder, StreamEvent, TerminalStatus
 from gossamer.server.responses.items import Item, parse_input
@@ -46,6 +47,7 @@ from gossamer.server.responses.request import (
 from gossamer.server.responses.store import ChainBroken, ResponseStore, StoreUnavailable
 from gossamer.server.responses.translate import items_to_messages
 from gossamer.server.state import ServerState
+from gossamer.tools.toolbox import ToolBox
 from gossamer.turn import ContextOverflow, PreparedTurn, Turn, TurnSpec
 
 logger = logging.getLogger(__name__)
@@ -74,6 +76,7 @@ class PreparedResponse:
     store: bool
     background: bool
     tenant: str = ""  # whose response it is (the API key's digest)
+    toolbox: ToolBox | None = None  # the built-in tools it runs (web_search, code_interpreter)
     conversation: ConversationTurn | None = None
 
     @property
@@ -192,6 +195,9 @@ class ResponsesService:
         if not input_items and not prior:
             raise bad_request("Missing required parameter: 'input'.", param="input")
         conv = to_conversation(req, items_to_messages(prior + input_items))
+        toolbox = toolbox_for(self.state, req.tools, prior + input_items)
+        if toolbox is not None:
+            toolbox.offer(conv)  # described in the system message, as gpt-oss was trained
         params = SamplingParams(
             temperature=1.0 if req.temperature is None else req.temperature,
             top_p=1.0 if req.top_p is None else req.top_p,
@@ -219,6 +225,7 @@ class ResponsesService:
             store=response["store"],
             background=response["background"],
             tenant=tenant,
+            toolbox=toolbox,
         )
 
     def resolve_reference(self, item_id: str, tenant: str) -> Item | None:
@@ -231,11 +238,15 @@ class ResponsesService:
     async def start(self, prepared: PreparedResponse) -> Turn:
         """Submit to the engine; a refused request raises an HTTP error before any byte is sent."""
         try:
-            return await start_turn(self.state, prepared.turn, prepared.request_id, PARAMS)
+            return await self._start_turn(prepared)
         except BaseException:
             if prepared.conversation is not None:
                 prepared.conversation.lease.release()
             raise
+
+    async def _start_turn(self, prepared: PreparedResponse) -> Turn:
+        turn = await start_turn(self.state, prepared.turn, prepared.request_id, PARAMS)
+        return with_tools(self.state, prepared.toolbox, turn, prepared.builder)  # the tool loop, if any
 
     async def run(
         self, prepared: PreparedResponse, turn: Turn, *, is_cancelled: Callable[[], bool] = lambda: False
@@ -256,6 +267,8 @@ class ResponsesService:
                 for event in builder.feed(delta.events, logprobs):
                     yield event
                 finished = delta.finished or finished
+                if prepared.store and ran_a_tool(delta):
+                    await self._keep_progress(prepared)
         except Exception as exc:  # the engine or decoder broke: the response fails, the server lives
             logger.exception("response %s failed", prepared.response["id"])
             error = {"code": "server_error", "message": f"The model run failed: {exc}"}
@@ -318,6 +331,14 @@ class ResponsesService:
                 )
         finally:
             conversation.lease.release()
+
+    async def _keep_progress(self, prepared: PreparedResponse) -> None:
+        """Store a response mid-loop after each tool call: a server that dies before the end keeps
+        every call and output made so far (the restarted server marks the response failed)."""
+        try:
+            await self._save(prepared.response, prepared.input_items, prepared.tenant)
+        except StoreUnavailable as exc:
+            logger.error("response %s: progress could not be stored: %s", prepared.response["id"], exc)
 
     def _token_table(self) -> TokenTable:
         if self._table is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from gossamer.harmony.conversation import Message, ToolCallItem, last_answer_index
+from gossamer.server.responses.builtin_tools import call_messages
 from gossamer.server.responses.errors import bad_request
 from gossamer.server.responses.items import Item, message_text
 
@@ -40,6 +41,12 @@ def items_to_messages(items: list[Item]) -> list[Message]:
                 assistant().tool_calls.append(
                     ToolCallItem(call_id=item["call_id"], name=item["name"], arguments=item["arguments"])
                 )
+            case "web_search_call" | "code_interpreter_call":
+                # A built-in call the server ran: the call in the assistant's turn, then its result.
+                call, result = call_messages(item)
+                assistant().tool_calls.append(call)
+                messages.append(result)
+                turn = None
             case "message" if item["role"] == "assistant":
                 if turn is not None and (turn.content or turn.tool_calls):
                     turn = None
