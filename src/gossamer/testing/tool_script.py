@@ -7,7 +7,8 @@ gpt-oss would write next (everything after the prefilled `<|start|>assistant`):
   citing the lines found on the opened page (`【cursor†Lstart-Lend】`);
 - with `python` offered and "compute" in the question: run `print(EXPR)` for the expression after
   "compute", then answer with its output;
-- "run:" in the question runs the rest of the question as code, and the answer quotes the output.
+- "run:" in the question runs the rest of the question as code, and the answer quotes the output;
+- "How many tool results ..." answers with the number of tool messages in the prompt (history).
 The messages are the shapes docs/builtin-tools.md gives the trainer of gossamer-tiny.
 """
 
@@ -47,6 +48,9 @@ def builtin_tool_reply(prompt: str) -> str:
     question = users[-1] if users else ""
     since_user = prompt[prompt.rfind("<|start|>user") :]
     results = _RESULT.findall(since_user)
+    if question.startswith("How many tool results"):  # what reached the model from earlier turns
+        seen = len(re.findall(r"<\|start\|>(?:browser\.\w+|python) to=assistant", prompt))
+        return answer(f"I see {seen} tool results.", "I count them.")
     if "run:" in question and "## python" in prompt:
         if not results:
             return call("python", question.split("run:", 1)[1].strip(), "I will run the code.")

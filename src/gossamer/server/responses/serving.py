@@ -264,11 +264,12 @@ class ResponsesService:
                 logprobs = None
                 if table is not None and delta.logprobs:
                     logprobs = [logprob_entry(table, lp, num_top or 0) for lp in delta.logprobs]
-                for event in builder.feed(delta.events, logprobs):
+                events = builder.feed(delta.events, logprobs)
+                if prepared.store and ran_a_tool(delta):
+                    await self._keep_progress(prepared)  # kept before the client hears of the call
+                for event in events:
                     yield event
                 finished = delta.finished or finished
-                if prepared.store and ran_a_tool(delta):
-                    await self._keep_progress(prepared)
         except Exception as exc:  # the engine or decoder broke: the response fails, the server lives
             logger.exception("response %s failed", prepared.response["id"])
             error = {"code": "server_error", "message": f"The model run failed: {exc}"}
