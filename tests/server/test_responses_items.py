@@ -109,7 +109,8 @@ def test_parallel_calls_share_one_assistant_message():
 @pytest.mark.parametrize(
     ("raw", "param"),
     [
-        ([{"type": "web_search_call", "id": "ws_1"}], "input[0].type"),
+        ([{"type": "file_search_call", "id": "fs_1"}], "input[0].type"),
+        ([{"type": "web_search_call", "id": "ws_1"}], "input[0].action"),  # a built-in call needs one
         ([{"type": "function_call", "name": "f", "arguments": "{}"}], "input[0].call_id"),
         ([{"role": "robot", "content": "x"}], "input[0].role"),
         (
