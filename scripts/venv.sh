@@ -131,3 +131,23 @@ where_to_find_it() {
         say "to use it yourself: . $VENV/bin/activate (then gossamer, python, pytest), or run $VENV/bin/gossamer"
     fi
 }
+
+# The chat page's browser tests (tests/webui) drive Debian's Chromium through Playwright (whose own
+# browser download is not used). Installed with apt where this may (root, or sudo without a
+# password); otherwise said, and those tests skip (outside CI, where a missing browser fails them).
+ensure_browser() {
+    [ -x "${GOSSAMER_CHROMIUM:-/usr/bin/chromium}" ] && return 0
+    local sudo=()
+    if ! command -v apt-get >/dev/null 2>&1; then
+        say "no Chromium: tests/webui will be skipped (install Chromium and set GOSSAMER_CHROMIUM to its path)"
+        return 0
+    fi
+    if [ "$(id -u)" != 0 ]; then
+        sudo -n true 2>/dev/null || { say "no Chromium: tests/webui will be skipped (sudo apt install chromium)"; return 0; }
+        sudo=(sudo -n)
+    fi
+    say "installing Chromium for the browser tests (apt-get install chromium) ..."
+    { ${sudo[@]+"${sudo[@]}"} apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+        ${sudo[@]+"${sudo[@]}"} apt-get install -y -qq chromium; } >/dev/null \
+        || say "could not install Chromium: tests/webui will be skipped"
+}

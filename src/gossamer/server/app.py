@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 OPTIONAL_ROUTERS = (
     "gossamer.server.responses.router",
     "gossamer.server.conversations.router",
+    "gossamer.server.webui.router",
     "gossamer.server.ollama.router",
     "gossamer.upstream.status",
 )

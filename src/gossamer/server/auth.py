@@ -18,6 +18,8 @@ from gossamer.errors import GossamerError
 from gossamer.server.errors import error_body
 
 OPEN_PATHS = frozenset({"/health", "/metrics", "/"})
+# The chat page's files (server/webui): the page must load before it can ask for a key.
+OPEN_PREFIXES = ("/static/",)
 
 
 def load_api_keys(api_key: str | None, keys_file: str | None) -> list[str]:
@@ -63,8 +65,11 @@ class APIKeyMiddleware:
         self.api_keys = api_keys
         self.open_paths = open_paths
 
+    def _is_open(self, path: str) -> bool:
+        return path in self.open_paths or path.startswith(OPEN_PREFIXES)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] == "OPTIONS" or scope["path"] in self.open_paths:
+        if scope["type"] != "http" or scope["method"] == "OPTIONS" or self._is_open(scope["path"]):
             await self.app(scope, receive, send)
             return
         key = presented_key(scope["headers"])

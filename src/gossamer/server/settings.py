@@ -31,6 +31,7 @@ class ServerSettings:
     # address ('*': any), and whether /api/pull and /api/show may name folders on this machine.
     allowed_hosts: list[str] = field(default_factory=list)
     allow_local_paths: bool = False
+    web_ui: bool = True  # the chat page at / (server/webui)
     # Limits on what one request may hold (server/body.py, server/schemas.py).
     max_body_bytes: int = 4 << 20  # ~8x a full 131k-token context in text; parsing it holds the GIL ~60 ms
     max_items: int = 16384  # messages of a chat, input items of a response
@@ -118,6 +119,7 @@ _PARSERS: dict[str, Any] = {
     "protect_health_metrics": _parse_bool,
     "allowed_hosts": _parse_list,
     "allow_local_paths": _parse_bool,
+    "web_ui": _parse_bool,
     "max_body_bytes": _parse_bytes,
     "max_items": int,
     "max_schema_depth": int,
@@ -151,6 +153,7 @@ _HELP = {
     "allowed_hosts": "Host names accepted besides loopback names and the bind address (repeatable or "
     "comma-separated; '*' for any): guards against DNS rebinding from web pages",
     "allow_local_paths": "let /api/pull and /api/show name model folders on this machine (on/off)",
+    "web_ui": "serve the chat page at / (on/off)",
     "max_body_bytes": "largest request body, e.g. 16MiB (413 beyond; parsing a larger one holds "
     "other requests up for longer)",
     "max_items": "most messages (or input items) in one request",

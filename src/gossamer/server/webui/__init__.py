@@ -1,0 +1,1 @@
+"""The chat page `gossamer serve` shows at `/`: static files only, a client of the public APIs."""
