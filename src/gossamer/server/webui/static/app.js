@@ -78,6 +78,18 @@ ui.effort.value = settings.effort();
 ui.effort.addEventListener("change", () => settings.setEffort(ui.effort.value));
 $("demo-tools").checked = settings.demoTools();
 $("demo-tools").addEventListener("change", (event) => settings.setDemoTools(event.target.checked));
+const BUILTIN = ["web_search", "code_interpreter"];
+for (const type of BUILTIN) {
+  $(`tool-${type}`).checked = settings.builtinTool(type);
+  $(`tool-${type}`).addEventListener("change", (event) => settings.setBuiltinTool(type, event.target.checked));
+}
+/** A server that runs no such tool refused the request (its message says how to start it): switch them off. */
+function builtinToolsRefused() {
+  for (const type of BUILTIN) {
+    settings.setBuiltinTool(type, false);
+    $(`tool-${type}`).checked = false;
+  }
+}
 
 // -- drawer (phone-sized screens) -------------------------------------------------------------------
 function setDrawer(open) {
@@ -122,6 +134,10 @@ const chat = new Chat({
     sidebar.markCurrent(conversation.id);
   },
   onError: reportError,
+  onToolRefused: builtinToolsRefused,
+  onUnsent: (text) => {
+    if (!ui.prompt.value) ui.prompt.value = text;
+  },
 });
 
 async function openFromUrl() {

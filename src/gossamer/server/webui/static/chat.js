@@ -12,6 +12,11 @@ import { DEMO_TOOLS, runDemoTool } from "./demo_tools.js";
 import { settings } from "./settings.js";
 
 const MAX_TOOL_ROUNDS = 8;
+// The server's built-in tools as Responses hosted tools; a server that does not run one says so (400).
+export const BUILTIN_TOOLS = {
+  web_search: { type: "web_search" },
+  code_interpreter: { type: "code_interpreter", container: { type: "auto" } },
+};
 const TERMINAL = new Set(["response.completed", "response.incomplete", "response.failed"]);
 const STOP_GRACE_MS = 5000;
 
@@ -21,8 +26,10 @@ export function titleFrom(text) {
 }
 
 export class Chat {
-  constructor({ transcript, model, effort, announce, onBusy, onConversation, onError }) {
-    Object.assign(this, { transcript, model, effort, announce, onBusy, onConversation, onError });
+  constructor(options) {
+    // transcript, model(), effort(), announce(text), and the app's callbacks: onBusy, onConversation,
+    // onError, onToolRefused, onUnsent
+    Object.assign(this, options);
     this.conversationId = null;
     this.items = [];
     this.current = null; // the response being streamed: {controller, responseId, stopRequested}
@@ -152,6 +159,9 @@ export class Chat {
         view.notice(`${error.message}`, true);
         this.onError(error, { quiet: true });
       }
+      if (error.code === "unsupported_tool_type") this.onToolRefused();
+      // Refused before anything ran (nothing joined the conversation): the text goes back to the box.
+      if (error.status && input?.[0]?.role === "user") this.onUnsent(input[0].content);
     } finally {
       view.finish();
       this.current = null;
@@ -168,7 +178,10 @@ export class Chat {
     const controller = new AbortController();
     const current = { controller, responseId: followId, stopRequested: false };
     this.current = current;
-    const tools = settings.demoTools() ? DEMO_TOOLS : undefined;
+    const tools = [
+      ...(settings.demoTools() ? DEMO_TOOLS : []),
+      ...Object.keys(BUILTIN_TOOLS).filter(settings.builtinTool).map((type) => BUILTIN_TOOLS[type]),
+    ];
     const events = followId
       ? api.followResponse(followId, { signal: controller.signal })
       : api.createResponse(
@@ -176,7 +189,7 @@ export class Chat {
             model: this.model(),
             conversation: this.conversationId,
             ...(input ? { input } : {}),
-            ...(tools ? { tools } : {}),
+            ...(tools.length ? { tools } : {}),
             reasoning: { effort: this.effort() },
             background: true,
             stream: true,

@@ -36,37 +36,42 @@ export const DEMO_TOOLS = [
 
 /** The tool's output (a JSON string) for a function_call item. */
 export function runDemoTool(name, argumentsJson) {
+  return pythonJson(answer(name, argumentsJson));
+}
+
+/** Flat JSON spaced as Python's json.dumps spaces it: the embedded model learned tool results so. */
+function pythonJson(value) {
+  const entries = Object.entries(value).map(([key, item]) => `${JSON.stringify(key)}: ${JSON.stringify(item)}`);
+  return `{${entries.join(", ")}}`;
+}
+
+function answer(name, argumentsJson) {
   let args;
   try {
     args = JSON.parse(argumentsJson || "{}");
   } catch {
-    return JSON.stringify({ error: "the arguments are not JSON" });
+    return { error: "the arguments are not JSON" };
   }
   switch (name) {
     case "get_weather": {
       const city = String(args.city ?? "");
       const seed = hash(city);
-      return JSON.stringify({
-        city,
-        temperature: 5 + (seed % 25),
-        unit: "celsius",
-        condition: CONDITIONS[seed % CONDITIONS.length],
-      });
+      return { city, temperature: 5 + (seed % 25), unit: "celsius", condition: CONDITIONS[seed % CONDITIONS.length] };
     }
     case "get_time": {
       const seed = hash(String(args.city ?? ""));
       const time = `${String(seed % 24).padStart(2, "0")}:${String((seed >> 5) % 60).padStart(2, "0")}`;
-      return JSON.stringify({ city: args.city, time });
+      return { city: args.city, time };
     }
     case "calculator": {
       try {
-        return JSON.stringify({ result: evaluate(String(args.expression ?? args.expr ?? "")) });
+        return { result: evaluate(String(args.expression ?? args.expr ?? "")) };
       } catch (error) {
-        return JSON.stringify({ error: error.message });
+        return { error: error.message };
       }
     }
     default:
-      return JSON.stringify({ error: `the page has no tool named ${name}` });
+      return { error: `the page has no tool named ${name}` };
   }
 }
 

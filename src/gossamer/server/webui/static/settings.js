@@ -44,6 +44,9 @@ export const settings = {
   setEffort: (effort) => write("effort", effort),
   demoTools: () => read("demoTools") === "on",
   setDemoTools: (on) => write("demoTools", on ? "on" : null),
+  /** The server's built-in tools the page asks for, by Responses tool type (web_search, code_interpreter). */
+  builtinTool: (type) => read(`tool.${type}`) === "on",
+  setBuiltinTool: (type, on) => write(`tool.${type}`, on ? "on" : null),
   /** The response a conversation is waiting for, so a reload can follow it to its end. */
   running: (conversationId) => read(`running.${conversationId}`),
   setRunning: (conversationId, responseId) => write(`running.${conversationId}`, responseId),

@@ -22,6 +22,28 @@ function reasoningText(item) {
   return (item.content || []).map((part) => part.text).join("");
 }
 
+/** The pages a browsing answer cites (url_citation annotations), as links under it. */
+function sourceList(sources) {
+  const list = element("ol", "sources");
+  const seen = new Set();
+  for (const source of sources) {
+    if (seen.has(source.url) || !/^https?:/i.test(source.url)) continue;
+    seen.add(source.url);
+    const link = element("a", "", source.title || source.url);
+    link.href = source.url;
+    link.target = "_blank";
+    link.rel = "noopener noreferrer";
+    const item = element("li");
+    item.append(link);
+    list.append(item);
+  }
+  return list;
+}
+
+function annotationsOf(item) {
+  return (item.content || []).flatMap((part) => part.annotations || []);
+}
+
 function prettyJson(text) {
   try {
     return JSON.stringify(JSON.parse(text), null, 2);
@@ -74,13 +96,15 @@ class AnswerBlock {
       requestAnimationFrame(() => this.render());
     }
   }
-  done(text) {
+  done(text, annotations = []) {
     if (text !== undefined) this.text = text;
+    this.sources = annotations.filter((note) => note.type === "url_citation" && note.url);
     this.render();
   }
   render() {
     this.pending = false;
     this.node.replaceChildren(renderMarkdown(this.text));
+    if (this.sources?.length) this.node.append(sourceList(this.sources));
   }
 }
 
@@ -110,20 +134,31 @@ class ToolCard {
       if (item.status === "completed") this.state.textContent = "called";
       return;
     }
-    // A built-in tool (web_search_call, code_interpreter_call, ...): show what it did.
-    const details = { ...item };
-    for (const key of ["id", "type", "status"]) delete details[key];
-    this.args.textContent = JSON.stringify(details, null, 2);
-    this.state.textContent = item.status || "";
+    // A built-in tool: what it was asked, and what it gave back once done.
+    this.state.textContent = item.status === "completed" ? "done" : item.status || "";
+    if (item.type === "web_search_call") {
+      const action = item.action || {};
+      this.name.textContent = "web search";
+      this.args.textContent = action.query || action.url || action.pattern || action.type || "";
+    } else if (item.type === "code_interpreter_call") {
+      this.name.textContent = "python";
+      this.args.textContent = item.code || "";
+      const logs = (item.outputs || []).map((output) => output.logs ?? output.url ?? "").join("\n");
+      if (logs) this.result(logs, item.status);
+    } else {
+      const details = { ...item };
+      for (const key of ["id", "type", "status", "harmony"]) delete details[key];
+      this.args.textContent = JSON.stringify(details, null, 2);
+    }
   }
-  result(output) {
+  result(output, status = "completed") {
     if (!this.output) {
       this.node.append(element("div", "label", "Result"));
       this.output = element("pre", "tool-output");
       this.node.append(this.output);
     }
     this.output.textContent = prettyJson(output);
-    this.state.textContent = "done";
+    this.state.textContent = status === "completed" ? "done" : status;
   }
 }
 
@@ -163,8 +198,11 @@ export class TurnView {
     switch (item.type) {
       case "reasoning":
         return new ReasoningBlock(this.node, reasoningText(item), live);
-      case "message":
-        return new AnswerBlock(this.node, messageText(item));
+      case "message": {
+        const block = new AnswerBlock(this.node, messageText(item));
+        if (!live) block.done(undefined, annotationsOf(item));
+        return block;
+      }
       default: {
         const card = new ToolCard(this.node, item);
         if (item.call_id) this.cards.set(item.call_id, card);
@@ -175,7 +213,7 @@ export class TurnView {
   close(block, item) {
     if (!block) return;
     if (item.type === "reasoning") block.done(reasoningText(item));
-    else if (item.type === "message") block.done(messageText(item));
+    else if (item.type === "message") block.done(messageText(item), annotationsOf(item));
     else block.update(item);
   }
   toolResult(callId, output) {
