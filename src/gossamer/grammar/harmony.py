@@ -11,7 +11,8 @@ to the request:
     final:   <|channel|>final<|message|> @answer <|return|>
     call_i:  the header of a call to offered function i, in either of the places harmony puts the
              recipient (after the channel, as the model writes it; beside the role, as history
-             and a prefilled tool_choice render it), then <|message|> @args_i <|call|>
+             and a prefilled tool_choice render it), then <|message|> @args_i <|call|>; the
+             functions of other namespaces (an MCP server's `docs.search`) are calls like these
 
 A third variant, "tail" (`<|start|> "assistant" ending`), is what the constraint switches to once
 the reasoning budget is spent (constraint.py). The engine stops at `<|return|>` and `<|call|>`,
@@ -35,6 +36,11 @@ BUILTIN_RECIPIENTS = {"browser": ("browser.search", "browser.open", "browser.fin
 class ToolSpec:
     name: str
     parameters: OutputFormat | None  # None: any JSON object
+    namespace: str = "functions"  # another for an MCP server's tools: the call goes to `docs.search`
+
+    @property
+    def recipient(self) -> str:
+        return f"{self.namespace}.{self.name}"
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,7 @@ def grammar_text(spec: HarmonySpec, variant: Variant, *, tool_fallbacks: frozens
         ]
     for i in calls:
         tool = spec.tools[i]
-        to = json.dumps(f" to=functions.{tool.name}")
+        to = json.dumps(f" to={tool.recipient}")
         lines.append(
             f"call_{i}: (<|channel|> CALL_CHANNEL {to} | {to} <|channel|> CALL_CHANNEL) content_type? "
             f"<|message|> @args_{i} <|call|>"
@@ -116,5 +122,5 @@ def _callable_tools(spec: HarmonySpec) -> list[int]:
     if spec.tool_choice == "none":
         return []
     if spec.named is not None:
-        return [i for i, t in enumerate(spec.tools) if t.name == spec.named]
+        return [i for i, t in enumerate(spec.tools) if t.name == spec.named and t.namespace == "functions"]
     return list(range(len(spec.tools)))

@@ -91,13 +91,17 @@ def turn_constraint(
 ) -> HarmonyConstraintFactory | None:
     """The constraint of one turn, or None when nothing asks for one. Raises ConstraintError."""
     answer = answer_format(conv, params)
-    if answer is None and not conv.tools and not conv.builtin_tools and params.thinking_token_budget is None:
+    offers_tools = conv.tools or conv.builtin_tools or conv.function_namespaces
+    if answer is None and not offers_tools and params.thinking_token_budget is None:
         return None
     if rendered.stop_after_message:
         return None  # one message at a time: the caller drives the turn itself
     choice = conv.tool_choice
     named = choice.get("name") if isinstance(choice, dict) else None
-    tools = tuple(ToolSpec(t.name, _tool_format(t.parameters, t.strict)) for t in conv.tools)
+    # The request's functions, then other namespaces' (an MCP server's tools: never strict).
+    offered = [("functions", t) for t in conv.tools]
+    offered += [(ns.name, t) for ns in conv.function_namespaces for t in ns.tools]
+    tools = tuple(ToolSpec(t.name, _tool_format(t.parameters, t.strict), ns) for ns, t in offered)
     spec = HarmonySpec(
         answer=answer,
         tools=tools,
@@ -110,7 +114,7 @@ def turn_constraint(
     fallbacks = frozenset(
         i for i, tool in enumerate(tools)
         if tool.parameters is not None
-        and not _compiles(tool.parameters, i, strict=bool(conv.tools[i].strict))
+        and not _compiles(tool.parameters, i, strict=bool(offered[i][1].strict))
     )
     variants = ("full", "direct", "tail")
     grammars = HarmonyGrammars(*(grammar_text(spec, v, tool_fallbacks=fallbacks) for v in variants))

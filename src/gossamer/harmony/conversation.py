@@ -24,7 +24,8 @@ def new_call_id() -> str:
 
 @dataclass
 class ToolCallItem:
-    """A call the assistant made: a function (`get_weather`) or a built-in (`browser.search`, `python`)."""
+    """A call the assistant made: a function (`get_weather`), a built-in (`browser.search`, `python`)
+    or a function of another namespace, named with it (an MCP server's `docs.search`)."""
 
     call_id: str
     name: str
@@ -63,6 +64,26 @@ class FunctionTool:
     strict: bool | None = None
 
 
+def is_namespaced_call(name: str) -> bool:
+    """`docs.search`: a function in a namespace of its own (not `functions`, not a built-in tool)."""
+    namespace, dot, _ = name.partition(".")
+    return bool(dot) and namespace not in ("functions", "browser", "python", "container")
+
+
+@dataclass
+class FunctionNamespace:
+    """Functions under a harmony namespace of their own, beside `functions` in the developer message:
+    an MCP server's tools (`namespace docs { type search = ... }`), which the model calls as
+    `docs.search` and the server runs. Their names are bare (`search`)."""
+
+    name: str
+    description: str = ""
+    tools: list[FunctionTool] = field(default_factory=list)
+
+    def recipients(self) -> list[str]:
+        return [f"{self.name}.{tool.name}" for tool in self.tools]
+
+
 @dataclass(frozen=True)
 class ToolNamespace:
     """How a tool the server runs is described in harmony's system message (`## name`)."""
@@ -79,6 +100,7 @@ class Conversation:
     # Descriptions of built-in tools that replace openai-harmony's defaults (a server-run python is
     # stateless, not the Jupyter notebook the default describes), keyed by the tool's name.
     tool_namespaces: dict[str, ToolNamespace] = field(default_factory=dict)
+    function_namespaces: list[FunctionNamespace] = field(default_factory=list)  # MCP servers' tools
     reasoning_effort: ReasoningEffort = "medium"
     instructions: str | None = None  # developer instructions besides any system/developer messages
     tool_choice: ToolChoice = "auto"

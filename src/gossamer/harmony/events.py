@@ -58,7 +58,8 @@ class ToolCallFinished:
 
 @dataclass(frozen=True)
 class BuiltinToolCall:
-    """A call to a built-in tool (`browser.search`, `python`): recipient and its raw input."""
+    """A call the server runs: a built-in tool's (`browser.search`, `python`) or a function of another
+    namespace (an MCP server's `docs.search`); recipient and its raw input."""
 
     recipient: str
     channel: str

@@ -26,7 +26,7 @@ class Kind(Enum):
     PREAMBLE = "preamble"  # commentary, no recipient
     CONTENT = "content"  # final
     FUNCTION_CALL = "function_call"  # to=functions.NAME (any channel)
-    BUILTIN_CALL = "builtin_call"  # to=browser.search, to=python, ...
+    BUILTIN_CALL = "builtin_call"  # to=browser.search, to=python, to=docs.search (MCP): the server runs it
     DISCARD = "discard"  # the model wrote another author's message (e.g. a fake tool result)
 
 
@@ -60,8 +60,10 @@ def _function_name(raw: str, tool_names: tuple[str, ...], notes: list[str]) -> s
 
 
 def _classify_recipient(
-    recipient: str, tool_names: tuple[str, ...], notes: list[str]
+    recipient: str, tool_names: tuple[str, ...], notes: list[str], namespaced: tuple[str, ...] = ()
 ) -> tuple[Kind, str | None]:
+    if recipient in namespaced:  # an offered function of another namespace: the server runs it
+        return Kind.BUILTIN_CALL, None
     if recipient.startswith("functions."):
         name = _function_name(recipient.removeprefix("functions."), tool_names, notes)
         return (Kind.FUNCTION_CALL, name) if name else (Kind.PREAMBLE, None)
@@ -75,8 +77,11 @@ def _classify_recipient(
     return Kind.BUILTIN_CALL, None
 
 
-def parse_header(text: str, tool_names: tuple[str, ...] = ()) -> Header:
-    """Parse header text (specials spelled out, e.g. `<|channel|>`) into a Header; never raises."""
+def parse_header(text: str, tool_names: tuple[str, ...] = (), namespaced: tuple[str, ...] = ()) -> Header:
+    """Parse header text (specials spelled out, e.g. `<|channel|>`) into a Header; never raises.
+
+    `namespaced`: recipients of offered functions in other namespaces (`docs.search`, an MCP
+    server's), calls like the built-in ones."""
     notes: list[str] = []
     role_part, has_channel, after = text.partition("<|channel|>")
     recipient = None
@@ -114,7 +119,7 @@ def parse_header(text: str, tool_names: tuple[str, ...] = ()) -> Header:
     if recipient is not None and recipient.lower() in ("assistant", "user", "all"):
         recipient = None
     if recipient is not None:
-        kind, name = _classify_recipient(recipient, tool_names, notes)
+        kind, name = _classify_recipient(recipient, tool_names, notes, namespaced)
         if kind is Kind.FUNCTION_CALL and channel == "analysis":
             notes.append("function call on the analysis channel")
         if kind is not Kind.PREAMBLE:

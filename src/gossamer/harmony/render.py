@@ -10,7 +10,10 @@ harmony messages a conversation becomes:
   tool-call chain (openai-harmony's own auto-drop only looks at the last assistant message, so it
   keeps old reasoning whenever a new chain is in progress; we drop it ourselves);
 - `tool_choice` "required" / named is enforced by prefilling the assistant header up to the part
-  every permitted call shares, so the model can only complete a function call.
+  every permitted call shares, so the model can only complete a function call;
+- functions of other namespaces (an MCP server's, `Conversation.function_namespaces`) go into the
+  developer message beside `functions`, each as its own `namespace`; the model calls them like
+  functions (commentary, `<|constrain|>json`) with their namespace as the recipient (`docs.search`).
 """
 
 from __future__ import annotations
@@ -37,10 +40,18 @@ from openai_harmony import Message as HMessage
 from pydantic import ValidationError
 
 from gossamer.errors import GossamerError
-from gossamer.harmony.conversation import Conversation, FunctionTool, Message, last_answer_index
+from gossamer.harmony.conversation import (
+    Conversation,
+    FunctionTool,
+    Message,
+    is_namespaced_call,
+    last_answer_index,
+)
 from gossamer.harmony.tokenizer import load_harmony_encoding
 
 BUILTIN_NAMESPACES = ("browser", "python", "container")
+# Harmony's own names, which a namespace of functions cannot take.
+RESERVED_NAMESPACES = ("functions", *BUILTIN_NAMESPACES, "assistant", "user", "system", "developer", "tool")
 _EFFORTS = {"low": ReasoningEffort.LOW, "medium": ReasoningEffort.MEDIUM, "high": ReasoningEffort.HIGH}
 
 
@@ -57,6 +68,8 @@ class RenderedPrompt:
     prefill_ids: list[int] = field(default_factory=list)
     tool_names: tuple[str, ...] = ()  # function names the model may call (helps the decoder salvage)
     stop_after_message: bool = False
+    # Recipients of the offered functions in other namespaces (`docs.search`): calls the server runs.
+    namespaced_tools: tuple[str, ...] = ()
 
 
 def is_builtin_recipient(name: str) -> bool:
@@ -91,7 +104,10 @@ def render_conversation(
     if stop_after_message:
         stop_ids.append(_special_id(encoding, "<|end|>"))
     tool_names = tuple(t.name for t in conv.tools) if offer_tools else ()
-    return RenderedPrompt(prompt_ids + prefill_ids, stop_ids, prefill_ids, tool_names, stop_after_message)
+    namespaced = tuple(r for ns in conv.function_namespaces for r in ns.recipients()) if offer_tools else ()
+    return RenderedPrompt(
+        prompt_ids + prefill_ids, stop_ids, prefill_ids, tool_names, stop_after_message, namespaced
+    )
 
 
 @lru_cache(maxsize=64)
@@ -111,9 +127,15 @@ def _tool_choice(conv: Conversation) -> str | dict[str, str]:
         return {"name": name}
     if choice not in ("auto", "none", "required"):
         raise RenderError(f"tool_choice must be auto, none, required or a named function, not {choice!r}")
-    if choice == "required" and not conv.tools:
+    if choice == "required" and not _call_recipients(conv):
         raise RenderError("tool_choice 'required' needs at least one function tool")
     return choice
+
+
+def _call_recipients(conv: Conversation) -> list[str]:
+    """Every function recipient the model may call: `functions.NAME`, then other namespaces' `NS.NAME`."""
+    namespaced = [r for ns in conv.function_namespaces for r in ns.recipients()]
+    return [f"functions.{t.name}" for t in conv.tools] + namespaced
 
 
 def _system_message(conv: Conversation, offer_tools: bool) -> HMessage:
@@ -159,6 +181,15 @@ def _developer_message(conv: Conversation, leading: list[Message], offer_tools: 
     if offer_tools and conv.tools:
         content = content.with_function_tools([_tool_description(t) for t in conv.tools])
         has_content = True
+    for namespace in conv.function_namespaces if offer_tools else ():
+        if namespace.name in RESERVED_NAMESPACES or not namespace.name.isidentifier():
+            raise RenderError(f"a namespace of functions cannot be named {namespace.name!r}")
+        if namespace.tools:
+            tools = [_tool_description(t) for t in namespace.tools]
+            description = namespace.description or None
+            config = ToolNamespaceConfig(name=namespace.name, description=description, tools=tools)
+            content = content.with_tools(config)
+            has_content = True
     wants_format = conv.response_format is not None and conv.response_format.get("type") != "text"
     if not has_content and not wants_format:
         return None
@@ -239,7 +270,7 @@ def _assistant_messages(m: Message, keep_reasoning: bool) -> list[HMessage]:
         else:
             msg = HMessage.from_role_and_content(Role.ASSISTANT, call.arguments or "{}")
             msg = msg.with_channel("commentary")
-            msg = msg.with_recipient(f"functions.{call.name}").with_content_type("<|constrain|>json")
+            msg = msg.with_recipient(_function_recipient(call.name)).with_content_type("<|constrain|>json")
         out.append(msg)
     return out
 
@@ -254,7 +285,7 @@ def _tool_result(m: Message, call_names: dict[str, str]) -> HMessage:
     if is_builtin_recipient(name):
         author, channel = name, "analysis"
     else:
-        author, channel = f"functions.{name.removeprefix('functions.')}", "commentary"
+        author, channel = _function_recipient(name), "commentary"
     return (
         HMessage.from_author_and_content(Author.new(Role.TOOL, author), m.content)
         .with_channel(channel)
@@ -262,13 +293,20 @@ def _tool_result(m: Message, call_names: dict[str, str]) -> HMessage:
     )
 
 
-def _call_header(encoding: HarmonyEncoding, name: str) -> list[int]:
+def _function_recipient(name: str) -> str:
+    """`functions.get_weather` for a function; another namespace's call keeps its own (`docs.search`)."""
+    if is_namespaced_call(name):
+        return name
+    return f"functions.{name.removeprefix('functions.')}"
+
+
+def _call_header(encoding: HarmonyEncoding, recipient: str) -> list[int]:
     """The call header as harmony renders it in history (recipient beside the role):
 
     `<|start|>assistant to=functions.NAME<|channel|>commentary <|constrain|>json<|message|>`
     """
     msg = HMessage.from_role_and_content(Role.ASSISTANT, "").with_channel("commentary")
-    msg = msg.with_recipient(f"functions.{name}").with_content_type("<|constrain|>json")
+    msg = msg.with_recipient(recipient).with_content_type("<|constrain|>json")
     ids = list(encoding.render(msg))
     return ids[:-1]  # without the closing <|call|>
 
@@ -279,12 +317,12 @@ def _prefill(encoding: HarmonyEncoding, conv: Conversation, choice: str | dict[s
         *encoding.encode("assistant", disallowed_special=()),
     ]
     if isinstance(choice, dict):
-        return _call_header(encoding, choice["name"])
+        return _call_header(encoding, f"functions.{choice['name']}")
     if choice != "required":
         return start_assistant
     # The longest token prefix shared by every permitted call's header: whatever the model writes
     # next, it can only complete one of those calls (one tool: the whole header, like a named choice).
-    headers = [_call_header(encoding, t.name) for t in conv.tools]
+    headers = [_call_header(encoding, recipient) for recipient in _call_recipients(conv)]
     common = headers[0]
     for header in headers[1:]:
         n = 0

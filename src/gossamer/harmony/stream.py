@@ -68,9 +68,11 @@ class StreamDecoder:
         stop_after_message: bool = False,
         call_id_factory: Callable[[], str] = new_call_id,
         table: TokenTable | None = None,
+        namespaced_tools: Iterable[str] = (),
     ) -> None:
         self._table = table or token_table()
         self._tool_names = tuple(tool_names)
+        self._namespaced_tools = tuple(namespaced_tools)  # `docs.search`: server-run, like built-ins
         self._stop_after_message = stop_after_message
         self._new_call_id = call_id_factory
         self.warnings: list[str] = []  # what was repaired, first occurrence of each kind
@@ -105,6 +107,7 @@ class StreamDecoder:
             prefill_ids=rendered.prefill_ids,
             tool_names=rendered.tool_names,
             stop_after_message=rendered.stop_after_message,
+            namespaced_tools=rendered.namespaced_tools,
             **kwargs,
         )
 
@@ -246,7 +249,7 @@ class StreamDecoder:
 
     def _complete_header(self, header_is_body: bool = False) -> None:
         text = self._header_bytes.decode("utf-8", errors="replace")
-        header = parse_header(text, self._tool_names)
+        header = parse_header(text, self._tool_names, self._namespaced_tools)
         for note in header.notes:
             self._warn("header:" + note[:24], "header repaired: " + note)
         self._header = header
