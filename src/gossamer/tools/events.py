@@ -2,7 +2,9 @@
 
 A front-end sees, for each call: the decoder's `BuiltinToolCall` (the model wrote it), then
 `ServerToolStarted` (the server runs it), then `ServerToolFinished` with the result; then the
-next turn's events. Only the loop's last turn ends with `Finished`.
+next turn's events. Only the loop's last turn ends with `Finished`. A call that needs the user's
+approval first (an MCP tool's `require_approval`) is `ServerToolApprovalRequested` instead, and
+the loop ends there: the call runs, or is declined, in a later request.
 """
 
 from __future__ import annotations
@@ -36,4 +38,9 @@ class ServerToolFinished:
         }
 
 
-ToolEvent = ServerToolStarted | ServerToolFinished
+@dataclass(frozen=True)
+class ServerToolApprovalRequested:
+    call: ToolCall
+
+
+ToolEvent = ServerToolStarted | ServerToolFinished | ServerToolApprovalRequested

@@ -12,6 +12,8 @@ function call (for the client) ends the loop like an answer does.
 
 Limits: after `max_calls` calls the model is told, as the tool's result, that no more calls run and
 to answer; a call after that ends the loop (`length`). A request's max_tokens covers all turns.
+A call that needs the user's approval (`ToolBox.needs_approval`) does not run: the loop ends with
+`ServerToolApprovalRequested` and `tool_calls`, and a later request runs or declines it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 
 from gossamer.harmony.conversation import Message, ToolCallItem, new_call_id
 from gossamer.harmony.events import BuiltinToolCall, Finished, FinishReason, ParsedOutput
-from gossamer.tools.events import ServerToolFinished, ServerToolStarted
+from gossamer.tools.events import ServerToolApprovalRequested, ServerToolFinished, ServerToolStarted
 from gossamer.tools.protocol import ToolCall, ToolResult
 from gossamer.tools.toolbox import ToolBox
 from gossamer.turn.errors import ContextOverflow
@@ -57,6 +59,7 @@ class ToolLoopTurn:
         self.current = first
         self.cancelled = False
         self.calls: list[ServerToolFinished] = []
+        self.pending_approval: ToolCall | None = None  # the call the loop stopped at, awaiting approval
         self._num_attempts = 0  # calls the model made, run or refused over the limit
         self._past: list[Turn] = []  # finished turns, for usage
         self._tool_task: asyncio.Task[ToolResult] | None = None
@@ -119,6 +122,11 @@ class ToolLoopTurn:
                     return
                 assert call is not None
                 tool_call = ToolCall(new_call_id(), call.recipient, call.text)
+                if self._num_attempts <= self.max_calls and self.toolbox.needs_approval(tool_call):
+                    self.pending_approval = tool_call
+                    yield TurnDelta(0, [ServerToolApprovalRequested(tool_call)])
+                    yield TurnDelta(0, [Finished(FinishReason.TOOL_CALLS, reasoning_tokens, output_tokens)])
+                    return
                 yield TurnDelta(0, [ServerToolStarted(tool_call)])
                 started = time.perf_counter()
                 result = await self._run(tool_call)

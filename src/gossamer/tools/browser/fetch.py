@@ -45,10 +45,34 @@ class FetchError(Exception):
 class BlockedAddress(FetchError):
     """The URL leads to an address the browser may not reach."""
 
+    def __init__(self, message: str, address: IPAddress | None = None) -> None:
+        super().__init__(message)
+        self.address = address
+
 
 async def system_resolver(host: str, port: int) -> list[str]:
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+async def checked_address(
+    host: str, port: int, resolver: Resolver, allowed: Sequence[Network] = ()
+) -> IPAddress:
+    """The address to connect to for `host`, when every address it resolves to may be reached (a name
+    with one public and one private address is refused); BlockedAddress (with `.address`) if not."""
+    try:
+        addresses: list[IPAddress] = [ipaddress.ip_address(host.strip("[]"))]
+    except ValueError:
+        try:
+            addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in await resolver(host, port)]
+        except (OSError, ValueError) as exc:
+            raise FetchError(f"cannot resolve {host}: {exc}") from None
+    if not addresses:
+        raise FetchError(f"{host} has no address")
+    for address in addresses:
+        if is_forbidden(address, allowed):
+            raise BlockedAddress(f"{host} is at {address}, which may not be reached", address)
+    return addresses[0]
 
 
 def is_forbidden(address: IPAddress, allowed: Sequence[Network] = ()) -> bool:
@@ -139,26 +163,14 @@ class Fetcher:
 
     async def _checked_address(self, host: str, port: int) -> IPAddress:
         try:
-            literal = ipaddress.ip_address(host.strip("[]"))
-            addresses: list[IPAddress] = [literal]
-        except ValueError:
-            try:
-                addresses = [
-                    ipaddress.ip_address(a.split("%", 1)[0]) for a in await self.resolver(host, port)
-                ]
-            except (OSError, ValueError) as exc:
-                raise FetchError(f"cannot resolve {host}: {exc}") from None
-        if not addresses:
-            raise FetchError(f"{host} has no address")
-        # Every answer must be allowed: a name with one public and one private address is refused.
-        for address in addresses:
-            if is_forbidden(address, self.allowed_networks):
-                logger.warning("browser: refused %s (%s): not a public address", host, address)
-                raise BlockedAddress(
-                    f"{host} resolves to {address}, a loopback, link-local or private address that this "
-                    "browser does not open"
-                )
-        return addresses[0]
+            return await checked_address(host, port, self.resolver, self.allowed_networks)
+        except BlockedAddress as exc:
+            logger.warning("browser: refused %s (%s): not a public address", host, exc.address)
+            raise BlockedAddress(
+                f"{host} resolves to {exc.address}, a loopback, link-local or private address that this "
+                "browser does not open",
+                exc.address,
+            ) from None
 
     async def _read(self, url: str, response: httpx.Response) -> Fetched:
         if response.status_code >= 400:
