@@ -6,6 +6,8 @@ loop: it reads the rendered harmony prompt and answers with the harmony tokens g
 write (reasoning, then a call to each offered tool not yet answered, then a final answer), so the
 whole path (render -> engine -> decoder -> API) runs for real without model weights. The store
 path comes from $GOSSAMER_RESPONSES_STORE, so a test can restart the process on the same file.
+`--engine mcp` plays gpt-oss calling MCP tools instead (gossamer/testing/mcp_script.py), with the
+server's settings from the GOSSAMER_* environment (`serve(env=...)`).
 """
 
 from __future__ import annotations
@@ -94,6 +96,15 @@ def build_app(engine_kind: str, model: str | None, context_tokens: int):
     from gossamer.server.settings import ServerSettings
     from gossamer.server.state import ServerState
 
+    if engine_kind == "mcp":
+        from gossamer.server.settings import settings_from_env
+        from gossamer.testing.mcp_script import mcp_tool_script
+
+        engine = ScriptedEngine(mcp_tool_script, max_context_length=context_tokens, step_delay_s=0.001)
+        settings = settings_from_env()
+        encoding = load_harmony_encoding()
+        state = ServerState(engine=engine, encoding=encoding, model_name="gpt-oss-20b", settings=settings)
+        return create_app(state)
     if engine_kind == "scripted":
         # One millisecond a step: streams interleave like a real engine's, and a long think lasts.
         engine = ScriptedEngine(tool_loop_script, max_context_length=context_tokens, step_delay_s=0.001)
@@ -107,7 +118,7 @@ def build_app(engine_kind: str, model: str | None, context_tokens: int):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--engine", choices=("scripted", "model"), default="scripted")
+    parser.add_argument("--engine", choices=("scripted", "mcp", "model"), default="scripted")
     parser.add_argument("--model", default=None)
     parser.add_argument("--context-tokens", type=int, default=CONTEXT_TOKENS)
     args = parser.parse_args()
@@ -140,11 +151,12 @@ def serve(
     model: str | None = None,
     context_tokens: int = CONTEXT_TOKENS,
     timeout_s: float = 120.0,
+    env: dict[str, str] | None = None,
 ) -> Iterator[RunningServer]:
     """Start the harness as its own process on 127.0.0.1 and stop it (SIGTERM) afterwards."""
     port = free_port()
     pythonpath = os.pathsep.join([str(REPO / "src"), str(REPO)])
-    env = {**os.environ, "GOSSAMER_RESPONSES_STORE": str(store_path), "PYTHONPATH": pythonpath}
+    env = {**os.environ, **(env or {}), "GOSSAMER_RESPONSES_STORE": str(store_path), "PYTHONPATH": pythonpath}
     command = [
         sys.executable,
         str(Path(__file__).resolve()),

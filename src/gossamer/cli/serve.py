@@ -77,6 +77,12 @@ def prepare_settings(args: argparse.Namespace):
         from gossamer.tools.config import ServerTools
 
         ServerTools.from_settings(settings)
+    if settings.mcp or settings.mcp_allow_network:
+        # A malformed --mcp NAME=URL, a header variable that does not parse or a bad network: the
+        # same. Servers that are down are not an error: they offer nothing until they answer.
+        from gossamer.tools.mcp.registry import McpRegistry
+
+        McpRegistry.from_settings(settings, os.environ)
     if settings.uses_upstreams:
         if settings.model is not None:
             raise GossamerError(

@@ -1,5 +1,6 @@
-"""The built-in tools seen from Chat Completions and Ollama: every turn of a server that runs them
-gets them (clients need no code to gain browsing), unless the request turns tools off.
+"""The server's tools seen from Chat Completions and Ollama: every turn of a server that runs them
+gets them (clients need no code to gain browsing), unless the request turns tools off. They are
+the built-in ones (`--tools`) and the tools of the operator's MCP servers (`--mcp`, docs/mcp.md).
 
 The loop runs server-side (gossamer/tools/loop.py): the client sees the final answer, its
 reasoning, and each call the server made in the `server_tool_calls` extension field
@@ -16,12 +17,24 @@ from gossamer.tools.toolbox import ToolBox
 from gossamer.turn.pipeline import Turn
 
 
-def request_toolbox(state: Any, *, n: int = 1, tool_choice: Any = "auto") -> ToolBox | None:
-    """Fresh tools for one request, or None when it runs none."""
-    tools = state.tools
-    if tools is None or n != 1 or tool_choice == "none":
+async def request_toolbox(state: Any, *, n: int = 1, tool_choice: Any = "auto") -> ToolBox | None:
+    """Fresh tools for one request, or None when it runs none; the MCP servers' lists made current."""
+    if n != 1 or tool_choice == "none":
         return None
-    return tools.toolbox()
+    if state.settings.mcp:
+        await state.mcp.refresh()
+    return current_toolbox(state, n=n, tool_choice=tool_choice)
+
+
+def current_toolbox(state: Any, *, n: int = 1, tool_choice: Any = "auto") -> ToolBox | None:
+    """`request_toolbox` without waiting for any MCP server: with the tool lists as last fetched."""
+    if n != 1 or tool_choice == "none":
+        return None
+    builtin = state.tools.toolbox() if state.tools is not None else None
+    tools = list(builtin.tools.values()) if builtin is not None else []
+    if state.settings.mcp:
+        tools += state.mcp.configured_tools({tool.name for tool in tools})
+    return ToolBox(tools) if tools else None
 
 
 def offer(conv: Conversation, toolbox: ToolBox | None) -> Conversation:
@@ -33,7 +46,11 @@ def offer(conv: Conversation, toolbox: ToolBox | None) -> Conversation:
 def with_loop(state: Any, toolbox: ToolBox | None, turn: Turn) -> Turn | ToolLoopTurn:
     if toolbox is None:
         return turn
-    return ToolLoopTurn(turn, toolbox, max_calls=state.tools.max_calls)
+    return ToolLoopTurn(turn, toolbox, max_calls=max_tool_calls(state))
+
+
+def max_tool_calls(state: Any) -> int:
+    return state.tools.max_calls if state.tools is not None else state.settings.max_tool_calls
 
 
 def chat_annotation(annotation: dict[str, Any]) -> dict[str, Any]:

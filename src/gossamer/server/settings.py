@@ -62,6 +62,12 @@ class ServerSettings:
     python_timeout_s: float = 20.0
     python_memory_bytes: int = 1 << 30
     max_tool_calls: int = 16
+    # MCP servers (gossamer/tools/mcp, docs/mcp.md): the operator's own, and limits on every call.
+    mcp: list[str] = field(default_factory=list)  # NAME=URL, offered to every request
+    mcp_timeout_s: float = 30.0
+    mcp_max_output_bytes: int = 32 << 10
+    mcp_allow_network: list[str] = field(default_factory=list)
+    mcp_list_ttl_s: float = 300.0
     # Upstreams (gossamer/upstream): with any, this server runs no model and serves theirs.
     upstream: list[str] = field(default_factory=list)
     upstream_config: str | None = None  # a TOML file of upstreams (docs/upstreams.md)
@@ -134,11 +140,18 @@ _PARSERS: dict[str, Any] = {
     "python_timeout_s": float,
     "python_memory_bytes": _parse_bytes,
     "max_tool_calls": int,
+    "mcp": _parse_list,
+    "mcp_timeout_s": float,
+    "mcp_max_output_bytes": _parse_bytes,
+    "mcp_allow_network": _parse_list,
+    "mcp_list_ttl_s": float,
     "upstream_health_interval_s": float,
     "upstream_timeout_s": float,
 }
 
-_REPEATABLE = frozenset({"upstream", "allowed_hosts", "tools", "browser_allow_network"})
+_REPEATABLE = frozenset(
+    {"upstream", "allowed_hosts", "tools", "browser_allow_network", "mcp", "mcp_allow_network"}
+)
 
 _HELP = {
     "model": "model directory or name",
@@ -185,7 +198,14 @@ _HELP = {
     "python_interpreter": "the interpreter the python tool runs (it must be readable by nobody)",
     "python_timeout_s": "wall-clock seconds one python call may run (and as many CPU seconds)",
     "python_memory_bytes": "address space of one python call, e.g. 1GiB",
-    "max_tool_calls": "built-in tool calls one answer may make before the model is told to answer",
+    "max_tool_calls": "tool calls (built-in and MCP) one answer may make before the model is told to answer",
+    "mcp": "an MCP server whose tools every request may use, run by this server: NAME=URL (repeatable or "
+    "comma-separated); headers from $GOSSAMER_MCP_HEADERS_NAME or $GOSSAMER_MCP_TOKEN_NAME; see docs/mcp.md",
+    "mcp_timeout_s": "seconds one MCP call or tool listing may take, connecting included",
+    "mcp_max_output_bytes": "most of one MCP tool result the model reads, e.g. 32KiB (the rest is cut)",
+    "mcp_allow_network": "networks a request's MCP server may be at although private, e.g. 127.0.0.0/8 "
+    "(repeatable or comma-separated; by default only public addresses)",
+    "mcp_list_ttl_s": "seconds the tool list of a --mcp server is reused before it is fetched again",
     "upstream": "serve a vLLM, SGLang or Gossamer server's model instead of loading one: its URL "
     "(repeatable, or comma-separated), e.g. http://gpu-1:8000, or vllm+URL, sglang+URL, gossamer+URL "
     "to name its kind",

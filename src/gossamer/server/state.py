@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ class ServerState:
     extra_model_names: tuple[str, ...] = ()  # further names that resolve to the served model
     # The built-in tools it runs (gossamer.tools.config.ServerTools); None: made from the settings.
     server_tools: Any = None
+    mcp_registry: Any = None  # gossamer.tools.mcp.registry.McpRegistry; None: made from the settings
     _pipeline: TurnPipeline | None = field(default=None, init=False, repr=False)
     _api_keys: list[str] | None = field(default=None, init=False, repr=False)
 
@@ -71,6 +73,15 @@ class ServerState:
 
             self.server_tools = ServerTools.from_settings(self.settings)
         return self.server_tools
+
+    @property
+    def mcp(self) -> Any:  # McpRegistry
+        """MCP: the client every call goes through and the operator's `--mcp` servers (made on first use)."""
+        if self.mcp_registry is None:
+            from gossamer.tools.mcp.registry import McpRegistry
+
+            self.mcp_registry = McpRegistry.from_settings(self.settings, os.environ)
+        return self.mcp_registry
 
     def tenant(self, request: Request) -> str:
         """Whose stored data `request` may see (see auth.tenant_of)."""

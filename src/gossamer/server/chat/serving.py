@@ -26,7 +26,7 @@ from gossamer.server.generation import (
     start_turn,
     token_usage,
 )
-from gossamer.server.server_tools import offer, request_toolbox, with_loop
+from gossamer.server.server_tools import current_toolbox, offer, request_toolbox, with_loop
 from gossamer.server.sse import openai_stream, sse_data, sse_response
 from gossamer.server.state import ServerState, require_model
 from gossamer.tools.browser.citations import CitationStream
@@ -41,7 +41,7 @@ PARAMS = ParamNames(prompt="messages", output="max_tokens")
 def render_prompt(state: ServerState, request: ChatCompletionRequest, tenant: str) -> RenderedPrompt:
     """The exact harmony prompt for a chat request, replayed reasoning included (for /tokenize)."""
     try:
-        toolbox = request_toolbox(state, n=request.n or 1, tool_choice=request.tool_choice)
+        toolbox = current_toolbox(state, n=request.n or 1, tool_choice=request.tool_choice)
         return state.pipeline.render(offer(to_conversation(request), toolbox), tenant)
     except GossamerError as exc:
         raise invalid_param(str(exc), "messages") from exc
@@ -186,7 +186,7 @@ class ChatCompletionRun:
 async def create_chat_completion(state: ServerState, body: ChatCompletionRequest, raw: Request) -> Response:
     model = require_model(state, body.model)
     tenant = state.tenant(raw)
-    toolbox = request_toolbox(state, n=body.n or 1, tool_choice=body.tool_choice)
+    toolbox = await request_toolbox(state, n=body.n or 1, tool_choice=body.tool_choice)
 
     def spec() -> TurnSpec:  # built in the worker thread: the conversion grows with the request
         return TurnSpec(

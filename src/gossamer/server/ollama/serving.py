@@ -235,7 +235,7 @@ async def chat(state: ServerState, req: ChatRequest, tenant: str = "") -> AsyncI
         return
     # aclosing: a client that hangs up closes this generator, and with it the engine request at once.
     conversation = partial(chat_conversation, req)
-    toolbox = request_toolbox(state)  # the server's built-in tools, run server-side
+    toolbox = await request_toolbox(state)  # the server's built-in and MCP tools, run server-side
     run = _run_conversation(state, conversation, req.options, req.think, tenant, toolbox)
     async with aclosing(run) as deltas:
         async for delta, final in deltas:

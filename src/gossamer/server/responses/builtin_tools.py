@@ -16,6 +16,7 @@ from typing import Any
 from gossamer.harmony.conversation import Message, ToolCallItem
 from gossamer.server.responses.errors import bad_request
 from gossamer.server.responses.items import Item, new_id
+from gossamer.server.server_tools import max_tool_calls
 from gossamer.tools.browser.citations import CitationStream
 from gossamer.tools.events import ServerToolFinished, ServerToolStarted
 from gossamer.tools.loop import ToolLoopTurn
@@ -195,7 +196,7 @@ def with_tools(state: Any, toolbox: ToolBox | None, turn: Turn, builder: Any) ->
         return turn
     if "browser" in toolbox.names:
         builder.citations = CitationStream(toolbox.cite)
-    return ToolLoopTurn(turn, toolbox, max_calls=state.tools.max_calls)
+    return ToolLoopTurn(turn, toolbox, max_calls=max_tool_calls(state))
 
 
 def ran_a_tool(delta: TurnDelta) -> bool:

@@ -6,7 +6,9 @@ items as the model writes them, and returns the stream events each step produces
 exactly what the terminal event carries.
 
 Per output item the order is OpenAI's: output_item.added, content_part.added, *.delta...,
-*.done, content_part.done, output_item.done (function calls have no content part).
+*.done, content_part.done, output_item.done (function calls have no content part). MCP items
+(mcp_items.py) open the output when made before the first turn (`prelude`), and the calls the
+loop runs on an MCP server's namespace are `mcp_call` items.
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ from gossamer.harmony.events import (
     ToolCallFinished,
     ToolCallStarted,
 )
+from gossamer.server.responses import mcp_items
 from gossamer.server.responses.builtin_tools import finish_item, started_item
-from gossamer.server.responses.items import new_id
+from gossamer.server.responses.items import Item, new_id
 from gossamer.tools.browser.citations import CitationStream
-from gossamer.tools.events import ServerToolFinished, ServerToolStarted
+from gossamer.tools.events import ServerToolApprovalRequested, ServerToolFinished, ServerToolStarted
 
 StreamEvent = dict[str, Any]
 ItemKind = Literal["reasoning", "final", "preamble", "function_call"]
@@ -60,6 +63,10 @@ class ResponseEventBuilder:
         # Set when the browser runs: answer text has its citations rewritten, with annotations.
         self.citations: CitationStream | None = None
         self._annotations: list[dict[str, Any]] = []
+        # MCP: its servers' tools by harmony namespace (their calls become mcp_call items), and the
+        # items made before the first turn (tool lists, approved calls), output first at `start`.
+        self.mcp_tools: dict[str, Any] = {}  # namespace -> tools.mcp.tool.McpServerTool
+        self.prelude: list[Item] = []
 
     @property
     def finished(self) -> bool:
@@ -75,10 +82,17 @@ class ResponseEventBuilder:
 
     def start(self) -> list[StreamEvent]:
         self.response["status"] = "in_progress"
-        return [
+        out = [
             self._event("response.created", response=self._snapshot()),
             self._event("response.in_progress", response=self._snapshot()),
         ]
+        for item in self.prelude:
+            self.output.append(item)
+            out += self._steps(mcp_items.prelude_steps(item, len(self.output) - 1))
+        return out
+
+    def _steps(self, steps: mcp_items.Steps) -> list[StreamEvent]:
+        return [self._event(kind, **fields) for kind, fields in steps]
 
     def queued(self) -> list[StreamEvent]:
         return [self._event("response.queued", response=self._snapshot())]
@@ -105,9 +119,15 @@ class ResponseEventBuilder:
                     # The call itself becomes an item when the server runs it (ServerToolStarted);
                     # a stray one (no tool offered) is dropped like unrecognized text.
                     out += self._close("completed")
+                case ServerToolStarted() if event.call.namespace in self.mcp_tools:
+                    out += self._close("completed")
+                    out += self._start_mcp_call(event)
                 case ServerToolStarted():
                     out += self._close("completed")
                     out += self._start_tool_call(event)
+                case ServerToolApprovalRequested():
+                    out += self._close("completed")
+                    out += self._request_approval(event)
                 case ServerToolFinished():
                     out += self._finish_tool_call(event)
                 case Finished():
@@ -296,12 +316,42 @@ class ResponseEventBuilder:
         if index is None:
             return []
         item = self.output[index]
+        if item["type"] == "mcp_call":
+            mcp_items.finish_call(item, event.result.output, event.result.details.get("error"))
+            return self._steps(mcp_items.call_finished_steps(item, index))
         finish_item(item, event)
         kind = item["type"].removesuffix("_call")
         return [
             self._event(f"response.{kind}_call.completed", output_index=index, item_id=item["id"]),
             self._event("response.output_item.done", output_index=index, item=copy.deepcopy(item)),
         ]
+
+    # -- MCP calls ----------------------------------------------------------------------------
+
+    def _mcp_names(self, call: Any) -> tuple[str, str]:
+        """(server label, the tool's own name) of a call to an MCP server's namespace."""
+        tool = self.mcp_tools[call.namespace]
+        info = tool.tool_for(call)
+        return tool.label, info.name if info is not None else call.function
+
+    def _start_mcp_call(self, event: ServerToolStarted) -> list[StreamEvent]:
+        call = event.call
+        label, name = self._mcp_names(call)
+        ids = {"call_id": call.call_id, "recipient": call.recipient}
+        item = mcp_items.call_item(label, name, call.arguments, **ids)
+        self.output.append(item)
+        index = len(self.output) - 1
+        self._tool_items[call.call_id] = index
+        return self._steps(mcp_items.call_started_steps(item, index))
+
+    def _request_approval(self, event: ServerToolApprovalRequested) -> list[StreamEvent]:
+        call = event.call
+        label, name = self._mcp_names(call)
+        item = mcp_items.approval_request_item(
+            label, name, call.arguments, call_id=call.call_id, recipient=call.recipient
+        )
+        self.output.append(item)
+        return self._steps(mcp_items.approval_request_steps(item, len(self.output) - 1))
 
     # -- function calls -----------------------------------------------------------------------
 

@@ -73,6 +73,10 @@ def parse_item(entry: dict[str, Any], *, param: str, resolve_reference: Callable
             item_id = entry.get("id")
             stored = resolve_reference(item_id) if isinstance(item_id, str) and item_id else None
             return parse_call_item(entry, param, stored)
+        case "mcp_list_tools" | "mcp_call" | "mcp_approval_request" | "mcp_approval_response":
+            from gossamer.server.responses.mcp_items import parse_item as parse_mcp_item
+
+            return parse_mcp_item(entry, param)
         case "item_reference":
             item_id = _required_str(entry, "id", param)
             item = resolve_reference(item_id)
@@ -85,7 +89,7 @@ def parse_item(entry: dict[str, Any], *, param: str, resolve_reference: Callable
             raise bad_request(
                 f"Unsupported input item type '{item_type}' at {param}. Supported: message, reasoning, "
                 "function_call, function_call_output, web_search_call, code_interpreter_call, "
-                "item_reference.",
+                "mcp_list_tools, mcp_call, mcp_approval_request, mcp_approval_response, item_reference.",
                 param=f"{param}.type",
                 code="unsupported_item_type",
             )

@@ -13,6 +13,7 @@ from gossamer.harmony.conversation import Conversation, FunctionTool, Message, R
 from gossamer.server.responses.builtin_tools import HOSTED_TYPES
 from gossamer.server.responses.errors import bad_request
 from gossamer.server.responses.items import new_id
+from gossamer.server.responses.mcp_tools import echo as mcp_echo
 from gossamer.server.responses.protocol import KNOWN_INCLUDES, CreateResponseRequest, ResponseObject
 
 # OpenAI's efforts beyond gpt-oss's three map to the nearest one gpt-oss knows.
@@ -34,10 +35,13 @@ def function_tools(raw_tools: list[dict[str, Any]] | None) -> tuple[list[Functio
         if tool.get("type") in HOSTED_TYPES:  # run by the server (builtin_tools.py): echoed as sent
             echo.append(dict(tool))
             continue
+        if tool.get("type") == "mcp":  # run by the server (mcp_tools.py): echoed without its secrets
+            echo.append(mcp_echo(tool))
+            continue
         if tool.get("type") != "function":
             raise bad_request(
-                f"{param}: tool type {tool.get('type')!r} is not supported; function, web_search and "
-                "code_interpreter tools are.",
+                f"{param}: tool type {tool.get('type')!r} is not supported; function, web_search, "
+                "code_interpreter and mcp tools are.",
                 param=f"{param}.type",
                 code="unsupported_tool_type",
             )

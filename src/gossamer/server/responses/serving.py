@@ -7,7 +7,9 @@ the next request the moment it sees `response.completed` always finds its predec
 Background responses run in a task of their own and can be followed, polled and cancelled.
 A response on a `conversation` reads the conversation's items as its context and, once it ends
 (completed, incomplete or cancelled; not failed), appends its input and output items to it, before
-its terminal event is sent; one response at a time holds a conversation.
+its terminal event is sent; one response at a time holds a conversation. A response with MCP
+servers (mcp_tools.py) lists their tools and runs the calls approved in it after the thread's
+part of `prepare` and before its turn is rendered: the tools it may call depend on them.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from gossamer.server.responses.builtin_tools import ran_a_tool, toolbox_for, wit
 from gossamer.server.responses.errors import bad_request, not_found
 from gossamer.server.responses.events import ResponseEventBuilder, StreamEvent, TerminalStatus
 from gossamer.server.responses.items import Item, parse_input
+from gossamer.server.responses.mcp_tools import McpTurn
 from gossamer.server.responses.protocol import CreateResponseRequest, Usage
 from gossamer.server.responses.request import (
     check_include,
@@ -71,13 +74,15 @@ class PreparedResponse:
 
     request_id: str
     builder: ResponseEventBuilder
-    turn: PreparedTurn
+    turn: PreparedTurn | None  # None until an MCP response's prelude ran (`ResponsesService.prepare`)
     input_items: list[Item]
     store: bool
     background: bool
     tenant: str = ""  # whose response it is (the API key's digest)
     toolbox: ToolBox | None = None  # the built-in tools it runs (web_search, code_interpreter)
     conversation: ConversationTurn | None = None
+    mcp: McpTurn | None = None  # its MCP servers; the turn is prepared once they are listed
+    spec: Callable[[list[Item], ToolBox | None], TurnSpec] | None = None  # the turn, given MCP's items
 
     @property
     def response(self) -> dict[str, Any]:
@@ -117,7 +122,28 @@ class ResponsesService:
     async def prepare(self, req: CreateResponseRequest, tenant: str = "") -> PreparedResponse:
         """Everything before the engine, in a worker thread: it reads the store (the chain of
         previous_response_id) and converts, renders and compiles what grows with the request."""
-        return await asyncio.to_thread(self._prepare, req, tenant)
+        prepared = await asyncio.to_thread(self._prepare, req, tenant)
+        if prepared.mcp is not None:
+            try:
+                await self._prepare_mcp(prepared, req)
+            except BaseException:
+                if prepared.conversation is not None:
+                    prepared.conversation.lease.release()
+                raise
+        return prepared
+
+    async def _prepare_mcp(self, prepared: PreparedResponse, req: CreateResponseRequest) -> None:
+        """List the MCP servers' tools and run the approved calls (their items open the output),
+        then prepare the turn with those tools offered and those calls in its history."""
+        assert prepared.mcp is not None and prepared.spec is not None
+        items = await prepared.mcp.prelude()
+        prepared.builder.prelude = items
+        tools = list(prepared.toolbox.tools.values()) if prepared.toolbox is not None else []
+        toolbox = ToolBox([*tools, *prepared.mcp.tools])
+        prepared.builder.mcp_tools = {tool.name: tool for tool in prepared.mcp.tools}
+        prepared.toolbox = toolbox if toolbox else None
+        spec = prepared.spec
+        prepared.turn = await asyncio.to_thread(lambda: self._prepare_pipeline(spec(items, toolbox), req))
 
     def _prepare(self, req: CreateResponseRequest, tenant: str) -> PreparedResponse:
         conversation_id = conversation_param(req)
@@ -194,28 +220,29 @@ class ResponsesService:
         )
         if not input_items and not prior:
             raise bad_request("Missing required parameter: 'input'.", param="input")
-        conv = to_conversation(req, items_to_messages(prior + input_items))
-        toolbox = toolbox_for(self.state, req.tools, prior + input_items)
-        if toolbox is not None:
-            toolbox.offer(conv)  # described in the system message, as gpt-oss was trained
+        history = prior + input_items
+        toolbox = toolbox_for(self.state, req.tools, history)
+        mcp = McpTurn.plan(self.state, req.tools, history, input_items)
         params = SamplingParams(
             temperature=1.0 if req.temperature is None else req.temperature,
             top_p=1.0 if req.top_p is None else req.top_p,
             max_tokens=req.max_output_tokens,
             logprobs=_num_top_logprobs(req),
         )
-        spec = TurnSpec(
-            conv, params, truncation=req.truncation == "auto", clip_max_tokens=True, tenant=tenant
-        )
-        try:
-            turn = self.state.pipeline.prepare(spec)
-        except RenderError as exc:
-            message = f"The conversation cannot be rendered for the model: {exc}"
-            raise bad_request(message, param="input") from exc
-        except ContextOverflow as exc:
-            raise _context_error(exc) from exc
-        except ConstraintError as exc:
-            raise bad_request(str(exc), param=_constraint_param(exc, req.tools)) from exc
+
+        def spec(extra_items: list[Item], tools: ToolBox | None) -> TurnSpec:
+            conv = to_conversation(req, items_to_messages(history + extra_items))
+            if tools is not None:
+                tools.offer(conv)  # built-ins in the system message, as gpt-oss was trained
+            return TurnSpec(
+                conv, params, truncation=req.truncation == "auto", clip_max_tokens=True, tenant=tenant
+            )
+
+        if mcp is None:
+            turn = self._prepare_pipeline(spec([], toolbox), req)
+        else:  # the history must be valid before any MCP server hears of the request
+            items_to_messages(history)
+            turn = None
         response = new_response(req, model_name, conversation_id)
         return PreparedResponse(
             request_id=new_request_id("resp"),
@@ -226,7 +253,20 @@ class ResponsesService:
             background=response["background"],
             tenant=tenant,
             toolbox=toolbox,
+            mcp=mcp,
+            spec=spec,
         )
+
+    def _prepare_pipeline(self, spec: TurnSpec, req: CreateResponseRequest) -> PreparedTurn:
+        try:
+            return self.state.pipeline.prepare(spec)
+        except RenderError as exc:
+            message = f"The conversation cannot be rendered for the model: {exc}"
+            raise bad_request(message, param="input") from exc
+        except ContextOverflow as exc:
+            raise _context_error(exc) from exc
+        except ConstraintError as exc:
+            raise bad_request(str(exc), param=_constraint_param(exc, req.tools)) from exc
 
     def resolve_reference(self, item_id: str, tenant: str) -> Item | None:
         """The item an `item_reference` names: a stored response's, else a conversation's."""
@@ -245,6 +285,7 @@ class ResponsesService:
             raise
 
     async def _start_turn(self, prepared: PreparedResponse) -> Turn:
+        assert prepared.turn is not None, "prepare() prepares every turn"
         turn = await start_turn(self.state, prepared.turn, prepared.request_id, PARAMS)
         return with_tools(self.state, prepared.toolbox, turn, prepared.builder)  # the tool loop, if any
 
@@ -253,8 +294,12 @@ class ResponsesService:
     ) -> AsyncIterator[StreamEvent]:
         """Stream the response's events, ending with exactly one terminal event."""
         builder = prepared.builder
-        for event in builder.start():
+        started = builder.start()
+        if prepared.store and any(item["type"] == "mcp_call" for item in builder.prelude):
+            await self._keep_progress(prepared)  # approved calls ran: kept before the client hears of them
+        for event in started:
             yield event
+        assert prepared.turn is not None
         num_top = prepared.turn.params.logprobs
         table = self._token_table() if num_top is not None else None
         finished: Finished | None = None
