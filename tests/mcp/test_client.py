@@ -12,6 +12,7 @@ from mcp_types import CallToolResult, ImageContent, TextContent
 from gossamer.tools.mcp.client import McpClient, McpFailure, result_text
 from gossamer.tools.mcp.config import McpLimits, McpServer
 from gossamer.tools.mcp.network import CheckedBackend
+from gossamer.tools.mcp.tool import without_titles
 from tests.mcp.mcp_server import FACT
 
 LOOPBACK = CheckedBackend([ipaddress.ip_network("127.0.0.0/8")])
@@ -86,3 +87,20 @@ def test_results_the_model_reads():
     long = CallToolResult(content=[TextContent(type="text", text="é" * 100)])
     cut = result_text(long, 15)
     assert cut.startswith("é" * 7 + "\n[The output was cut at 15 bytes of 200.]")
+
+
+def test_schemas_are_offered_without_titles():
+    schema = {
+        "title": "lookupArguments",
+        "type": "object",
+        "properties": {
+            "topic": {"title": "Topic", "type": "string"},
+            "title": {"title": "Title", "type": "string", "enum": [{"title": "kept"}]},
+        },
+        "$defs": {"Unit": {"title": "Unit", "type": "string"}},
+    }
+    assert without_titles(schema) == {
+        "type": "object",
+        "properties": {"topic": {"type": "string"}, "title": {"type": "string", "enum": [{"title": "kept"}]}},
+        "$defs": {"Unit": {"type": "string"}},
+    }

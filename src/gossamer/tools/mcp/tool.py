@@ -11,7 +11,9 @@ The model calls `<|channel|>commentary to=docs.lookup <|constrain|>json<|message
 `run` sends the call to the server and answers with the tool's text, or with a sentence saying what
 went wrong (the model reads it and goes on). Tool names that are not harmony names (`a.b`) are
 offered under a cleaned name and called by their own. A tool whose schema is beyond the server's
-schema limits, or past `max_tools`, is not offered (and logged).
+schema limits, or past `max_tools`, is not offered (and logged). Schemas are offered without their
+`title`s: SDKs derive one from every name (`topic` -> `// Topic`), lines that only lengthen the
+prompt; the `mcp_list_tools` item keeps the schema as the server sent it.
 """
 
 from __future__ import annotations
@@ -71,7 +73,10 @@ class McpServerTool:
 
     def functions(self) -> FunctionNamespace:
         limit = self.client.limits.max_description_chars
-        tools = [FunctionTool(name, t.description[:limit], t.input_schema) for name, t in self.tools.items()]
+        tools = [
+            FunctionTool(name, t.description[:limit], without_titles(t.input_schema))
+            for name, t in self.tools.items()
+        ]
         return FunctionNamespace(self.name, self.description(), tools)
 
     def tool_for(self, call: ToolCall) -> ToolInfo | None:
@@ -108,6 +113,30 @@ class McpServerTool:
             return ToolResult(failure.message, "failed", {**details, "error": failure.error})
         logger.info("mcp %s.%s: %.0f ms", self.label, tool.name, (time.perf_counter() - started) * 1000)
         return ToolResult(result.output, "completed", details)
+
+
+# Keywords whose values map names to schemas, and keywords whose values are data, not schemas.
+_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+_DATA = ("enum", "const", "default", "examples")
+
+
+def without_titles(schema: Any) -> Any:
+    """`schema` without its `title` keywords (a property named `title` stays)."""
+    if isinstance(schema, list):
+        return [without_titles(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "title" and isinstance(value, str):
+            continue
+        if key in _SCHEMA_MAPS and isinstance(value, dict):
+            out[key] = {name: without_titles(sub) for name, sub in value.items()}
+        elif key in _DATA:
+            out[key] = value
+        else:
+            out[key] = without_titles(value)
+    return out
 
 
 def _failed(message: str, details: dict[str, Any]) -> ToolResult:
