@@ -217,7 +217,11 @@ def test_max_output_tokens_gives_incomplete(client):
         ({"input": "x", "background": True, "store": False}, openai.BadRequestError, "background"),
         ({"input": "x", "temperature": 5}, openai.BadRequestError, "temperature"),
         ({"input": "x", "conversation": "conv_1"}, openai.NotFoundError, "conversation"),
-        ({"input": "x", "conversation": "c", "previous_response_id": "r"}, openai.BadRequestError, "conversation"),
+        (
+            {"input": "x", "conversation": "c", "previous_response_id": "r"},
+            openai.BadRequestError,
+            "conversation",
+        ),
         ({"input": "x", "metadata": {f"k{i}": "v" for i in range(17)}}, openai.BadRequestError, "metadata"),
         (
             {"input": "x", "tool_choice": {"type": "function", "name": "nope"}},
