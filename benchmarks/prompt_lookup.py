@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import statistics
 import time
 from pathlib import Path
@@ -109,23 +110,29 @@ def main() -> None:
     vocab = model.config.vocab_size
     print(f"model {args.model}, {args.threads} threads, prompt {args.prompt_tokens}, "
           f"{args.gen_tokens} generated")
-    print("| workload | speculation | decode tok/s (median) | drafts verified | accepted | speed-up |")
-    print("|---|---|---|---|---|---|")
+    print("| workload | speculation | decode tok/s (median) | drafts verified | accepted | speed-up "
+          "| load average (1 min) |")
+    print("|---|---|---|---|---|---|---|")
     for name, make in (("copy", copy_workload), ("nothing to copy", random_workload)):
         prompt, target = make(args.prompt_tokens, args.gen_tokens)
         hold_output_to(target, vocab)
         engine = EngineCore(model, EngineConfig(kv_cache_memory_bytes="1GiB"))
         decode_tok_s(engine, prompt, 8, speculative=False)  # prefill once: later runs hit the prefix cache
         runs: dict[bool, list[tuple[float, int, int]]] = {True: [], False: []}
+        loads: dict[bool, list[float]] = {True: [], False: []}
         for _ in range(args.rounds):
             for speculative in (False, True):
                 runs[speculative].append(decode_tok_s(engine, prompt, args.gen_tokens, speculative))
-                logger.info("%s speculative=%s: %s", name, speculative, runs[speculative][-1])
+                loads[speculative].append(os.getloadavg()[0])  # the host is shared
+                logger.info("%s speculative=%s: %s, load average %.2f", name, speculative,
+                            runs[speculative][-1], loads[speculative][-1])
         off = statistics.median(r[0] for r in runs[False])
         on = statistics.median(r[0] for r in runs[True])
         drafts, accepted = runs[True][-1][1], runs[True][-1][2]
-        print(f"| {name} | off | {off:.2f} | | | |")
-        print(f"| {name} | on | {on:.2f} | {drafts} | {accepted} | {on / off:.2f}x |")
+        ratios = ", ".join(f"{a[0] / b[0]:.2f}" for a, b in zip(runs[True], runs[False], strict=True))
+        print(f"| {name} | off | {off:.2f} | | | | {statistics.median(loads[False]):.1f} |")
+        print(f"| {name} | on | {on:.2f} | {drafts} | {accepted} | {on / off:.2f}x (per round: {ratios}) "
+              f"| {statistics.median(loads[True]):.1f} |")
 
 
 if __name__ == "__main__":

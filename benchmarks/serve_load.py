@@ -40,6 +40,7 @@ logger = logging.getLogger("serve_load")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MAX_ORDINARY_TOKEN = 199998  # o200k ordinary tokens: ids below the first special token
+WARMUP_PROMPT, WARMUP_GEN = 256, 16
 
 
 @dataclass
@@ -195,19 +196,22 @@ async def bench_server(server: Server, args: argparse.Namespace, round_index: in
     # passes over freshly loaded weights run several times slower (page faults, the kernel
     # gathering huge pages), in both engines.
     async with httpx.AsyncClient() as client:
-        await one_stream(client, server, prompts(999, 1, 256)[0], 16)
+        await one_stream(client, server, prompts(999, 1, WARMUP_PROMPT)[0], WARMUP_GEN)
     for concurrency in args.concurrency:
         # The same prompts for both servers in a round; other prompts in the next round.
         level = await run_level(server, concurrency, args.prompt_tokens, args.gen_tokens,
                                 seed=1000 * round_index + concurrency)
+        level["load_avg_1m"] = os.getloadavg()[0]  # the host is shared: what else ran meanwhile
         logger.info("%s c=%d %s", server.name, concurrency,
                     json.dumps({k: round(v, 3) for k, v in level.items()}))
         results["levels"][concurrency] = level
     for length in args.prefill_tokens:
         rates = await run_prefill(server, length, seed=50_000 + 1000 * round_index + length,
                                   repeats=args.prefill_runs)
-        logger.info("%s prefill %d: %s tok/s", server.name, length, [round(r, 1) for r in rates])
+        logger.info("%s prefill %d: %s tok/s (load average %.2f)", server.name, length,
+                    [round(r, 1) for r in rates], os.getloadavg()[0])
         results["prefill"][length] = rates
+        results.setdefault("prefill_load_avg_1m", {})[length] = os.getloadavg()[0]
     return results
 
 
@@ -230,7 +234,8 @@ def main() -> None:
     parser.add_argument("--json-out", type=Path, default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    ctx = max(args.prompt_tokens + args.gen_tokens, *args.prefill_tokens, 0) + 64
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise
+    ctx = max(args.prompt_tokens + args.gen_tokens, *args.prefill_tokens, WARMUP_PROMPT + WARMUP_GEN) + 64
     report: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}, "rounds": []}
     for round_index in range(args.rounds):
         this_round = {}
@@ -256,15 +261,16 @@ def print_report(report: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"\n{args.prompt_tokens}-token prompts, {args.gen_tokens} tokens each, "
           f"medians over {len(rounds)} rounds")
     print("| streams | engine | decode tok/s (all streams decoding) | tok/s overall | TTFT p50 / p99 s "
-          "| ITL p50 / p99 ms |")
-    print("|---|---|---|---|---|---|")
+          "| ITL p50 / p99 ms | load average (1 min) |")
+    print("|---|---|---|---|---|---|---|")
     for c in args.concurrency:
         for engine in engines:
             levels = [r[engine]["levels"][c] for r in rounds if engine in r]
             med = {key: statistics.median(level[key] for level in levels) for key in levels[0]}
             print(f"| {c} | {engine} | {med['decode_tok_s']:.2f} | {med['total_tok_s']:.2f} | "
                   f"{med['ttft_p50_s']:.2f} / {med['ttft_p99_s']:.2f} | "
-                  f"{1e3 * med['itl_p50_s']:.0f} / {1e3 * med['itl_p99_s']:.0f} |")
+                  f"{1e3 * med['itl_p50_s']:.0f} / {1e3 * med['itl_p99_s']:.0f} | "
+                  f"{med.get('load_avg_1m', float('nan')):.1f} |")
     for length in args.prefill_tokens:
         medians = {engine: statistics.median(rate for r in rounds if engine in r
                                              for rate in r[engine]["prefill"][length]) for engine in engines}
