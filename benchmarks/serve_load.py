@@ -40,7 +40,7 @@ logger = logging.getLogger("serve_load")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MAX_ORDINARY_TOKEN = 199998  # o200k ordinary tokens: ids below the first special token
-WARMUP_PROMPT, WARMUP_GEN = 256, 16
+WARMUP_GEN = 16
 
 
 @dataclass
@@ -196,7 +196,7 @@ async def bench_server(server: Server, args: argparse.Namespace, round_index: in
     # passes over freshly loaded weights run several times slower (page faults, the kernel
     # gathering huge pages), in both engines.
     async with httpx.AsyncClient() as client:
-        await one_stream(client, server, prompts(999, 1, WARMUP_PROMPT)[0], WARMUP_GEN)
+        await one_stream(client, server, prompts(999, 1, args.warmup_tokens)[0], WARMUP_GEN)
     for concurrency in args.concurrency:
         # The same prompts for both servers in a round; other prompts in the next round.
         level = await run_level(server, concurrency, args.prompt_tokens, args.gen_tokens,
@@ -221,7 +221,10 @@ def main() -> None:
     parser.add_argument("--gguf", type=Path, required=True)
     parser.add_argument("--llama-server", type=Path, required=True)
     parser.add_argument("--engines", default="gossamer,llama")
-    parser.add_argument("--concurrency", default="1,4,16", type=lambda s: [int(c) for c in s.split(",")])
+    parser.add_argument("--concurrency", default="1,4,16",
+                        type=lambda s: [int(c) for c in s.split(",") if c])
+    parser.add_argument("--warmup-tokens", type=int, default=256,
+                        help="warm-up prompt: enough tokens (x 4 experts each) to touch every expert")
     parser.add_argument("--prompt-tokens", type=int, default=128)
     parser.add_argument("--gen-tokens", type=int, default=64)
     parser.add_argument("--prefill-tokens", default="512,2048",
@@ -235,7 +238,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise
-    ctx = max(args.prompt_tokens + args.gen_tokens, *args.prefill_tokens, WARMUP_PROMPT + WARMUP_GEN) + 64
+    ctx = max(args.prompt_tokens + args.gen_tokens, *args.prefill_tokens,
+              args.warmup_tokens + WARMUP_GEN) + 64
     report: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}, "rounds": []}
     for round_index in range(args.rounds):
         this_round = {}
@@ -274,8 +278,15 @@ def print_report(report: dict[str, Any], args: argparse.Namespace) -> None:
     for length in args.prefill_tokens:
         medians = {engine: statistics.median(rate for r in rounds if engine in r
                                              for rate in r[engine]["prefill"][length]) for engine in engines}
-        listed = ", ".join(f"{e} {v:.1f}" for e, v in medians.items())
+        loads = {engine: statistics.median(r[engine]["prefill_load_avg_1m"][length] for r in rounds
+                                           if engine in r) for engine in engines}
+        listed = ", ".join(f"{e} {v:.1f} (load average {loads[e]:.1f})" for e, v in medians.items())
         print(f"prefill {length} tokens (tok/s, median): {listed}")
+        if len(engines) == 2:
+            a, b = engines
+            ratios = [statistics.median(r[a]["prefill"][length]) / statistics.median(r[b]["prefill"][length])
+                      for r in rounds if a in r and b in r]
+            print(f"prefill {length} {a} / {b}, per round: " + ", ".join(f"{x:.2f}" for x in ratios))
     if len(engines) == 2:
         a, b = engines
         for c in args.concurrency:
