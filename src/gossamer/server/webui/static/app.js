@@ -152,6 +152,7 @@ async function openFromUrl() {
   }
   try {
     const conversation = await api.conversation(id);
+    sidebar.conversations.set(id, { ...sidebar.conversations.get(id), ...conversation });
     ui.title.textContent = titleOf(conversation);
     await chat.open(id);
   } catch (error) {

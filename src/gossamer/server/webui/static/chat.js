@@ -140,6 +140,9 @@ export class Chat {
   /** Stream responses into one assistant block until the model answers (or stops, or fails). */
   async runTurn(input, { follow = null } = {}) {
     const conversationId = this.conversationId;
+    const userText = input?.[0]?.role === "user" ? input[0].content : null;
+    const numItemsBefore = this.items.length;
+    let failure = null;
     this.setBusy(true);
     const view = this.transcript.beginAssistant();
     try {
@@ -147,6 +150,7 @@ export class Chat {
         view.beginResponse();
         const response = await this.stream(view, input, round === 0 ? follow : null);
         if (!response) break;
+        if (response.status === "failed") failure = describe(response);
         if (response.status !== "completed") {
           view.notice(describe(response), response.status === "failed");
           break;
@@ -156,17 +160,23 @@ export class Chat {
       }
     } catch (error) {
       if (error.name !== "AbortError") {
-        view.notice(`${error.message}`, true);
+        failure = error.message;
+        view.notice(failure, true);
         this.onError(error, { quiet: true });
       }
       if (error.code === "unsupported_tool_type") this.onToolRefused();
-      // Refused before anything ran (nothing joined the conversation): the text goes back to the box.
-      if (error.status && input?.[0]?.role === "user") this.onUnsent(input[0].content);
     } finally {
       view.finish();
       this.current = null;
       if (this.conversationId === conversationId) {
         this.items = await api.items(conversationId).catch(() => this.items);
+        // A failed turn joined nothing: show the conversation as it is, say why, and give the text
+        // back, so Edit and Regenerate act on what the server holds and the message can be resent.
+        if (failure && this.items.length === numItemsBefore) {
+          this.transcript.render(this.items);
+          this.transcript.notice(failure);
+          if (userText) this.onUnsent(userText);
+        }
       }
       this.setBusy(false);
       this.announce("Answer finished");

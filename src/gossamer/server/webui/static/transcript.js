@@ -261,6 +261,12 @@ export class Transcript {
     this.scrollToEnd(true);
   }
 
+  /** A line after the messages that is not part of the conversation (why a turn failed). */
+  notice(text) {
+    this.root.append(element("p", "notice error", text));
+    this.scrollToEnd(true);
+  }
+
   appendUser(text, itemId = null) {
     this.empty.hidden = true;
     const node = element("article", "message user");
