@@ -7,6 +7,8 @@ asks for an API key. Also the page on a phone-sized screen driven by the keyboar
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 
@@ -136,6 +138,22 @@ def test_edit_the_last_message(page):
     wait_idle(page)
     assert page.locator(".message.user .bubble").all_inner_texts() == ["INJECT please", "hello again"]
     assert page.locator(".message.assistant .answer").last.inner_text() == "Hello there."
+
+
+def test_a_rename_begun_while_an_answer_streams_survives_its_end(page):
+    send(page, "LONG answer")
+    page.wait_for_selector("article:last-of-type .answer:not(:empty)")
+    entry = page.locator(".conversation[aria-current=page]")
+    conversation = entry.get_attribute("data-id")
+    entry.get_by_role("button", name=re.compile("^Rename")).click()
+    page.locator(".rename-input").press_sequentially("Renamed mid-answer")
+    wait_idle(page)  # the answer's end moves the conversation to the top of the list: not while renaming
+    assert page.input_value(".rename-input") == "Renamed mid-answer"
+    page.press(".rename-input", "Enter")
+    first = page.locator(".conversation").first
+    first.locator('.open:text-is("Renamed mid-answer")').wait_for()
+    assert first.get_attribute("data-id") == conversation
+    assert page.locator("#title").inner_text() == "Renamed mid-answer"
 
 
 def test_a_phone_sized_screen_by_keyboard_alone(context, app):

@@ -10,6 +10,10 @@ export class Sidebar {
   constructor({ list, search, more, none, onOpen, onDeleted, onError }) {
     Object.assign(this, { list, search, more, none, onOpen, onDeleted, onError });
     this.currentId = null;
+    // The entry whose title is being edited. Redrawing the list would drop it (and the words typed
+    // so far) whenever an answer ends, so redraws wait until the rename does.
+    this.renaming = null;
+    this.loadAfterRename = false;
     this.after = null;
     this.conversations = new Map();
     let timer = null;
@@ -21,6 +25,10 @@ export class Sidebar {
   }
 
   async load({ append = false } = {}) {
+    if (this.renaming && !append) {
+      this.loadAfterRename = true;
+      return;
+    }
     const query = this.search.value.trim();
     let page;
     try {
@@ -93,6 +101,12 @@ export class Sidebar {
 
   /** A conversation just created or changed: to the top of the list (it is now the most recent). */
   upsert(conversation) {
+    if (this.renaming?.dataset.id === conversation.id) {
+      // Left where it is, being edited; it moves to the top when the rename ends.
+      this.conversations.set(conversation.id, { ...this.conversations.get(conversation.id), ...conversation });
+      this.loadAfterRename = true;
+      return;
+    }
     this.list.querySelector(`[data-id="${CSS.escape(conversation.id)}"]`)?.remove();
     this.list.prepend(this.entry(conversation));
     this.none.hidden = true;
@@ -106,12 +120,18 @@ export class Sidebar {
     input.value = titleOf(conversation) === UNTITLED ? "" : titleOf(conversation);
     input.setAttribute("aria-label", "New title");
     li.replaceChildren(input);
+    this.renaming = li;
     input.focus();
     input.select();
     let settled = false;
     const restore = () => {
+      this.renaming = null;
       li.replaceWith(this.entry(this.conversations.get(li.dataset.id)));
       this.list.querySelector(`[data-id="${CSS.escape(li.dataset.id)}"] .open`)?.focus();
+      if (this.loadAfterRename) {
+        this.loadAfterRename = false;
+        this.load();
+      }
     };
     const save = async () => {
       if (settled) return;
