@@ -71,11 +71,15 @@ async def test_independent_conversations_spread_over_all_replicas(upstream_fleet
     replies = await asyncio.gather(*(
         client.chat.completions.create(
             model=MODEL, messages=[{"role": "user", "content": f"What's the weather in {city}?"}],
-            tools=[WEATHER_TOOL], temperature=0, max_tokens=4,  # where it goes is the point, not what it says
+            # Where it goes is the point, not what it says; but each stays in flight long enough that
+            # the burst is routed while the others still run (with four tokens each, on a busy host the
+            # front rendered the later prompts after the first ones had finished, and least-loaded
+            # routing then rightly sent most of them to whichever replica the host ran fastest).
+            tools=[WEATHER_TOOL], temperature=0, max_tokens=48,
         )
         for city in CITIES
     ))  # fmt: skip
-    assert all(r.choices[0].finish_reason == "length" for r in replies)  # four tokens each, all answered
+    assert all(r.choices[0].finish_reason for r in replies)  # all answered
     counts = served_by(before, upstream_fleet.completions_served())
     assert sum(counts.values()) == len(CITIES), counts
     assert all(0 < n <= len(CITIES) / 2 for n in counts.values()), counts
