@@ -116,6 +116,17 @@ def test_a_chain_reuses_the_tool_list_and_keeps_the_calls(client, mcp_server):
     assert second.output[1].output == f"linen: {FACT}"
 
 
+def test_a_conversation_keeps_the_tool_list_too(client, mcp_server):
+    conversation = client.conversations.create()
+    on = {"tools": [mcp_tool(mcp_server.url)], "conversation": conversation.id}
+    first = client.responses.create(model=MODEL, input="slow_lookup silk", **on)
+    second = client.responses.create(model=MODEL, input="slow_lookup wool", **on)
+    assert first.output[0].type == "mcp_list_tools"
+    assert [item.type for item in second.output] == ["reasoning", "mcp_call", "reasoning", "message"]
+    items = client.conversations.items.list(conversation.id, order="asc").data
+    assert [item.type for item in items].count("mcp_call") == 2
+
+
 def test_allowed_tools_limit_what_is_offered(client, mcp_server):
     tools = [mcp_tool(mcp_server.url, allowed_tools=["explode"])]
     response = client.responses.create(model=MODEL, input="slow_lookup hemp", tools=tools)
