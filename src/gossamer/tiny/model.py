@@ -26,6 +26,7 @@ from transformers import GptOssConfig, GptOssModel
 
 from gossamer.model.config import ModelConfig
 from gossamer.model.mxfp4 import dequantize, quantize
+from gossamer.tiny.attention import register as register_sdpa_sinks
 from gossamer.tiny.word_classes import token_classes
 
 PINNED_VALUE = 2.0
@@ -143,6 +144,8 @@ class TinyTrainer(nn.Module):
         torch.manual_seed(seed)
         self.config, self.vocab = config, vocab
         self.model = GptOssModel(hf_config(config, vocab.input_size))
+        # The same softmax as transformers' eager attention, without its [B, H, T, T] maps.
+        self.model.config._attn_implementation = register_sdpa_sinks()
         d = config.hidden_size
         self.unembed = nn.Parameter(torch.randn(vocab.size - 1, d) * 0.02)  # seen rows
         self.unseen_scale = nn.Parameter(torch.tensor(10.0))
