@@ -83,7 +83,7 @@ class Episode:
     user: str
     calls: list[Call] = field(default_factory=list)
     # Without calls: why none fits, and the scripted answer.
-    no_call_reason: str | None = None  # "small_talk" | "fact" | "no_fit"
+    no_call_reason: str | None = None  # "small_talk" | "fact" | "no_fit" | "out_of_scope" | "repeat"
     direct_answer: str | None = None
 
     def prompt_messages(self) -> list[Message]:
@@ -177,11 +177,8 @@ def _offer(
     return tools
 
 
-def sample_episode(rng: random.Random, held_out: bool = False, augment: int = 0) -> Episode:
-    """One request with context; `held_out` draws phrasings that training never sees. `augment`
-    (fine-tuning) adds training-only phrasings: 1 the EXTRA_REQUESTS and chatty framing, 2 also
-    terse requests, more joiners, small talk and capital questions (see phrasing.py), 3 also
-    roughened requests (`roughen`)."""
+def sample_context(rng: random.Random) -> tuple[str, str | None, str | None]:
+    """A request's reasoning effort, current date (sometimes none) and developer instructions."""
     effort = rng.choice(tuple(EFFORTS))
     date = (
         None
@@ -189,6 +186,15 @@ def sample_episode(rng: random.Random, held_out: bool = False, augment: int = 0)
         else f"20{rng.randint(25, 27)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
     )
     instructions = rng.choice(INSTRUCTIONS) if rng.random() < 0.25 else None
+    return effort, date, instructions
+
+
+def sample_episode(rng: random.Random, held_out: bool = False, augment: int = 0) -> Episode:
+    """One request with context; `held_out` draws phrasings that training never sees. `augment`
+    (fine-tuning) adds training-only phrasings: 1 the EXTRA_REQUESTS and chatty framing, 2 also
+    terse requests, more joiners, small talk and capital questions (see phrasing.py), 3 also
+    roughened requests (`roughen`)."""
+    effort, date, instructions = sample_context(rng)
     ep = Episode(effort=effort, current_date=date, instructions=instructions, tools=[], user="")
     r = rng.random()
     # Augmented: more joined requests (their second half was the one dropped), fewer plain ones.
@@ -269,6 +275,20 @@ def _first_thought(ep: Episode) -> str:
             "medium": "This is a simple fact question. No tool is needed. Answer directly.",
             "high": "This is a simple fact question that I can answer from memory. "
             "No tool is needed. I will answer in one sentence.",
+        }[e]
+    if reason == "out_of_scope":
+        return {
+            "low": "Not something I can do. Say so.",
+            "medium": "I cannot do that: I only chat and use the tools I am given. Say so.",
+            "high": "The user asks for something I cannot do: I can only chat and use the tools I "
+            "am given. I will say so honestly in one sentence.",
+        }[e]
+    if reason == "repeat":
+        return {
+            "low": "User wants my last answer again. Repeat it.",
+            "medium": "The user asks me to repeat my last answer. No tool is needed. Repeat it.",
+            "high": "The user did not catch my last answer. No tool is needed: "
+            "I will repeat it word for word.",
         }[e]
     return {
         "low": "No tool for that. Say so.",

@@ -83,15 +83,16 @@ def load_or_generate_corpus(
 
 
 def generate_corpus(num_episodes: int, seed: int, augment: int = 0) -> list[tuple[list[int], list[int]]]:
-    from gossamer.tiny.data import render_training, sample_episode
     from gossamer.tiny.encoding import harmony_encoding
+    from gossamer.tiny.served import TrainingMix
 
     enc = harmony_encoding()
     rng = random.Random(seed)
+    mix = TrainingMix(augment)
     corpus = []
     start = time.monotonic()
     for i in range(num_episodes):
-        corpus.append(render_training(sample_episode(rng, augment=augment), enc, rng))
+        corpus.append(mix.conversation(rng, enc))
         if (i + 1) % 5000 == 0:
             log.info("rendered %d/%d conversations (%.0f s)", i + 1, num_episodes, time.monotonic() - start)
     return corpus
@@ -150,6 +151,32 @@ def collate(
     return inputs, targets, attn, loss_mask
 
 
+def backward_in_parts(model: TinyTrainer, batch: list[torch.Tensor], max_tokens: int = 0) -> float:
+    """Backpropagate the batch's mean loss and return it. With `max_tokens`, rows go through in
+    parts of at most that many padded tokens, each weighted by its share of the batch's target
+    tokens: the same gradient, with a fraction of the memory (eager attention holds a T x T map
+    per head and row, and a built-in tool conversation is over a thousand tokens long)."""
+    inputs, targets, attn, loss_mask = batch
+    rows, width = inputs.shape
+    if not max_tokens or rows * width <= max_tokens:
+        loss = model.loss(inputs, targets, attn, loss_mask)
+        loss.backward()
+        return loss.item()
+    per = max(1, max_tokens // width)
+    total = loss_mask[:, 1:].sum()
+    value = 0.0
+    for first in range(0, rows, per):
+        part = slice(first, first + per)
+        length = int(attn[part].sum(1).max())  # rows are right-padded: trim to this part's longest
+        sub = [t[part, :length] for t in batch]
+        share = sub[3][:, 1:].sum() / total
+        if share > 0:
+            loss = model.loss(*sub) * share
+            loss.backward()
+            value += loss.item()
+    return value
+
+
 def load_base(init: Path) -> TinyTrainer:
     """The model to fine-tune: a trainer.pt, or an exported checkpoint directory (the shipped one
     included: `python -c "from gossamer.tiny import model_path; print(model_path())"`)."""
@@ -183,6 +210,7 @@ def train(
     augment: int = 0,
     shape: ModelConfig = TINY_CONFIG,
     class_dropout: float = CLASS_DROPOUT,
+    max_batch_tokens: int = 0,
 ) -> Path:
     """`shape` is the model trained from scratch; fine-tuning (`init`: a trainer.pt or an exported
     checkpoint directory) keeps the base's shape."""
@@ -238,14 +266,13 @@ def train(
         inputs, targets, attn, loss_mask = collate(
             corpus, next(stream), vocab, rng, augment >= 2, class_dropout
         )
-        batch = (t.to(device) for t in (inputs, targets, attn, loss_mask))
-        loss = model.loss(*batch)
+        batch = [t.to(device) for t in (inputs, targets, attn, loss_mask)]
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        loss = backward_in_parts(model, batch, max_batch_tokens)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         model.apply_constraints()
-        window.append(loss.item())
+        window.append(loss)
         if (step + 1) % 25 == 0:
             log.info(
                 "step %d/%d loss %.4f lr %.2e qat %s (%.0f s)",
@@ -288,12 +315,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--init", type=Path, default=None,
                         help="fine-tune this trainer.pt or exported checkpoint directory")
+    parser.add_argument("--max-batch-tokens", type=int, default=0,
+                        help="backpropagate a batch in parts of at most this many padded tokens "
+                        "(same gradient, less memory; 0: whole batches)")
     parser.add_argument("--class-dropout", type=float, default=CLASS_DROPOUT,
                         help="share of prompt tokens fed as their word class (0: no word classes)")
-    parser.add_argument("--augment", type=int, default=0, choices=(0, 1, 2, 3),
+    parser.add_argument("--augment", type=int, default=0, choices=(0, 1, 2, 3, 4, 5),
                         help="training-only phrasings: 1 extra phrasings and chatty framing (first "
                         "fine-tune), 2 also terse requests, more joiners and copy-protected dropout, "
-                        "3 also roughened requests (words dropped, case and punctuation lost)")
+                        "3 also roughened requests (words dropped, case and punctuation lost), "
+                        "4 also multi-turn conversations, dropped reasoning and out-of-scope requests, "
+                        "5 also turns with the built-in browser and python tools and MCP namespaces")
     for flag, field in SHAPE_FLAGS.items():
         parser.add_argument(f"--{flag}", type=int, default=getattr(TINY_CONFIG, field),
                             help=f"{field} of a model trained from scratch (default %(default)s)")
@@ -333,6 +365,7 @@ def main(argv: list[str] | None = None) -> None:
         args.augment,
         shape,
         args.class_dropout,
+        args.max_batch_tokens,
     )
     if not (args.no_export or args.render_only):
         from gossamer.tiny.export import export
