@@ -7,6 +7,7 @@ prompt asked for), answers, and calls `get_weather` when that tool is offered an
 from __future__ import annotations
 
 import re
+import shutil
 import socket
 import tempfile
 import threading
@@ -72,7 +73,8 @@ def live_server(
 ) -> Iterator[LiveServer]:
     engine = ScriptedEngine(script=scripted_model, max_context_length=8192, step_delay_s=step_delay_s)
     port = free_port()
-    store = Path(tempfile.mkdtemp(prefix="gossamer-test-")) / "responses.sqlite3"  # not the user's
+    scratch = Path(tempfile.mkdtemp(prefix="gossamer-test-"))
+    store = scratch / "responses.sqlite3"  # not the user's
     settings = ServerSettings(
         host="127.0.0.1",
         port=port,
@@ -103,3 +105,4 @@ def live_server(
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -8,6 +8,7 @@ reasoning then a final answer), so render -> engine -> decoder -> API -> HTTP al
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
 import tempfile
 import threading
@@ -66,6 +67,7 @@ class LiveApp:
     server: uvicorn.Server
     thread: threading.Thread
     settings: ServerSettings = field(default_factory=ServerSettings)
+    scratch: Path | None = None  # the temporary folder made for its store, removed on stop
 
     @property
     def base_url(self) -> str:
@@ -74,13 +76,17 @@ class LiveApp:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 def start_app(engine: ScriptedEngine, settings: ServerSettings | None = None) -> LiveApp:
     settings = settings or ServerSettings()
     settings.port = free_port()
+    scratch = None
     if settings.responses_store is None:  # never the user's data directory
-        settings.responses_store = str(Path(tempfile.mkdtemp(prefix="gossamer-test-")) / "responses.sqlite3")
+        scratch = Path(tempfile.mkdtemp(prefix="gossamer-test-"))
+        settings.responses_store = str(scratch / "responses.sqlite3")
     state = ServerState(
         engine=engine, encoding=load_harmony_encoding(), model_name=MODEL_NAME, settings=settings
     )
@@ -99,7 +105,7 @@ def start_app(engine: ScriptedEngine, settings: ServerSettings | None = None) ->
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the test server did not start")
         time.sleep(0.02)
-    return LiveApp(f"http://127.0.0.1:{settings.port}", engine, state, server, thread, settings)
+    return LiveApp(f"http://127.0.0.1:{settings.port}", engine, state, server, thread, settings, scratch)
 
 
 @pytest.fixture(scope="session")
