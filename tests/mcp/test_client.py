@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import json
 
+import httpcore2
 import pytest
 from mcp_types import CallToolResult, ImageContent, TextContent
 
@@ -64,18 +65,35 @@ async def test_an_http_error_is_an_http_error(mcp_server):
     }
 
 
+class LoopbackOnlyBackend(httpcore2.AnyIOBackend):
+    """Records every connection asked for and refuses all but loopback ones: whatever the guard
+    under test decides, no packet leaves this machine."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts: list[str] = []
+
+    async def connect_tcp(self, host, port, **kwargs):
+        self.attempts.append(host)
+        if not ipaddress.ip_address(host).is_loopback:
+            raise httpcore2.ConnectError(f"the test backend refuses {host}: not loopback")
+        return await super().connect_tcp(host, port, **kwargs)
+
+
 async def test_a_name_that_resolves_to_a_private_address_is_never_connected_to():
-    connected = []
+    resolved = []
 
     async def resolver(host, port):
-        connected.append(host)
+        resolved.append(host)
         return ["10.1.2.3"]
 
-    client = McpClient(McpLimits(timeout_s=2), CheckedBackend([], resolver))
+    network = LoopbackOnlyBackend()
+    client = McpClient(McpLimits(timeout_s=2), CheckedBackend([], resolver, inner=network))
     with pytest.raises(McpFailure) as info:
         await client.list_tools(McpServer("intranet", "http://tools.internal.example/mcp"))
-    assert connected == ["tools.internal.example"] and "10.1.2.3" in info.value.message
+    assert resolved == ["tools.internal.example"] and "10.1.2.3" in info.value.message
     assert "--mcp-allow-network" in info.value.message
+    assert network.attempts == []
 
 
 def test_results_the_model_reads():

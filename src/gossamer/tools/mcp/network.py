@@ -29,10 +29,15 @@ class BlockedAddress(OSError):
 
 
 class CheckedBackend(httpcore2.AsyncNetworkBackend):
-    def __init__(self, allowed: Sequence[Network], resolver: Resolver = system_resolver) -> None:
+    def __init__(
+        self,
+        allowed: Sequence[Network],
+        resolver: Resolver = system_resolver,
+        inner: httpcore2.AsyncNetworkBackend | None = None,  # what connects (tests: loopback only)
+    ) -> None:
         self.allowed = tuple(allowed)
         self.resolver = resolver
-        self._inner = httpcore2.AnyIOBackend()
+        self._inner = inner or httpcore2.AnyIOBackend()
 
     async def connect_tcp(
         self,
