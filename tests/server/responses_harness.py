@@ -143,6 +143,22 @@ class RunningServer:
     process: subprocess.Popen
 
 
+def wait_healthy(url: str, process: subprocess.Popen, timeout_s: float = 60.0) -> None:
+    """Until the server process at `url` answers /health (it exiting or the time running out raises)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the server at {url} did not come up within {timeout_s:.0f} s")
+        time.sleep(0.2)
+
+
 @contextmanager
 def serve(
     store_path: str | Path,
@@ -171,18 +187,7 @@ def serve(
         command += ["--model", model]
     process = subprocess.Popen(command, cwd=REPO, env=env)
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited with {process.returncode}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("the server did not come up")
-            time.sleep(0.2)
+        wait_healthy(f"http://127.0.0.1:{port}", process, timeout_s)
         yield RunningServer(base_url=f"http://127.0.0.1:{port}/v1", process=process)
     finally:
         process.terminate()

@@ -11,12 +11,9 @@ import argparse
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import httpx
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,22 +42,13 @@ def main() -> None:
 
 @contextmanager
 def serve(store: Path, index: Path, port: int) -> Iterator[subprocess.Popen]:
+    from tests.server.responses_harness import wait_healthy  # here: the script itself needs none of it
+
     env = {**os.environ, "GOSSAMER_RESPONSES_STORE": str(store), "PYTHONPATH": f"{REPO / 'src'}:{REPO}"}
     command = [sys.executable, __file__, "--port", str(port), "--index", str(index)]
     process = subprocess.Popen(command, cwd=REPO, env=env)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the server exited with {process.returncode}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("the server did not come up")
-            time.sleep(0.2)
+        wait_healthy(f"http://127.0.0.1:{port}", process, 60)
         yield process
     finally:
         if process.poll() is None:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from tests.server.responses_harness import free_port
+from tests.server.responses_harness import free_port, wait_healthy
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,18 +46,7 @@ class TinyServer:
             "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
         }
         self.process = subprocess.Popen(command, cwd=REPO, env=env)
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gossamer serve exited with {self.process.returncode}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("gossamer serve did not come up")
-            time.sleep(0.2)
+        wait_healthy(self.url, self.process, timeout_s)
 
     def stop(self) -> None:
         if self.process is None:
