@@ -66,10 +66,9 @@ async def test_turns_of_a_conversation_land_on_one_replica(upstream_fleet: Fleet
 
 
 async def warm(replica) -> None:
-    """One request straight to the replica (not through the front), so its first-request costs are
-    paid before the burst: a replica that earlier tests never used otherwise holds its first
-    requests seconds longer, and least-loaded routing rightly sends the rest to a warm one (on a
-    fast host 26 of 30 went to the replica the affinity test had used)."""
+    """One request straight to the replica (not through the front), so each has served once before
+    the burst and none starts it cold (without this, on a fast host 26 of 30 went to one replica;
+    that cold first requests were the cause is likely, not traced)."""
     async with openai.AsyncOpenAI(base_url=replica.url + "/v1", api_key="unused", max_retries=0) as direct:
         await direct.chat.completions.create(
             model=MODEL, messages=[{"role": "user", "content": "What's the weather in Lyon?"}],
