@@ -77,6 +77,7 @@ def test_held_out_templates_never_train() -> None:
 
 
 def test_augmented_phrasings_never_use_held_out_templates() -> None:
+    from gossamer.tiny import wider_phrasing as wider
     from gossamer.tiny.phrasing import (
         CAPITAL_QUESTIONS,
         EXTRA_CAPITAL_QUESTIONS,
@@ -95,12 +96,15 @@ def test_augmented_phrasings_never_use_held_out_templates() -> None:
     held |= {norm(t) for t in (*CAPITAL_QUESTIONS[1], *JOINERS[1])}
     extra = [t for kind in REQUESTS for t in (*EXTRA_REQUESTS[kind], *TERSE_REQUESTS[kind])]
     extra += [t for _, talk in EXTRA_SMALL_TALK.items() for t in talk]
-    extra += [*EXTRA_CAPITAL_QUESTIONS, *EXTRA_JOINERS]
+    extra += [*EXTRA_CAPITAL_QUESTIONS, *EXTRA_JOINERS, *wider.JOINERS]
+    extra += [t for talk in wider.SMALL_TALK.values() for t in talk]
     assert not {norm(t) for t in extra} & held
-    assert set(EXTRA_SMALL_TALK) == {intent for intent, _, _, _ in SMALL_TALK}
+    assert set(EXTRA_SMALL_TALK) == set(wider.SMALL_TALK) == {intent for intent, _, _, _ in SMALL_TALK}
+    # The held-out joiners' words never join training requests.
+    assert not any(w in j for j in (*JOINERS[0], *EXTRA_JOINERS, *wider.JOINERS) for w in ("Plus", "Then"))
     # No augmented request is a held-out template verbatim.
     rng = random.Random(7)
-    for level in (2, 3):
+    for level in (2, 3, 6):
         for _ in range(200):
             ep = sample_episode(rng, augment=level)
             assert norm(ep.user) not in held

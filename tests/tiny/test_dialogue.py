@@ -8,6 +8,7 @@ import random
 import pytest
 from openai_harmony import Role
 
+from gossamer.tiny import wider_phrasing as wider
 from gossamer.tiny.data import render_training, sample_episode
 from gossamer.tiny.dialogue import sample_dialogue
 from gossamer.tiny.served import episode_dialogue, render_dialogue, training_conversation
@@ -83,11 +84,12 @@ def test_a_dropping_client_trains_the_step_after_a_call_without_its_reasoning(en
         assert "<|channel|>analysis" not in turn and "to=assistant" in turn  # a result, no reasoning
 
 
-def test_follow_ups_change_one_value_of_the_last_call_or_switch_for_the_same_city() -> None:
+@pytest.mark.parametrize("level", [4, 6])
+def test_follow_ups_change_one_value_of_the_last_call_or_switch_for_the_same_city(level: int) -> None:
     rng = random.Random(2)
     labels = set()
     for _ in range(400):
-        d = sample_dialogue(rng, augment=4)
+        d = sample_dialogue(rng, augment=level)
         for prev, ep, label in zip(d.turns, d.turns[1:], d.labels[1:], strict=False):
             labels.add(label)
             if label == "again":
@@ -128,19 +130,23 @@ def _norm(text: str) -> str:
     return " ".join(text.lower().split()).strip(" ?.!,")
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_held_out_turn_phrasings_never_train(seed: int) -> None:
+@pytest.mark.parametrize(("seed", "level"), [(0, 4), (1, 4), (2, 6)])
+def test_held_out_turn_phrasings_never_train(seed: int, level: int) -> None:
     held = {_norm(t) for variants in AGAIN.values() for _, _, h in variants for t in h}
     held |= {_norm(t) for _, h in THERE.values() for t in h}
     held |= {_norm(t) for t in (*REPEAT[1], *INTRO[1], *OUT_OF_SCOPE[1])}
     train = {_norm(t) for variants in AGAIN.values() for _, tr, _ in variants for t in tr}
     train |= {_norm(t) for tr, _ in THERE.values() for t in tr}
     train |= {_norm(t) for t in (*REPEAT[0], *INTRO[0], *OUT_OF_SCOPE[0])}
-    assert not held & train and not set(NAMES[0]) & set(NAMES[1])
+    train |= {_norm(t) for t in (*wider.REPEAT, *wider.INTRO, *wider.OUT_OF_SCOPE)}
+    train |= {_norm(t) for group in (wider.AGAIN, wider.THERE) for ts in group.values() for t in ts}
+    assert not held & train and not {*NAMES[0], *wider.NAMES} & set(NAMES[1])
+    # Wider follow-ups never start as the held-out ones do.
+    assert not any(t.startswith(("how about", "could you")) for t in train)
     # No training turn is a held-out template, filled or not.
     rng = random.Random(seed)
     for _ in range(1500):
-        d = sample_dialogue(rng, augment=4)
+        d = sample_dialogue(rng, augment=level)
         for ep in d.turns:
             user = _norm(ep.user)
             assert user not in held

@@ -27,6 +27,7 @@ from openai_harmony import (
     ToolDescription,
 )
 
+from gossamer.tiny.nonce import NONCE_SHARE, NONCE_WORDS, nonce_added, with_nonce
 from gossamer.tiny.phrasing import (
     CAPITAL_QUESTIONS,
     CAPITALS,
@@ -51,6 +52,8 @@ from gossamer.tiny.tools import (
     sample_slots,
     simulate,
 )
+from gossamer.tiny.wider_phrasing import JOINERS as WIDER_JOINERS
+from gossamer.tiny.wider_phrasing import SMALL_TALK as WIDER_SMALL_TALK
 
 EFFORTS = {"low": ReasoningEffort.LOW, "medium": ReasoningEffort.MEDIUM, "high": ReasoningEffort.HIGH}
 INSTRUCTIONS = (
@@ -141,17 +144,27 @@ def roughen(text: str, keep: set[str], rng: random.Random) -> str:
     return " ".join(w for w in out if w) or text
 
 
-def _request(
-    kind: str, slots: dict[str, Any], rng: random.Random, held_out: bool, augment: int = 0
-) -> str:
+def _request(kind: str, slots: dict[str, Any], rng: random.Random, held_out: bool, augment: int = 0) -> str:
     text = _phrase(kind, slots, rng, held_out, augment)
+    keep = set(KEYWORDS[kind]) | {w.lower() for v in slots.values() for w in str(v).split()}
     if augment >= 3 and rng.random() < ROUGHEN:
-        keep = set(KEYWORDS[kind]) | {w.lower() for v in slots.values() for w in str(v).split()}
         rough = roughen(text, keep, rng)
         # Training never holds an instance of a held-out template, roughened or not.
         if not is_held_out_request(kind, rough, slots):
             text = rough
+    if augment >= 6 and not held_out and rng.random() < NONCE_SHARE:
+        text = with_nonce(text, keep, rng)
     return text
+
+
+def training_joiners(augment: int, rng: random.Random) -> tuple[str, ...]:
+    """The joiners of two requests that training at level `augment` (2 and up) draws from; at 6
+    also the wider ones and a nonce word as the joiner (tiny.nonce)."""
+    if augment < 6:
+        return JOINERS[0] + EXTRA_JOINERS
+    nonce = rng.choice(NONCE_WORDS)
+    as_joiner = (f"{{a}} {nonce.capitalize()} {{b}}", f"{{a}} and {nonce} {{b}}")
+    return (*JOINERS[0], *EXTRA_JOINERS, *WIDER_JOINERS, *as_joiner)
 
 
 def _phrase(kind: str, slots: dict[str, Any], rng: random.Random, held_out: bool, augment: int) -> str:
@@ -214,7 +227,7 @@ def sample_episode(rng: random.Random, held_out: bool = False, augment: int = 0)
         ep.tools = _offer(rng, required, set(), 2)
         a, b = (_request(c.schema.kind, c.slots, rng, held_out, augment) for c in ep.calls)
         if augment >= 2:
-            ep.user = rng.choice(JOINERS[0] + EXTRA_JOINERS).format(a=a, b=b)
+            ep.user = rng.choice(training_joiners(augment, rng)).format(a=a, b=b)
         else:
             ep.user = _pick(rng, JOINERS, held_out).format(a=a, b=b)
     elif r < 0.77:  # asks for something no offered tool can do
@@ -228,14 +241,18 @@ def sample_episode(rng: random.Random, held_out: bool = False, augment: int = 0)
         intent, train, held, answer = rng.choice(SMALL_TALK)
         ep.tools = _offer(rng, [], set(), 3) if rng.random() < 0.6 else []
         if augment >= 2:
-            train = train + EXTRA_SMALL_TALK[intent]
+            train = train + EXTRA_SMALL_TALK[intent] + (WIDER_SMALL_TALK[intent] if augment >= 6 else ())
         ep.user = rng.choice(held if held_out else train)
+        if augment >= 6 and rng.random() < NONCE_SHARE:
+            ep.user = nonce_added(ep.user, rng)
         ep.no_call_reason, ep.direct_answer = "small_talk", answer
     else:  # a fact the model knows
         country, capital = rng.choice(CAPITALS)
         ep.tools = _offer(rng, [], set(), 3) if rng.random() < 0.6 else []
         if augment >= 2:
             ep.user = rng.choice(CAPITAL_QUESTIONS[0] + EXTRA_CAPITAL_QUESTIONS).format(country=country)
+            if augment >= 6 and rng.random() < NONCE_SHARE:
+                ep.user = nonce_added(ep.user, rng)
         else:
             ep.user = _pick(rng, CAPITAL_QUESTIONS, held_out).format(country=country)
         ep.no_call_reason, ep.direct_answer = "fact", f"The capital of {country} is {capital}."

@@ -14,12 +14,13 @@ import random
 from dataclasses import dataclass, field, replace
 
 from gossamer.harmony.conversation import ToolNamespace
-from gossamer.tiny.data import Call, Episode, _request, roughen, sample_context
+from gossamer.tiny import wider_phrasing as wider
+from gossamer.tiny.data import Call, Episode, _request, roughen, sample_context, training_joiners
+from gossamer.tiny.nonce import NONCE_SHARE, NONCE_WORDS, nonce_added, with_nonce
 from gossamer.tiny.phrasing import (
     CAPITAL_QUESTIONS,
     CAPITALS,
     EXTRA_CAPITAL_QUESTIONS,
-    EXTRA_JOINERS,
     EXTRA_SMALL_TALK,
     JOINERS,
     KEYWORDS,
@@ -113,9 +114,20 @@ class _Sampler:
         return self.rng.choice(pair[1] if self.held_out else pair[0])
 
     def _casual(self, text: str, keep: set[str]) -> str:
-        if self.held_out or self.augment < 3 or self.rng.random() >= ROUGHEN_FOLLOW_UP:
+        if not self.held_out and self.augment >= 3 and self.rng.random() < ROUGHEN_FOLLOW_UP:
+            text = roughen(text, keep, self.rng)
+        return self._nonce(text, keep)
+
+    def _wider(self, train: tuple[str, ...], more: tuple[str, ...]) -> tuple[str, ...]:
+        """Training templates, with level 6's wider ones (tiny.wider_phrasing)."""
+        return train + more if self.augment >= 6 else train
+
+    def _nonce(self, text: str, keep: set[str] | None = None) -> str:
+        """At level 6, a share of training messages with nonce words (tiny.nonce): replacing words
+        not in `keep`, or with `keep=None` only put in."""
+        if self.held_out or self.augment < 6 or self.rng.random() >= NONCE_SHARE:
             return text
-        return roughen(text, keep, self.rng)
+        return nonce_added(text, self.rng) if keep is None else with_nonce(text, keep, self.rng)
 
     def allowed(self, first: bool) -> set[str]:
         labels = {"small_talk", "intro", "out_of_scope", "fact"}
@@ -150,15 +162,17 @@ class _Sampler:
             kinds = kinds or [rng.choice(list(self.offered))] * 2
             calls = [Call(self.offered[k], sample_slots(k, rng)) for k in kinds]
             a, b = (_request(c.schema.kind, c.slots, rng, self.held_out, self.augment) for c in calls)
-            joiners = (
-                JOINERS[1] if self.held_out else JOINERS[0] + (EXTRA_JOINERS if self.augment >= 2 else ())
-            )
+            if self.held_out:
+                joiners = JOINERS[1]
+            else:
+                joiners = training_joiners(self.augment, rng) if self.augment >= 2 else JOINERS[0]
             ep = replace(ep, calls=calls, user=rng.choice(joiners).format(a=a, b=b))
         elif label == "again":
             last = self.last_calls[-1]
             slot, train, held = rng.choice(AGAIN[last.schema.kind])
             slots = _changed(last.schema.kind, slot, last.slots, rng)
-            text = rng.choice(held if self.held_out else train).format(**slots)
+            text = rng.choice(held if self.held_out else self._wider(train, wider.AGAIN[slot]))
+            text = text.format(**slots)
             keep = {w.lower() for v in slots.values() for w in str(v).split()} | set(
                 KEYWORDS[last.schema.kind]
             )
@@ -166,22 +180,35 @@ class _Sampler:
         elif label == "there":
             kind = {"weather": "time", "time": "weather"}[self.last_calls[-1].schema.kind]
             slots = {"city": self.last_calls[-1].slots["city"]}
-            text = self._casual(self._pick(THERE[kind]), set(KEYWORDS[kind]) | {"there"})
+            train, held = THERE[kind]
+            text = rng.choice(held if self.held_out else self._wider(train, wider.THERE[kind]))
+            text = self._casual(text, set(KEYWORDS[kind]) | {"there"})
             ep = replace(ep, calls=[Call(self.offered[kind], slots)], user=text)
         elif label == "repeat":
             # The answer is the last answer, known once the turn before is scripted (tiny.served).
-            ep = replace(ep, user=self._pick(REPEAT), no_call_reason="repeat")
+            text = rng.choice(REPEAT[1] if self.held_out else self._wider(REPEAT[0], wider.REPEAT))
+            ep = replace(ep, user=self._nonce(text), no_call_reason="repeat")
         elif label == "small_talk":
             intent, train, held, answer = rng.choice(SMALL_TALK)
             if self.augment >= 2:
-                train = train + EXTRA_SMALL_TALK[intent]
-            ep = replace(ep, user=rng.choice(held if self.held_out else train))
+                train = self._wider(train + EXTRA_SMALL_TALK[intent], wider.SMALL_TALK[intent])
+            ep = replace(ep, user=self._nonce(rng.choice(held if self.held_out else train)))
             ep.no_call_reason, ep.direct_answer = "small_talk", answer
         elif label == "intro":
-            ep = replace(ep, user=self._pick(INTRO).format(name=self._pick(NAMES)))
+            if self.held_out:
+                text = self._pick(INTRO).format(name=self._pick(NAMES))
+            else:
+                name = rng.choice(self._wider(NAMES[0], wider.NAMES))
+                if self.augment >= 6 and rng.random() < 0.5:  # a name it never saw reads as unknown
+                    name = rng.choice(NONCE_WORDS).capitalize()
+                text = self._nonce(rng.choice(self._wider(INTRO[0], wider.INTRO)).format(name=name))
+            ep = replace(ep, user=text)
             ep.no_call_reason, ep.direct_answer = "small_talk", INTRO_ANSWER
         elif label == "out_of_scope":
-            text = self._pick(OUT_OF_SCOPE).format(city=rng.choice(CITIES))
+            city = rng.choice(CITIES)
+            pool = OUT_OF_SCOPE[1] if self.held_out else self._wider(OUT_OF_SCOPE[0], wider.OUT_OF_SCOPE)
+            text = rng.choice(pool)
+            text = self._nonce(text.format(city=city), {w.lower() for w in city.split()})
             if not self.held_out and self.augment and rng.random() < 0.3:
                 text = rng.choice(PREFIXES) + text + rng.choice(SUFFIXES)
             ep = replace(ep, user=text, no_call_reason="out_of_scope", direct_answer=OUT_OF_SCOPE_ANSWER)
@@ -200,7 +227,7 @@ class _Sampler:
                 question = rng.choice(
                     CAPITAL_QUESTIONS[0] + (EXTRA_CAPITAL_QUESTIONS if self.augment >= 2 else ())
                 )
-            ep = replace(ep, user=question.format(country=country), no_call_reason="fact")
+            ep = replace(ep, user=self._nonce(question.format(country=country)), no_call_reason="fact")
             ep.direct_answer = f"The capital of {country} is {capital}."
         else:
             raise ValueError(f"unknown turn label {label!r}")

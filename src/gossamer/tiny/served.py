@@ -198,12 +198,13 @@ def training_conversation(
 ) -> tuple[list[int], list[int]]:
     """One rendered training conversation: below level 4 a single request (data.sample_episode);
     at level 4 also dialogues, some of one turn, some from a client that drops the reasoning; at
-    level 5 some dialogues' tools sit in MCP namespaces (tiny.mcp)."""
-    phrasing = min(augment, 4)  # level 5 adds no phrasing
+    level 5 some dialogues' tools sit in MCP namespaces (tiny.mcp); level 6 is level 4's mix with
+    wider phrasings and nonce words (tiny.wider_phrasing, tiny.nonce), without level 5's tools."""
+    phrasing = 4 if augment == 5 else augment  # level 5 adds no phrasing
     if augment < 4 or rng.random() >= DIALOGUE_SHARE:
         return render_training(sample_episode(rng, augment=phrasing), enc, rng)
     d = sample_dialogue(rng, augment=phrasing, num_turns=1 if rng.random() < ONE_TURN else None)
-    if augment >= 5 and rng.random() < MCP_SHARE:
+    if augment == 5 and rng.random() < MCP_SHARE:
         d = with_namespaces(d, rng)
     drop = bool(d.turns[-1].calls) and rng.random() < DROP_REASONING
     return render_dialogue(d, enc, rng, drop_reasoning=drop)
@@ -220,7 +221,7 @@ class TrainingMix:
         self.world_uses = 0
 
     def conversation(self, rng: random.Random, enc: HarmonyEncoding) -> tuple[list[int], list[int]]:
-        if self.augment < 5 or rng.random() >= BUILTIN_SHARE:
+        if self.augment != 5 or rng.random() >= BUILTIN_SHARE:
             return training_conversation(rng, enc, self.augment)
         from gossamer.tiny.builtins import PAGES_REUSED, make_world, render_builtin, sample_builtin
 

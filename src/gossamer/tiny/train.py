@@ -225,7 +225,17 @@ def train(
     base = load_base(init) if init else None
     # Fine-tuning grows the base's vocabulary by the corpus's new ids (tiny.grow.grow_vocab).
     old_ids, old_classes = (base.vocab.used_ids, base.vocab.classes) if base else ([], [])
-    used = sorted({t for toks, _ in corpus for t in toks} | set(old_ids))
+    # Nonce words (tiny.nonce) stay out of the vocabulary: they read as the unknown row.
+    nonce: set[int] = set()
+    if augment >= 6:
+        from gossamer.tiny.encoding import harmony_encoding
+        from gossamer.tiny.nonce import nonce_ids
+
+        nonce = nonce_ids(harmony_encoding())
+    written = {t for toks, mask in corpus for t, m in zip(toks, mask, strict=True) if m}
+    if nonce & (written | set(old_ids)):
+        raise ValueError(f"nonce ids {sorted(nonce & (written | set(old_ids)))} are written or known")
+    used = sorted(({t for toks, _ in corpus for t in toks} - nonce) | set(old_ids))
     classes = sorted(set(classes_of(used) if class_dropout > 0 else ()) | set(old_classes))
     vocab = VocabMap(used, classes)
     num_tokens = sum(len(t) for t, _ in corpus)
@@ -320,12 +330,13 @@ def main(argv: list[str] | None = None) -> None:
                         "(same gradient, less memory; 0: whole batches)")
     parser.add_argument("--class-dropout", type=float, default=CLASS_DROPOUT,
                         help="share of prompt tokens fed as their word class (0: no word classes)")
-    parser.add_argument("--augment", type=int, default=0, choices=(0, 1, 2, 3, 4, 5),
+    parser.add_argument("--augment", type=int, default=0, choices=(0, 1, 2, 3, 4, 5, 6),
                         help="training-only phrasings: 1 extra phrasings and chatty framing (first "
                         "fine-tune), 2 also terse requests, more joiners and copy-protected dropout, "
                         "3 also roughened requests (words dropped, case and punctuation lost), "
                         "4 also multi-turn conversations, dropped reasoning and out-of-scope requests, "
-                        "5 also turns with the built-in browser and python tools and MCP namespaces")
+                        "5 also turns with the built-in browser and python tools and MCP namespaces, "
+                        "6 level 4 with wider phrasings and nonce words read as unknown (not 5's tools)")
     for flag, field in SHAPE_FLAGS.items():
         parser.add_argument(f"--{flag}", type=int, default=getattr(TINY_CONFIG, field),
                             help=f"{field} of a model trained from scratch (default %(default)s)")
