@@ -1,6 +1,8 @@
 """Clients that drop the chain of thought, on the embedded model: LangChain's ChatOpenAI and the
 Agents SDK's Chat Completions model send the tool-call turn back without its reasoning. With
-reasoning replay the answer states the tool's result; with replay off (the control) it loses it.
+reasoning replay the answer states the tool's result; with replay off the prompt has no reasoning
+before the call, and the embedded model, trained on such turns since issue 24, states it anyway
+(the model shipped before that lost it: 0 to 2 of these 10 runs stated it).
 
 Seeded sampling at the model card's temperature 1.0, ten seeds per client; the real engine.
 """
@@ -122,8 +124,9 @@ def test_agents_sdk_chat_completions_states_the_tool_result(replaying):
     assert num_stating_the_result(answers) >= 9, answers
 
 
-def test_control_without_replay_the_result_is_lost(forgetting):
-    """The same conversations with replay off: what these clients got before replay existed."""
+def test_without_replay_the_model_still_states_the_result(forgetting):
+    """The same conversations with replay off, as a server without replay gives them to these
+    clients: the answer follows a call whose reasoning is gone (issue 24's dropped-reasoning turns)."""
     answers = [langchain_answer(forgetting, seed, stream=False) for seed in SEEDS[:5]]
     answers += [agents_answer(forgetting, seed) for seed in SEEDS[:5]]
-    assert num_stating_the_result(answers) <= 2, answers
+    assert num_stating_the_result(answers) >= 9, answers

@@ -74,3 +74,15 @@ def test_level_six_conversations_hold_nonce_words_only_in_what_users_write(encod
     intros = [sample_dialogue(rng, augment=6, labels=("intro",)).turns[0].user for _ in range(200)]
     unknown = sum(any(w.strip("!.,").lower() in NONCE_WORDS for w in t.split()) for t in intros)
     assert 70 < unknown < 170
+
+
+def test_level_seven_joins_more_requests_with_a_nonce_word() -> None:
+    from gossamer.tiny.data import training_joiners
+
+    rng = random.Random(8)
+
+    def nonce_share(level: int) -> float:
+        draws = [rng.choice(training_joiners(level, rng)) for _ in range(2000)]
+        return sum(any(w in j.lower() for w in NONCE_WORDS) for j in draws) / len(draws)
+
+    assert nonce_share(6) < 0.15 < 0.3 < nonce_share(7)

@@ -27,7 +27,7 @@ from openai_harmony import (
     ToolDescription,
 )
 
-from gossamer.tiny.nonce import NONCE_SHARE, NONCE_WORDS, nonce_added, with_nonce
+from gossamer.tiny.nonce import NONCE_JOINER, NONCE_SHARE, NONCE_WORDS, nonce_added, with_nonce
 from gossamer.tiny.phrasing import (
     CAPITAL_QUESTIONS,
     CAPITALS,
@@ -159,11 +159,14 @@ def _request(kind: str, slots: dict[str, Any], rng: random.Random, held_out: boo
 
 def training_joiners(augment: int, rng: random.Random) -> tuple[str, ...]:
     """The joiners of two requests that training at level `augment` (2 and up) draws from; at 6
-    also the wider ones and a nonce word as the joiner (tiny.nonce)."""
+    also the wider ones and a nonce word as the joiner (tiny.nonce), at 7 the nonce joiner more
+    often (an unseen joiner still dropped the second request after level 6)."""
     if augment < 6:
         return JOINERS[0] + EXTRA_JOINERS
     nonce = rng.choice(NONCE_WORDS)
     as_joiner = (f"{{a}} {nonce.capitalize()} {{b}}", f"{{a}} and {nonce} {{b}}")
+    if augment >= 7 and rng.random() < NONCE_JOINER:
+        return as_joiner
     return (*JOINERS[0], *EXTRA_JOINERS, *WIDER_JOINERS, *as_joiner)
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from gossamer.harmony.conversation import ToolNamespace
 from gossamer.tiny import wider_phrasing as wider
 from gossamer.tiny.data import Call, Episode, _request, roughen, sample_context, training_joiners
-from gossamer.tiny.nonce import NONCE_SHARE, NONCE_WORDS, nonce_added, with_nonce
+from gossamer.tiny.nonce import NONCE_OUT_OF_SCOPE, NONCE_SHARE, NONCE_WORDS, nonce_added, with_nonce
 from gossamer.tiny.phrasing import (
     CAPITAL_QUESTIONS,
     CAPITALS,
@@ -122,10 +122,10 @@ class _Sampler:
         """Training templates, with level 6's wider ones (tiny.wider_phrasing)."""
         return train + more if self.augment >= 6 else train
 
-    def _nonce(self, text: str, keep: set[str] | None = None) -> str:
+    def _nonce(self, text: str, keep: set[str] | None = None, share: float = NONCE_SHARE) -> str:
         """At level 6, a share of training messages with nonce words (tiny.nonce): replacing words
         not in `keep`, or with `keep=None` only put in."""
-        if self.held_out or self.augment < 6 or self.rng.random() >= NONCE_SHARE:
+        if self.held_out or self.augment < 6 or self.rng.random() >= share:
             return text
         return nonce_added(text, self.rng) if keep is None else with_nonce(text, keep, self.rng)
 
@@ -208,7 +208,8 @@ class _Sampler:
             city = rng.choice(CITIES)
             pool = OUT_OF_SCOPE[1] if self.held_out else self._wider(OUT_OF_SCOPE[0], wider.OUT_OF_SCOPE)
             text = rng.choice(pool)
-            text = self._nonce(text.format(city=city), {w.lower() for w in city.split()})
+            share = NONCE_OUT_OF_SCOPE if self.augment >= 7 else NONCE_SHARE
+            text = self._nonce(text.format(city=city), {w.lower() for w in city.split()}, share)
             if not self.held_out and self.augment and rng.random() < 0.3:
                 text = rng.choice(PREFIXES) + text + rng.choice(SUFFIXES)
             ep = replace(ep, user=text, no_call_reason="out_of_scope", direct_answer=OUT_OF_SCOPE_ANSWER)

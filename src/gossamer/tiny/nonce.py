@@ -31,6 +31,8 @@ NONCE_WORDS = (
     "wood", "brick", "cookie", "berry", "corn",
 )  # fmt: skip
 NONCE_SHARE = 0.35  # share of training user messages given nonce words at `--augment 6`
+NONCE_JOINER = 0.35  # at `--augment 7`, the share of joined requests joined by a nonce word
+NONCE_OUT_OF_SCOPE = 0.6  # at `--augment 7`, the share of out-of-scope requests given nonce words
 SUBSTITUTE = 0.6  # chance that a nonce word replaces a word rather than joining the message
 _PUNCT = "?.!,:;"
 
