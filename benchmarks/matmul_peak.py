@@ -9,7 +9,7 @@ throughput it reaches. This measures (best of several runs, all threads):
   and its int8 matmul (torch._int_mm) where the CPU build has one;
 - gossamer's kernels on prefill shapes whose weights fit in cache: the MXFP4 expert product on
   int8 activations (20b mlp1 rows, 64 tokens per expert) and the dense bf16 product (qkv rows,
-  512 tokens).
+  512 tokens; on AMX tiles and with vdpbf16ps where the CPU has them).
 A multiply-add counts as 2 FLOP (or 2 OP for int8).
 """
 
@@ -91,8 +91,14 @@ def main() -> None:
               f"{2 * rows * cols * tokens / s / 1e12:.3f}")
     weight = torch.randn(1024, cols, generator=gen).bfloat16()
     xs = torch.randn(512, cols, generator=gen).bfloat16()
-    s = best_seconds(lambda: kernels.linear(xs, weight))
-    print(f"gossamer dense bf16 (512 tokens): {2 * 1024 * cols * 512 / s / 1e12:.3f}")
+    default = kernels.current_isa()
+    # AMX tiles where the CPU has them, and the vdpbf16ps kernel they replace, for comparison.
+    isas = [name for name in ("avx512amx", "avx512bf16") if name in kernels.supported_isas()]
+    for isa in isas or [default]:
+        kernels.set_isa(isa)
+        s = best_seconds(lambda: kernels.linear(xs, weight))
+        print(f"gossamer dense bf16 ({isa}, 512 tokens): {2 * 1024 * cols * 512 / s / 1e12:.3f}")
+    kernels.set_isa(default)
 
 
 if __name__ == "__main__":

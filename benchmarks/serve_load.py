@@ -69,13 +69,18 @@ class Server:
 
 
 # --------------------------------------------------------------------------- servers
-def start_gossamer(model: Path, port: int, threads: int, max_seqs: int, ctx: int) -> Server:
+def start_gossamer(model: Path, port: int, threads: int, max_seqs: int, ctx: int,
+                   isa: str | None = None) -> Server:
+    """isa: GOSSAMER_KERNELS_ISA for this server (engine name `gossamer:ISA`), to compare kernels."""
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src"), "OMP_NUM_THREADS": str(threads)}
+    if isa:
+        env["GOSSAMER_KERNELS_ISA"] = isa
     cmd = [sys.executable, "-m", "gossamer.server.main", "--model", str(model), "--port", str(port),
            "--served-model-name", "bench",
            "--max-concurrent-requests", str(max_seqs), "--max-context-length", str(ctx),
            "--kv-cache-memory-bytes", "2GiB", "--log-level", "warning"]
-    return Server("gossamer", f"http://127.0.0.1:{port}", subprocess.Popen(cmd, env=env))
+    name = f"gossamer:{isa}" if isa else "gossamer"
+    return Server(name, f"http://127.0.0.1:{port}", subprocess.Popen(cmd, env=env))
 
 
 def start_llama(binary: Path, gguf: Path, port: int, threads: int, slots: int, ctx: int) -> Server:
@@ -106,7 +111,7 @@ async def wait_ready(server: Server, timeout_s: float = 900) -> float:
 # --------------------------------------------------------------------------- the client
 def request_body(server: Server, prompt: list[int], max_tokens: int) -> tuple[str, dict[str, Any]]:
     """The same request in each server's dialect: token ids in, greedy, EOS ignored, streamed."""
-    if server.name == "gossamer":
+    if server.name.startswith("gossamer"):
         body = {"model": "bench", "prompt": prompt, "max_tokens": max_tokens, "temperature": 0,
                 "stream": True, "ignore_eos": True, "return_token_ids": True}
         return "/v1/completions", body
@@ -117,7 +122,7 @@ def request_body(server: Server, prompt: list[int], max_tokens: int) -> tuple[st
 def chunk_tokens(server: Server, data: dict[str, Any], so_far: int) -> int:
     """Tokens a streamed chunk brings. llama-server's running count is the reliable one: a token
     that ends inside a UTF-8 character may come with an empty `tokens` list."""
-    if server.name == "gossamer":
+    if server.name.startswith("gossamer"):
         return sum(len(choice.get("token_ids") or []) for choice in data.get("choices", []))
     return int(data.get("tokens_predicted") or 0) - so_far
 
@@ -218,9 +223,11 @@ async def bench_server(server: Server, args: argparse.Namespace, round_index: in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gossamer-model", type=Path, required=True)
-    parser.add_argument("--gguf", type=Path, required=True)
-    parser.add_argument("--llama-server", type=Path, required=True)
-    parser.add_argument("--engines", default="gossamer,llama")
+    parser.add_argument("--gguf", type=Path, help="needed with the llama engine")
+    parser.add_argument("--llama-server", type=Path, help="needed with the llama engine")
+    parser.add_argument("--engines", default="gossamer,llama",
+                        help="comma-separated: gossamer, llama, or gossamer:ISA (GOSSAMER_KERNELS_ISA for "
+                             "that server, e.g. gossamer:avx512bf16,gossamer:avx512amx)")
     parser.add_argument("--concurrency", default="1,4,16",
                         type=lambda s: [int(c) for c in s.split(",") if c])
     parser.add_argument("--warmup-tokens", type=int, default=256,
@@ -236,6 +243,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18080)
     parser.add_argument("--json-out", type=Path, default=None)
     args = parser.parse_args()
+    if "llama" in args.engines.split(",") and not (args.gguf and args.llama_server):
+        parser.error("the llama engine needs --gguf and --llama-server")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise
     ctx = max(args.prompt_tokens + args.gen_tokens, *args.prefill_tokens,
@@ -244,8 +253,9 @@ def main() -> None:
     for round_index in range(args.rounds):
         this_round = {}
         for engine in args.engines.split(","):
-            if engine == "gossamer":
-                server = start_gossamer(args.gossamer_model, args.port, args.threads, args.slots, ctx)
+            if engine.split(":")[0] == "gossamer":
+                isa = engine.partition(":")[2] or None
+                server = start_gossamer(args.gossamer_model, args.port, args.threads, args.slots, ctx, isa)
             else:
                 server = start_llama(args.llama_server, args.gguf, args.port, args.threads, args.slots, ctx)
             try:

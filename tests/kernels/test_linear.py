@@ -40,12 +40,14 @@ def test_linear_without_bias_and_bf16_input(isas):
     assert (got - x.float() @ weight.float().T).abs().max().item() <= 1e-3
 
 
-@pytest.mark.parametrize("isa", ("avx512bf16", *ISAS))
+@pytest.mark.parametrize("isa", ("avx512amx", "avx512bf16", *ISAS))
 @pytest.mark.parametrize(
-    ("rows", "cols", "num_tokens"), [(130, 2880, 1), (9, 64, 5), (33, 96, 3), (17, 40, 2)]
+    ("rows", "cols", "num_tokens"),
+    [(130, 2880, 1), (9, 64, 5), (33, 96, 3), (17, 40, 2), (208, 2880, 1), (48, 4096, 17), (64, 96, 40)],
 )
 def test_bf16_activations_times_bf16_weights(use_isa, isa, rows, cols, num_tokens):
-    """bf16 x bf16: vdpbf16ps where the CPU has it (cols a multiple of 32), else widened to float32."""
+    """bf16 x bf16: AMX tiles where the CPU has them (rows a multiple of 16, cols of 32), vdpbf16ps where
+    it has AVX512-BF16 (cols a multiple of 32), else widened to float32."""
     use_isa(isa)
     gen = torch.Generator().manual_seed(rows + cols)
     weight = torch.randn(rows, cols, generator=gen).bfloat16()  # [R, C]
@@ -104,3 +106,19 @@ def test_a_row_gets_the_same_bits_whatever_else_is_multiplied(isas, dtype):
     together = kernels.linear(x, weight, bias)  # [N, R]
     for rows in ([0], [5, 6, 7], list(range(16)), list(range(17)), list(range(60, 100))):
         assert torch.equal(kernels.linear(x[rows], weight, bias), together[rows])
+
+
+@pytest.mark.parametrize(("rows", "cols"), [(208, 2880), (80, 4096), (16, 64)])
+def test_amx_tiles_give_a_row_the_same_bits_whatever_else_is_multiplied(use_isa, rows, cols):
+    """On AMX tiles every token count takes the same chain of tile products (one row group at a
+    time for a token tile, four for many), and a zero-padded token column changes no other."""
+    use_isa("avx512amx")
+    gen = torch.Generator().manual_seed(rows + cols)
+    weight = torch.randn(rows, cols, generator=gen).bfloat16()  # [R, C]
+    bias = torch.randn(rows, generator=gen).bfloat16()
+    x = torch.randn(70, cols, generator=gen).bfloat16()  # [N, C]
+    together = kernels.linear(x, weight, bias)  # [N, R]
+    want = x.float() @ weight.float().T + bias.float()
+    assert (together - want).abs().max().item() <= 1e-3
+    for picked in ([0], [3, 4], list(range(15)), list(range(16)), list(range(17)), list(range(33, 70))):
+        assert torch.equal(kernels.linear(x[picked], weight, bias), together[picked])

@@ -25,7 +25,7 @@ def _probe(**env: str) -> str:
     return result.stdout.strip()
 
 
-@pytest.mark.parametrize("isa", ["avx512", "avx2", "scalar"])
+@pytest.mark.parametrize("isa", ["avx512amx", "avx512bf16", "avx512", "avx2", "scalar"])
 def test_env_var_forces_isa(isas, isa):
     if isa not in isas:
         pytest.skip(f"this CPU lacks {isa}")
@@ -52,3 +52,14 @@ def test_build_command_reports_the_isa(isas):
     result = subprocess.run([sys.executable, "-m", "gossamer.kernels"], capture_output=True, text=True,
                             timeout=240, check=True, cwd=os.getcwd())
     assert f"using {isas[-1]}" in result.stdout
+
+
+def test_a_compiler_without_amx_leaves_the_tile_kernels_out(isas, tmp_path):
+    """The AMX source is optional in the build: a compiler that refuses its flags (GCC before 11)
+    gives a library without it, whose best instruction set is then the one below."""
+    if "avx512amx" not in isas:
+        pytest.skip("this CPU (or its kernel) offers no AMX tiles")
+    compiler = tmp_path / "cxx"
+    compiler.write_text('#!/bin/sh\nfor a in "$@"; do [ "$a" = -mamx-tile ] && exit 1; done\nexec g++ "$@"\n')
+    compiler.chmod(0o755)
+    assert _probe(CXX=str(compiler), GOSSAMER_HOME=str(tmp_path / "home")) == "True avx512bf16"

@@ -3,7 +3,8 @@
 On random weights near-ties are common (the top-2 logits of 201088 random ones sit ~0.2 std
 apart, and a random router flips experts on tiny changes), so there the bar is transformers' own
 bf16 path: ours must agree with float32 at least as often and err less on average. On the trained
-gossamer-tiny, whose predictions are confident like a real model's, the bar is >= 99%.
+gossamer-tiny, whose predictions are confident like a real model's, the bar is >= 99% where float32's
+top two are not a near-tie, and >= 98% overall.
 
 Both hold for the CPU kernels' two expert precisions: int8 activations (the default where the CPU
 has AVX512-VNNI) and exact bf16 products.
@@ -80,4 +81,11 @@ def test_bf16_top1_on_the_trained_tiny_model(tmp_path, experts_precision):
     assert len(ids) == NUM_TOKENS
     expected = reference_logits(load_reference(path, torch.float32), ids)
     ours = LLM(path, dtype="bfloat16").logits(ids)
-    assert top1_agreement(ours, expected) >= 0.99
+    # Where float32's top two are within 0.1 of each other, bf16 rounding decides (logits near 10
+    # are resolved to ~0.04): the AVX512-BF16 and AMX kernels flipped different ones of those, at
+    # margins 0.007-0.05. Everywhere else the bar is 99%.
+    top2 = expected.topk(2, dim=-1).values  # [N, 2]
+    clear = top2[:, 0] - top2[:, 1] >= 0.1  # [N]
+    assert clear.float().mean() >= 0.95  # the premise: a confident model
+    assert top1_agreement(ours[clear], expected[clear]) >= 0.99
+    assert top1_agreement(ours, expected) >= 0.98

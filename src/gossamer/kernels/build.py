@@ -38,6 +38,9 @@ _EXTENSION_SOURCES = {
     "attention_bf16.cpp": "-mavx512bf16",
     "isa_avx512vnni.cpp": "-mavx512vnni",
 }
+# Sources a compiler may not know the intrinsics of (AMX: GCC 11+, clang 12+): built when it can,
+# left out otherwise; dispatch.cpp declares their symbols weak and checks them before use.
+_OPTIONAL_SOURCES = {"isa_amx.cpp": ["-mamx-tile", "-mamx-bf16"]}
 # Compiled for the baseline x86-64: the run-time dispatch and the fused blocks that call it.
 _BASELINE_SOURCES = ("dispatch.cpp", "moe_block.cpp", "qkv_block.cpp", "paged_attention.cpp")
 
@@ -64,7 +67,7 @@ def _build_key(compiler: str) -> str:
     for path in sorted(CSRC_DIR.glob("*")):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
-    digest.update(repr((_COMMON_FLAGS, _ISA_FLAGS, _EXTENSION_SOURCES)).encode())
+    digest.update(repr((_COMMON_FLAGS, _ISA_FLAGS, _EXTENSION_SOURCES, _OPTIONAL_SOURCES)).encode())
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True, check=False).stdout
     digest.update(version.encode())
     return digest.hexdigest()[:16]
@@ -101,6 +104,16 @@ def build_library(force: bool = False) -> Path:
         for source, flags in compiles:
             obj = Path(tmp) / f"{Path(source).stem}.o"
             _run([compiler, *_COMMON_FLAGS, *flags, "-c", str(CSRC_DIR / source), "-o", str(obj)])
+            objects.append(str(obj))
+        for source, flags in _OPTIONAL_SOURCES.items():
+            obj = Path(tmp) / f"{Path(source).stem}.o"
+            try:
+                _run([compiler, *_COMMON_FLAGS, *_ISA_FLAGS["avx512"], *flags, "-c", str(CSRC_DIR / source),
+                      "-o", str(obj)])
+            except KernelBuildError as exc:
+                logger.info("left %s out of the kernels (this compiler cannot build it): %s", source,
+                            str(exc).splitlines()[0])
+                continue
             objects.append(str(obj))
         out = Path(tmp) / LIBRARY_NAME
         _run([compiler, "-shared", "-fopenmp", *objects, "-o", str(out)])

@@ -20,7 +20,7 @@ from gossamer.kernels.build import KernelBuildError, build_library
 
 logger = logging.getLogger(__name__)
 
-ISAS = ("scalar", "avx2", "avx512", "avx512bf16")  # index = the C enum
+ISAS = ("scalar", "avx2", "avx512", "avx512bf16", "avx512amx")  # index = the C enum
 # How the MXFP4 experts multiply bf16 activations: "int8" rounds them to int8 per 32-value block
 # (llama.cpp's precision; the expert products about 1.3x faster; needs AVX512-VNNI), "exact"
 # multiplies the bf16 values themselves. float32 activations always take the exact path.

@@ -6,10 +6,13 @@
 // these kernels share one thread pool instead of fighting over the cores. Tiles are handed out
 // dynamically: when another process takes a core from one thread (a shared machine), the other
 // thread keeps working instead of waiting at the barrier with its share unfinished.
+#include <cpuid.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <vector>
@@ -21,11 +24,28 @@ float gk_scale_lut[256];
 
 namespace {
 
-enum Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2, kAvx512Bf16 = 3 };
+enum Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2, kAvx512Bf16 = 3, kAvx512Amx = 4 };
+
+// AMX-BF16 and AMX-TILE in cpuid, the tile code compiled (isa_amx.cpp is optional in the build:
+// older compilers lack its intrinsics), and the tile state granted to this process by the kernel
+// (Linux 5.16+ hands it out per process on request; torch's oneDNN asks the same way).
+bool amx_usable() {
+    static const bool usable = [] {
+        unsigned a, b, c, d;
+        if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+        const bool bf16 = (d >> 22) & 1, tile = (d >> 24) & 1;
+        if (!bf16 || !tile || gk_bf16_tile_amx == nullptr) return false;
+        constexpr long kReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+        return syscall(SYS_arch_prctl, kReqXcompPerm, kXfeatureXtiledata) == 0;
+    }();
+    return usable;
+}
 
 bool cpu_has(int isa) {
     __builtin_cpu_init();
     switch (isa) {
+        case kAvx512Amx:
+            return cpu_has(kAvx512Bf16) && amx_usable();
         case kAvx512Bf16:
             return cpu_has(kAvx512) && __builtin_cpu_supports("avx512bf16");
         case kAvx512:
@@ -47,12 +67,17 @@ struct State {
     const bool has_vnni = cpu_has(kAvx512) && __builtin_cpu_supports("avx512vnni");
     State() {
         for (int s = 0; s < 256; ++s) gk_scale_lut[s] = ldexpf(1.0f, s - 127);
-        isa = cpu_has(kAvx512Bf16) ? kAvx512Bf16 : cpu_has(kAvx512) ? kAvx512 : cpu_has(kAvx2) ? kAvx2 : kScalar;
+        isa = cpu_has(kAvx512Amx)    ? kAvx512Amx
+              : cpu_has(kAvx512Bf16) ? kAvx512Bf16
+              : cpu_has(kAvx512)     ? kAvx512
+              : cpu_has(kAvx2)       ? kAvx2
+                                     : kScalar;
         select(isa);
     }
     void select(int which) {
         isa = which;
-        // avx512bf16 runs the AVX-512 kernels plus the bf16 dot-product prefill path.
+        // avx512bf16 runs the AVX-512 kernels plus the bf16 dot-product paths; avx512amx adds the
+        // dense bf16 products on AMX tiles.
         k = which >= kAvx512 ? gk_kernels_avx512() : which == kAvx2 ? gk_kernels_avx2() : gk_kernels_scalar();
     }
 };
@@ -100,19 +125,39 @@ void pair_layout(const uint16_t* x, uint16_t* xp, int64_t rows, int64_t C) {
 constexpr int64_t kBf16MinTokens = 4;
 
 constexpr int64_t kExpertTileRows = 32;
-// Up to this many tokens per expert the products wait on reading the weights, not on arithmetic.
-constexpr int64_t kStreamingMaxTokens = 3;
+// Up to this many tokens per expert (the busiest expert of the call) each thread streams long runs
+// of rows. Was 3: a 16-sequence decode step on the 20b shape (up to 6-8 tokens on its busiest
+// experts) then took 32-row items, and its MoE blocks took 480-510 ms against 416-470 with 16.
+constexpr int64_t kStreamingMaxTokens = 16;
 constexpr int64_t kDenseTileRows = 64;
 // Above this many tokens the dense products block over tokens too (gk_bf16_gemm_dp), 48 at a
 // time (48 x 2880 bf16 activations: 276 KB, well inside a core's L2).
 constexpr int64_t kDenseStreamingMaxTokens = 16;
 constexpr int64_t kDenseTokenBlock = 48;
 
+// gk_linear on AMX tiles (isa_amx.cpp): the tokens packed once, then items of 64 rows for all of
+// them. Every token count takes this path, so a token's result never depends on its batch.
+int linear_amx(const void* w, const void* bias, int bias_dtype, int64_t R, int64_t C, const void* x, int64_t N,
+               float* y, int num_threads) {
+    std::vector<uint16_t> packed((size_t)(gk_amx_packed_bytes(N, C) / 2));
+    gk_amx_pack_tokens((const uint16_t*)x, C, N, C, packed.data());
+    const int64_t num_items = (R + kDenseTileRows - 1) / kDenseTileRows;
+#pragma omp parallel for schedule(dynamic, 4) num_threads(num_threads) if (num_threads > 1 && N * R * C >= kMinParallelWork)
+    for (int64_t item = 0; item < num_items; ++item) {
+        const int64_t r0 = item * kDenseTileRows, r1 = std::min(r0 + kDenseTileRows, R);
+        gk_bf16_tile_amx((const uint16_t*)w, C, packed.data(), N, y, R, r0, r1);
+        if (bias_dtype != 0)
+            for (int64_t t = 0; t < N; ++t)
+                for (int64_t r = r0; r < r1; ++r) y[t * R + r] += load_scalar(bias, bias_dtype, r);
+    }
+    return 0;
+}
+
 }  // namespace
 
 extern "C" {
 
-int gk_isa_supported(int isa) { return isa >= kScalar && isa <= kAvx512Bf16 && cpu_has(isa); }
+int gk_isa_supported(int isa) { return isa >= kScalar && isa <= kAvx512Amx && cpu_has(isa); }
 int gk_get_isa(void) { return state().isa; }
 
 // Whether the MXFP4 experts take bf16 activations as int8 now: asked for, the CPU has
@@ -151,7 +196,7 @@ int gk_mxfp4_grouped(const uint8_t* blocks, const uint8_t* scales, const void* b
     // not depend on what else is in the batch.
     const bool q8 = gk_experts_int8_active() && x_dtype == 2;
     const bool parallel = num_threads > 1 && num_rows * R * C >= kMinParallelWork;
-    const bool can_bf16 = !q8 && state().isa == kAvx512Bf16 && x_dtype == 2;
+    const bool can_bf16 = !q8 && state().isa >= kAvx512Bf16 && x_dtype == 2;
     bool any_bf16 = false, any_f32 = false;
     for (int64_t g = 0; g < G && !q8; ++g) {
         const bool bf16 = can_bf16 && offsets[g + 1] - offsets[g] >= kBf16MinTokens;
@@ -228,7 +273,8 @@ int gk_linear(const void* w, int w_dtype, const void* bias, int bias_dtype, int6
               const void* x, int x_dtype, int64_t N, float* y, int num_threads) {
     if (R <= 0 || C <= 0 || N <= 0 || (w_dtype != 1 && w_dtype != 2) || (x_dtype != 1 && x_dtype != 2)) return -1;
     const IsaKernels k = state().k;
-    const bool dp = state().isa == kAvx512Bf16 && w_dtype == 2 && x_dtype == 2 && C % 32 == 0;
+    const bool dp = state().isa >= kAvx512Bf16 && w_dtype == 2 && x_dtype == 2 && C % 32 == 0;
+    if (dp && state().isa == kAvx512Amx && R % 16 == 0) return linear_amx(w, bias, bias_dtype, R, C, x, N, y, num_threads);
     std::vector<float> widened;
     const float* xf = (const float*)x;
     if (!dp && x_dtype == 2) {
@@ -268,7 +314,7 @@ int gk_linear(const void* w, int w_dtype, const void* bias, int bias_dtype, int6
 // Whether gk_attention_decode takes the vdpbf16ps kernel for a bf16 cache of this shape (it
 // stays faster than a batched matmul at any context length; the general kernel does not).
 int gk_attention_bf16dp_used(int64_t H, int64_t KV, int64_t D) {
-    return state().isa == kAvx512Bf16 && gk_attention_bf16dp_fits(H, KV, D);
+    return state().isa >= kAvx512Bf16 && gk_attention_bf16dp_fits(H, KV, D);
 }
 
 AttentionHeadsFn gk_attention_heads_for(int q_bf16, int kv_dtype, int64_t H, int64_t KV, int64_t D) {

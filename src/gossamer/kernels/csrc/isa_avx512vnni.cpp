@@ -125,28 +125,35 @@ void q8_tile_tokens(const uint8_t* blocks, const uint8_t* scales, int64_t nb, co
 
 extern "C" int64_t gk_q8_row_bytes(int64_t C) { return (C / 32 + 15) / 16 * kQ8ChunkBytes; }
 
-// Quantize rows of x [N, C] (bf16 bits, C a multiple of 32) into the layout above.
+// Quantize rows of x [N, C] (bf16 bits, C a multiple of 32) into the layout above: per 32-value
+// block, q = round-to-nearest-even(v * 127 / max|v|), as lrintf rounds, a block at a time in two
+// vectors (the scalar loop it replaced took 0.5 ms for 64 rows of 2,880 values: 4% of a 16-token
+// 20b decode step).
 extern "C" void gk_quantize_q8(const uint16_t* x, int64_t N, int64_t C, uint8_t* out) {
     const int64_t nb = C / 32, row_bytes = gk_q8_row_bytes(C);
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const auto widen = [](const uint16_t* p) {  // 16 bf16 -> float32, exactly
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)p)), 16));
+    };
     for (int64_t n = 0; n < N; ++n) {
         uint8_t* row = out + n * row_bytes;
         memset(row, 0, (size_t)row_bytes);
         for (int64_t b = 0; b < nb; ++b) {
             const uint16_t* xb = x + n * C + b * 32;
-            float v[32], amax = 0.0f;
-            for (int j = 0; j < 32; ++j) {
-                v[j] = bf16_to_float(xb[j]);
-                amax = fmaxf(amax, fabsf(v[j]));
-            }
+            const __m512 v0 = widen(xb), v1 = widen(xb + 16);  // elements 0-15, 16-31
+            const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
             const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+            const __m512 scale = _mm512_set1_ps(inv);
+            const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, scale));  // |q| <= 127
+            const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, scale));
             uint8_t* chunk = row + (b / 16) * kQ8ChunkBytes;
             const int c = (int)(b % 16) / 4, lane = (int)(b % 4);
-            int32_t sum = 0;
-            for (int j = 0; j < 32; ++j) {
-                const int8_t q = (int8_t)lrintf(v[j] * inv);  // |q| <= 127
-                chunk[c * 128 + (j % 2) * 64 + lane * 16 + j / 2] = (uint8_t)q;
-                sum += q;
-            }
+            _mm_storeu_si128((__m128i*)(chunk + c * 128 + lane * 16),
+                             _mm512_cvtepi32_epi8(_mm512_permutex2var_epi32(q0, even, q1)));
+            _mm_storeu_si128((__m128i*)(chunk + c * 128 + 64 + lane * 16),
+                             _mm512_cvtepi32_epi8(_mm512_permutex2var_epi32(q0, odd, q1)));
+            const int32_t sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
             ((int32_t*)(chunk + 512))[lane * 4 + c] = -12 * sum;
             ((float*)(chunk + 576))[lane * 4 + c] = 0.5f * amax / 127.0f;
         }

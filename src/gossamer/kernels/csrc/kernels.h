@@ -126,5 +126,12 @@ extern "C" int64_t gk_q8_row_bytes(int64_t C);
 extern "C" void gk_quantize_q8(const uint16_t* x, int64_t N, int64_t C, uint8_t* out);
 extern "C" void gk_mxfp4_tile_q8(const uint8_t* blocks, const uint8_t* scales, int64_t nb, const uint8_t* xq,
                                  int64_t ldq, int64_t N, float* y, int64_t ldy, int64_t r0, int64_t r1);
+// Dense bf16 rows times packed bf16 tokens on AMX tiles (isa_amx.cpp, optional in the build: weak,
+// null where the compiler could not build it). r0, r1 multiples of 16; C a multiple of 32.
+extern "C" int64_t gk_amx_packed_bytes(int64_t N, int64_t C) __attribute__((weak));
+extern "C" void gk_amx_pack_tokens(const uint16_t* x, int64_t ldx, int64_t N, int64_t C, uint16_t* packed)
+    __attribute__((weak));
+extern "C" void gk_bf16_tile_amx(const uint16_t* w, int64_t C, const uint16_t* packed, int64_t N, float* y,
+                                 int64_t ldy, int64_t r0, int64_t r1) __attribute__((weak));
 extern "C" IsaKernels gk_kernels_avx2(void);
 extern "C" IsaKernels gk_kernels_scalar(void);
