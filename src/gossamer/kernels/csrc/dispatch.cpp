@@ -92,6 +92,14 @@ float load_scalar(const void* p, int dtype, int64_t i) {
     return dtype == 1 ? ((const float*)p)[i] : bf16_to_float(((const uint16_t*)p)[i]);
 }
 
+// y[t * ldy + r] += bias[first + r] for tokens t < n and rows [r0, r1) (bias_dtype 0: no bias).
+void add_bias(float* y, int64_t ldy, int64_t n, int64_t r0, int64_t r1, const void* bias, int bias_dtype,
+              int64_t first = 0) {
+    if (bias_dtype == 0) return;
+    for (int64_t t = 0; t < n; ++t)
+        for (int64_t r = r0; r < r1; ++r) y[t * ldy + r] += load_scalar(bias, bias_dtype, first + r);
+}
+
 // Reorder each 32-value block as [16 even elements, 16 odd elements], matching the order in
 // which the kernels unpack low and high nibbles; OUT is float (widening bf16 exactly) or the
 // bf16 bits themselves.
@@ -146,9 +154,7 @@ int linear_amx(const void* w, const void* bias, int bias_dtype, int64_t R, int64
     for (int64_t item = 0; item < num_items; ++item) {
         const int64_t r0 = item * kDenseTileRows, r1 = std::min(r0 + kDenseTileRows, R);
         gk_bf16_tile_amx((const uint16_t*)w, C, packed.data(), N, y, R, r0, r1);
-        if (bias_dtype != 0)
-            for (int64_t t = 0; t < N; ++t)
-                for (int64_t r = r0; r < r1; ++r) y[t * R + r] += load_scalar(bias, bias_dtype, r);
+        add_bias(y, R, N, r0, r1, bias, bias_dtype);
     }
     return 0;
 }
@@ -260,9 +266,7 @@ int gk_mxfp4_grouped(const uint8_t* blocks, const uint8_t* scales, const void* b
         else if (!(pairs && n <= 3 &&
                    gk_mxfp4_tile_bf16_decode(eb, es, nb, xs_pairs.data() + row0 * C, C, n, yg, R, r0, r1)))
             k.mxfp4_tile(eb, es, nb, xs.data() + row0 * C, C, n, yg, R, r0, r1);
-        if (bias_dtype != 0)
-            for (int64_t t = 0; t < n; ++t)
-                for (int64_t r = r0; r < r1; ++r) yg[t * R + r] += load_scalar(bias, bias_dtype, e * R + r);
+        add_bias(yg, R, n, r0, r1, bias, bias_dtype, e * R);
     }
     return 0;
 }
@@ -274,7 +278,8 @@ int gk_linear(const void* w, int w_dtype, const void* bias, int bias_dtype, int6
     if (R <= 0 || C <= 0 || N <= 0 || (w_dtype != 1 && w_dtype != 2) || (x_dtype != 1 && x_dtype != 2)) return -1;
     const IsaKernels k = state().k;
     const bool dp = state().isa >= kAvx512Bf16 && w_dtype == 2 && x_dtype == 2 && C % 32 == 0;
-    if (dp && state().isa == kAvx512Amx && R % 16 == 0) return linear_amx(w, bias, bias_dtype, R, C, x, N, y, num_threads);
+    if (dp && state().isa == kAvx512Amx && R % 16 == 0)
+        return linear_amx(w, bias, bias_dtype, R, C, x, N, y, num_threads);
     std::vector<float> widened;
     const float* xf = (const float*)x;
     if (!dp && x_dtype == 2) {
@@ -304,9 +309,7 @@ int gk_linear(const void* w, int w_dtype, const void* bias, int bias_dtype, int6
             k.bf16_tile((const uint16_t*)w, C, xf + n0 * C, C, n, yb, R, r0, r1);
         else
             k.f32_tile((const float*)w, C, xf + n0 * C, C, n, yb, R, r0, r1);
-        if (bias_dtype != 0)
-            for (int64_t t = 0; t < n; ++t)
-                for (int64_t r = r0; r < r1; ++r) yb[t * R + r] += load_scalar(bias, bias_dtype, r);
+        add_bias(yb, R, n, r0, r1, bias, bias_dtype);
     }
     return 0;
 }

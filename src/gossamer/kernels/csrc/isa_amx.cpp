@@ -16,8 +16,6 @@
 #include <immintrin.h>
 #include <string.h>
 
-#include <vector>
-
 #include "kernels.h"
 
 namespace {
