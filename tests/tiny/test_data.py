@@ -104,7 +104,7 @@ def test_augmented_phrasings_never_use_held_out_templates() -> None:
     assert not any(w in j for j in (*JOINERS[0], *EXTRA_JOINERS, *wider.JOINERS) for w in ("Plus", "Then"))
     # No augmented request is a held-out template verbatim.
     rng = random.Random(7)
-    for level in (2, 3, 6):
+    for level in (2, 3, 6, 9):
         for _ in range(200):
             ep = sample_episode(rng, augment=level)
             assert norm(ep.user) not in held

@@ -130,7 +130,7 @@ def _norm(text: str) -> str:
     return " ".join(text.lower().split()).strip(" ?.!,")
 
 
-@pytest.mark.parametrize(("seed", "level"), [(0, 4), (1, 4), (2, 6)])
+@pytest.mark.parametrize(("seed", "level"), [(0, 4), (1, 4), (2, 6), (3, 9)])
 def test_held_out_turn_phrasings_never_train(seed: int, level: int) -> None:
     held = {_norm(t) for variants in AGAIN.values() for _, _, h in variants for t in h}
     held |= {_norm(t) for _, h in THERE.values() for t in h}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import re
 
-from gossamer.tiny import phrasing, turn_phrasing
+from gossamer.tiny import frame_phrasing, phrasing, turn_phrasing
 from gossamer.tiny import wider_phrasing as wider
 from gossamer.tiny.dialogue import sample_dialogue
 from gossamer.tiny.nonce import NONCE_WORDS, nonce_added, nonce_ids, with_nonce
@@ -25,7 +25,8 @@ def _words(value) -> set[str]:
 
 
 def test_no_template_or_slot_value_holds_a_nonce_word() -> None:
-    texts = [getattr(m, n) for m in (phrasing, turn_phrasing, wider) for n in dir(m) if n.isupper()]
+    modules = (phrasing, turn_phrasing, wider, frame_phrasing)
+    texts = [getattr(m, n) for m in modules for n in dir(m) if n.isupper()]
     assert not _words([*texts, list(CITIES)]) & set(NONCE_WORDS)
 
 

@@ -27,6 +27,8 @@ from openai_harmony import (
     ToolDescription,
 )
 
+from gossamer.tiny.frame_phrasing import FILLER_JOINER
+from gossamer.tiny.frame_phrasing import JOINERS as FILLER_JOINERS
 from gossamer.tiny.nonce import NONCE_JOINER, NONCE_SHARE, NONCE_WORDS, nonce_added, with_nonce
 from gossamer.tiny.phrasing import (
     CAPITAL_QUESTIONS,
@@ -160,13 +162,16 @@ def _request(kind: str, slots: dict[str, Any], rng: random.Random, held_out: boo
 def training_joiners(augment: int, rng: random.Random) -> tuple[str, ...]:
     """The joiners of two requests that training at level `augment` (2 and up) draws from; at 6
     also the wider ones and a nonce word as the joiner (tiny.nonce), at 7 the nonce joiner more
-    often (an unseen joiner still dropped the second request after level 6)."""
+    often (an unseen joiner still dropped the second request after level 6), at 9 filler words
+    (tiny.frame_phrasing) as often."""
     if augment < 6:
         return JOINERS[0] + EXTRA_JOINERS
     nonce = rng.choice(NONCE_WORDS)
     as_joiner = (f"{{a}} {nonce.capitalize()} {{b}}", f"{{a}} and {nonce} {{b}}")
     if augment >= 7 and rng.random() < NONCE_JOINER:
         return as_joiner
+    if augment >= 9 and rng.random() < FILLER_JOINER:
+        return FILLER_JOINERS
     return (*JOINERS[0], *EXTRA_JOINERS, *WIDER_JOINERS, *as_joiner)
 
 

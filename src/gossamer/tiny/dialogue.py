@@ -14,6 +14,7 @@ import random
 from dataclasses import dataclass, field, replace
 
 from gossamer.harmony.conversation import ToolNamespace
+from gossamer.tiny import frame_phrasing as frames
 from gossamer.tiny import wider_phrasing as wider
 from gossamer.tiny.data import Call, Episode, _request, roughen, sample_context, training_joiners
 from gossamer.tiny.nonce import NONCE_OUT_OF_SCOPE, NONCE_SHARE, NONCE_WORDS, nonce_added, with_nonce
@@ -67,6 +68,11 @@ TOOL_LABELS = ("request", "two", "again", "there", "switch")
 NUM_TURNS = (2, 2, 2, 3, 3, 3, 4, 5)
 NUM_OFFERED = (0, 1, 1, 2, 2, 2, 3, 3, 4)  # kinds of tool offered in a dialogue
 ROUGHEN_FOLLOW_UP = 0.3  # share of follow-ups typed carelessly in training
+# At level 9 (tiny.frame_phrasing): the shares of out-of-scope requests in a shared frame, of
+# introductions opening with a pleasantry, and of follow-ups opening with a polite modal.
+FRAMED_OUT_OF_SCOPE = 0.4
+PLEASANTRY_INTRO = 0.35
+POLITE_FOLLOW_UP = 0.25
 
 
 @dataclass
@@ -116,7 +122,16 @@ class _Sampler:
     def _casual(self, text: str, keep: set[str]) -> str:
         if not self.held_out and self.augment >= 3 and self.rng.random() < ROUGHEN_FOLLOW_UP:
             text = roughen(text, keep, self.rng)
-        return self._nonce(text, keep)
+        return self._nonce(self._polite(text), keep)
+
+    def _polite(self, text: str) -> str:
+        """At level 9, a share of training follow-ups open with a polite modal."""
+        if self.held_out or self.augment < 9 or self.rng.random() >= POLITE_FOLLOW_UP:
+            return text
+        return frames.polite(text, self.rng)
+
+    def _level9(self, share: float) -> bool:
+        return not self.held_out and self.augment >= 9 and self.rng.random() < share
 
     def _wider(self, train: tuple[str, ...], more: tuple[str, ...]) -> tuple[str, ...]:
         """Training templates, with level 6's wider ones (tiny.wider_phrasing)."""
@@ -152,7 +167,7 @@ class _Sampler:
             ep = replace(ep, calls=[call], user=_request(kind, call.slots, rng, self.held_out, self.augment))
             if not self.held_out and self.augment:  # chatty framing, as data.sample_episode has it
                 if label == "switch":
-                    ep.user = rng.choice(FOLLOW_PREFIXES) + ep.user
+                    ep.user = rng.choice(FOLLOW_PREFIXES) + self._polite(ep.user)
                 else:
                     ep.user = rng.choice(PREFIXES) + ep.user + rng.choice(SUFFIXES)
         elif label == "two":
@@ -187,6 +202,7 @@ class _Sampler:
         elif label == "repeat":
             # The answer is the last answer, known once the turn before is scripted (tiny.served).
             text = rng.choice(REPEAT[1] if self.held_out else self._wider(REPEAT[0], wider.REPEAT))
+            text = self._polite(text) if self.augment >= 10 else text
             ep = replace(ep, user=self._nonce(text), no_call_reason="repeat")
         elif label == "small_talk":
             intent, train, held, answer = rng.choice(SMALL_TALK)
@@ -201,15 +217,19 @@ class _Sampler:
                 name = rng.choice(self._wider(NAMES[0], wider.NAMES))
                 if self.augment >= 6 and rng.random() < 0.5:  # a name it never saw reads as unknown
                     name = rng.choice(NONCE_WORDS).capitalize()
-                text = self._nonce(rng.choice(self._wider(INTRO[0], wider.INTRO)).format(name=name))
+                intros = self._wider(INTRO[0], wider.INTRO)
+                intros = frames.INTRO if self._level9(PLEASANTRY_INTRO) else intros
+                text = self._nonce(rng.choice(intros).format(name=name))
             ep = replace(ep, user=text)
             ep.no_call_reason, ep.direct_answer = "small_talk", INTRO_ANSWER
         elif label == "out_of_scope":
             city = rng.choice(CITIES)
             pool = OUT_OF_SCOPE[1] if self.held_out else self._wider(OUT_OF_SCOPE[0], wider.OUT_OF_SCOPE)
-            text = rng.choice(pool)
+            text = rng.choice(pool).format(city=city)
             share = NONCE_OUT_OF_SCOPE if self.augment >= 7 else NONCE_SHARE
-            text = self._nonce(text.format(city=city), {w.lower() for w in city.split()}, share)
+            if self._level9(FRAMED_OUT_OF_SCOPE):
+                text, share = frames.out_of_scope(rng, city), 0.0  # its thing may be a nonce word already
+            text = self._nonce(text, {w.lower() for w in city.split()}, share)
             if not self.held_out and self.augment and rng.random() < 0.3:
                 text = rng.choice(PREFIXES) + text + rng.choice(SUFFIXES)
             ep = replace(ep, user=text, no_call_reason="out_of_scope", direct_answer=OUT_OF_SCOPE_ANSWER)

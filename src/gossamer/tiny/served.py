@@ -37,8 +37,10 @@ PREFILL = 2  # `<|start|>assistant`: the prompt's tail, the start of what the mo
 DIALOGUE_SHARE = 0.6  # at augment 4, the share of training conversations that are dialogues ...
 ONE_TURN = 0.3  # ... of which one turn only (out-of-scope requests, introductions, dropped reasoning)
 DROP_REASONING = 0.3  # share of dialogues ending in a tool turn whose client drops its reasoning
-DROPPED_REQUEST = 0.1  # at augment 8, the share of single requests from a dropping client, as the
-# evaluation's dropped set has them (level 6 had few after a two-request message's first call)
+DROPPED_REQUEST = {8: 0.1, 9: 0.15, 10: 0.25}  # at augment 8 and up, the share of single requests
+# from a dropping client, as the evaluation's dropped set has them (level 6 had few after a
+# two-request message's first call) ...
+DROPPED_TWO = {8: 0.5, 9: 0.5, 10: 0.65}  # ... and the share of those that ask for two
 BUILTIN_SHARE = 0.16  # at augment 5, the share of conversations with the built-in tools
 MCP_SHARE = 0.3  # at augment 5, the share of dialogues whose tools (some or all) an MCP server offers
 
@@ -198,7 +200,7 @@ def tool_schemas(d: Dialogue) -> dict[str, ToolSchema]:
 def _dropped_request(rng: random.Random, augment: int) -> Episode:
     """A single request that needs a tool, half of the time two: after the first call of two, a
     client that dropped the reasoning leaves only the user's message to say what comes next."""
-    two = rng.random() < 0.5
+    two = rng.random() < DROPPED_TWO[augment]
     while True:
         ep = sample_episode(rng, augment=augment)
         if ep.calls and (len(ep.calls) == 2) == two:
@@ -212,10 +214,12 @@ def training_conversation(
     at level 4 also dialogues, some of one turn, some from a client that drops the reasoning; at
     level 5 some dialogues' tools sit in MCP namespaces (tiny.mcp); level 6 is level 4's mix with
     wider phrasings and nonce words (tiny.wider_phrasing, tiny.nonce), without level 5's tools;
-    level 7 has more of the nonce words; level 8 adds single requests from a dropping client."""
+    level 7 has more of the nonce words; level 8 adds single requests from a dropping client; level 9
+    has more of those, and tiny.frame_phrasing's shared frames; level 10 more of them again, more
+    often two requests, and polite requests to repeat the last answer."""
     phrasing = 4 if augment == 5 else augment  # level 5 adds no phrasing
-    if augment >= 8 and rng.random() < DROPPED_REQUEST:
-        d = episode_dialogue(_dropped_request(rng, phrasing))
+    if augment >= 8 and rng.random() < DROPPED_REQUEST[augment]:
+        d = episode_dialogue(_dropped_request(rng, augment))
         return render_dialogue(d, enc, rng, drop_reasoning=True)
     if augment < 4 or rng.random() >= DIALOGUE_SHARE:
         return render_training(sample_episode(rng, augment=phrasing), enc, rng)

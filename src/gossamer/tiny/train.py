@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> None:
                         "(same gradient, less memory; 0: whole batches)")
     parser.add_argument("--class-dropout", type=float, default=CLASS_DROPOUT,
                         help="share of prompt tokens fed as their word class (0: no word classes)")
-    parser.add_argument("--augment", type=int, default=0, choices=(0, 1, 2, 3, 4, 5, 6, 7, 8),
+    parser.add_argument("--augment", type=int, default=0, choices=range(11),
                         help="training-only phrasings: 1 extra phrasings and chatty framing (first "
                         "fine-tune), 2 also terse requests, more joiners and copy-protected dropout, "
                         "3 also roughened requests (words dropped, case and punctuation lost), "
@@ -338,7 +338,11 @@ def main(argv: list[str] | None = None) -> None:
                         "5 also turns with the built-in browser and python tools and MCP namespaces, "
                         "6 level 4 with wider phrasings and nonce words read as unknown (not 5's tools), "
                         "7 level 6 with more nonce joiners and nonce words in out-of-scope requests, "
-                        "8 level 7 with single requests from a client that drops the reasoning")
+                        "8 level 7 with single requests from a client that drops the reasoning, "
+                        "9 level 8 with more of those, filler joiners, polite follow-ups and "
+                        "out-of-scope requests in frames other intents share, "
+                        "10 level 9 with more single requests from a dropping client, more often two, "
+                        "and polite requests to repeat")
     for flag, field in SHAPE_FLAGS.items():
         parser.add_argument(f"--{flag}", type=int, default=getattr(TINY_CONFIG, field),
                             help=f"{field} of a model trained from scratch (default %(default)s)")
