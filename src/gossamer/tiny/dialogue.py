@@ -126,9 +126,7 @@ class _Sampler:
 
     def _polite(self, text: str) -> str:
         """At level 9, a share of training follow-ups open with a polite modal."""
-        if self.held_out or self.augment < 9 or self.rng.random() >= POLITE_FOLLOW_UP:
-            return text
-        return frames.polite(text, self.rng)
+        return frames.polite(text, self.rng) if self._level9(POLITE_FOLLOW_UP) else text
 
     def _level9(self, share: float) -> bool:
         return not self.held_out and self.augment >= 9 and self.rng.random() < share

@@ -198,8 +198,8 @@ def tool_schemas(d: Dialogue) -> dict[str, ToolSchema]:
 
 
 def _dropped_request(rng: random.Random, augment: int) -> Episode:
-    """A single request that needs a tool, half of the time two: after the first call of two, a
-    client that dropped the reasoning leaves only the user's message to say what comes next."""
+    """A single request that needs a tool, sometimes two (DROPPED_TWO): after the first call of two,
+    a client that dropped the reasoning leaves only the user's message to say what comes next."""
     two = rng.random() < DROPPED_TWO[augment]
     while True:
         ep = sample_episode(rng, augment=augment)
