@@ -1,6 +1,7 @@
 """Write a trained gossamer-tiny as a Hugging Face gpt-oss checkpoint, and pack it for the wheel.
 
-    python -m gossamer.tiny.export runs/tiny/trainer.pt --out runs/tiny/model --pack
+    python -m gossamer.tiny.export runs/tiny/trainer.pt --out runs/tiny/model --pack runs/tiny/model.tar.xz
+    python -m gossamer.tiny.export runs/tiny/trainer.pt --out runs/tiny/model --pack   # the shipped model
 
 The compact vocabulary tables grow to the full 201088 rows: unseen ids share one unembedding row
 (`-unseen_scale * e0`) and, in the embedding, their word class's row or else the one "unknown
@@ -144,13 +145,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("trainer_ckpt", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument(
-        "--pack", action="store_true", help=f"also write {ARCHIVE_PATH.name} into gossamer/data"
+        "--pack",
+        nargs="?",
+        type=Path,
+        const=ARCHIVE_PATH,
+        default=None,
+        metavar="ARCHIVE",
+        help=f"also pack the checkpoint as a tar.xz: at ARCHIVE, or with no value into gossamer/data as "
+        f"{ARCHIVE_PATH.name}, replacing the model the package ships",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     export(args.trainer_ckpt, args.out)
-    if args.pack:
-        pack(args.out)
+    if args.pack is not None:
+        pack(args.out, args.pack)
+        if args.pack.resolve() == ARCHIVE_PATH:
+            log.warning("replaced the shipped gossamer-tiny in %s (git checkout restores it)", ARCHIVE_PATH)
 
 
 if __name__ == "__main__":
