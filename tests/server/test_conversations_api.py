@@ -179,6 +179,29 @@ def test_background_turns_join_the_conversation(app, client):
     assert _texts(_items(client, conversation.id))[-1] == ("assistant", GREETING)
 
 
+def test_a_background_turn_reads_completed_only_once_it_joined_the_conversation(app, client, monkeypatch):
+    # A slow conversation write widens the window between the answer's end and its keeping: a
+    # poller that sees `completed` must find the turn in the conversation (once a CI flake).
+    conversations = app.server.config.app.state.responses_service.conversations
+    append = conversations.append
+
+    def slow_append(*args, **kwargs):
+        time.sleep(0.5)
+        return append(*args, **kwargs)
+
+    monkeypatch.setattr(conversations, "append", slow_append)
+    conversation = client.conversations.create()
+    queued = client.responses.create(
+        model=MODEL_NAME, input="Hello", conversation=conversation.id, background=True
+    )
+    deadline = time.monotonic() + 30
+    while (status := client.responses.retrieve(queued.id).status) in ("queued", "in_progress"):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert status == "completed"
+    assert _texts(_items(client, conversation.id))[-1] == ("assistant", GREETING)
+
+
 def test_a_tool_loop_runs_through_a_conversation(app, client):
     conversation = client.conversations.create()
     call_turn = client.responses.create(

@@ -7,11 +7,14 @@ resumes exactly where a follower left off.
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gossamer.server.responses.events import StreamEvent
+
+TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 if TYPE_CHECKING:
     from gossamer.server.responses.serving import PreparedResponse
@@ -29,6 +32,19 @@ class BackgroundRun:
     task: asyncio.Task[None] | None = None
     turn: Turn | None = None  # once the engine has started it
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The response as a `GET` may see it: finished only once its terminal event is out.
+
+        The builder marks the response finished before it is stored and joins its conversation;
+        until the terminal event is pushed, a client told `completed` could read a conversation
+        that does not hold the turn yet.
+        """
+        response = copy.deepcopy(self.prepared.response)
+        published = bool(self.events) and self.events[-1]["type"] in TERMINAL_EVENTS
+        if response["status"] not in ("queued", "in_progress") and not published:
+            response["status"] = "in_progress"
+        return response
 
     def push(self, event: StreamEvent) -> None:
         self.events.append(event)

@@ -485,7 +485,7 @@ class ResponsesService:
     def retrieve(self, response_id: str, tenant: str = "") -> dict[str, Any]:
         run = self.live_run(response_id, tenant)
         if run is not None:
-            return copy.deepcopy(run.prepared.response)
+            return run.snapshot()
         response = self.store.get(response_id, tenant)
         if response is None:
             raise not_found(f"Response with id '{response_id}' not found.", param="response_id")
