@@ -53,3 +53,47 @@ def test_fine_tunes_an_exported_model_and_grows_its_vocabulary(tmp_path) -> None
     assert not before["classes"] and after["classes"]
     assert set(before["used_ids"]) < set(after["used_ids"])
     assert checkpoint_config(after) == checkpoint_config(before)
+
+
+def test_residual_dropout_trains_only_and_resumes_to_the_same_weights(tmp_path, capsys, monkeypatch) -> None:
+    import itertools
+
+    from gossamer.tiny import train as train_module
+    from gossamer.tiny.model import VocabMap
+    from tests.tiny.trainers import perturbed_trainer
+
+    model = perturbed_trainer(VocabMap(list(range(100, 160))))
+    rows, mask = torch.randint(1, 60, (2, 12)), torch.ones(2, 12, dtype=torch.long)
+    plain = model.hidden(rows, mask)
+    model.set_residual_dropout(0.5)
+    assert torch.equal(model.hidden(rows, mask), plain)  # eval mode: no dropout
+    dropped = model.train().hidden(rows, mask)
+    assert not torch.allclose(dropped, plain)
+    assert (dropped[..., 0] > 0).all()  # the pinned coordinate still reaches the final norm intact
+    model.set_residual_dropout(0.0)
+    assert torch.equal(model.hidden(rows, mask), plain)  # the hooks are gone
+
+    # The masks are drawn per step from the seed: stopping and resuming changes nothing.
+    flags = [*TOY, *SHAPE, "--dropout", "0.2"]
+    main(["--out", str(tmp_path / "whole"), "--steps", "3", *flags])
+    calls, backward = itertools.count(), train_module.backward_in_parts
+
+    def stopped_at_step_3(*args, **kwargs):
+        if next(calls) == 2:
+            raise KeyboardInterrupt  # as if the run were stopped after its step-2 checkpoint
+        return backward(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "backward_in_parts", stopped_at_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        main(["--out", str(tmp_path / "resumed"), "--steps", "3", *flags])
+    monkeypatch.setattr(train_module, "backward_in_parts", backward)
+    main(["--out", str(tmp_path / "resumed"), "--steps", "3", *flags])
+    whole = torch.load(tmp_path / "whole" / "trainer.pt", weights_only=False)["model"]
+    resumed = torch.load(tmp_path / "resumed" / "trainer.pt", weights_only=False)["model"]
+    assert all(torch.equal(whole[name], resumed[name]) for name in whole)
+    main(["--out", str(tmp_path / "none"), "--steps", "3", *TOY, *SHAPE])
+    undropped = torch.load(tmp_path / "none" / "trainer.pt", weights_only=False)["model"]
+    assert not torch.equal(whole["unembed"], undropped["unembed"])
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "bad"), *TOY, "--dropout", "1"])
+    assert "--dropout must be at least 0 and below 1" in capsys.readouterr().err

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 from torch import nn
@@ -138,6 +139,13 @@ class VocabMap:
         return self.input_lut[ids]
 
 
+def _drop_block_output(
+    p: float, module: nn.Module, args: tuple, output: tuple[torch.Tensor, ...]
+) -> tuple[torch.Tensor, ...]:
+    """Forward hook: gpt-oss blocks return (hidden [B, T, d], attention weights or router scores)."""
+    return (nn.functional.dropout(output[0], p, module.training), *output[1:])
+
+
 class TinyTrainer(nn.Module):
     def __init__(self, config: ModelConfig, vocab: VocabMap, seed: int = 0) -> None:
         super().__init__()
@@ -150,6 +158,7 @@ class TinyTrainer(nn.Module):
         self.unembed = nn.Parameter(torch.randn(vocab.size - 1, d) * 0.02)  # seen rows
         self.unseen_scale = nn.Parameter(torch.tensor(10.0))
         self.quantize_experts = False
+        self._dropout_hooks: list[torch.utils.hooks.RemovableHandle] = []
         with torch.no_grad():
             self.model.embed_tokens.weight.normal_(0.0, 1.0)
         self.apply_constraints()
@@ -164,6 +173,19 @@ class TinyTrainer(nn.Module):
             layer.self_attn.o_proj.bias[0] = 0.0
             layer.mlp.experts.down_proj[:, :, 0] = 0.0  # [E, I, H]: output coordinate 0
             layer.mlp.experts.down_proj_bias[:, 0] = 0.0
+
+    def set_residual_dropout(self, p: float) -> None:
+        """Dropout on every attention and MoE block's output before it joins the residual stream,
+        in training mode only (a regulariser for fine-tunes that fit their templates to a loss near
+        0.003 and must generalise to phrasings they never saw). The blocks write nothing to residual
+        coordinate 0, so it stays pinned."""
+        for handle in self._dropout_hooks:
+            handle.remove()
+        self._dropout_hooks = []
+        if p > 0:
+            for layer in self.model.layers:
+                for block in (layer.self_attn, layer.mlp):
+                    self._dropout_hooks.append(block.register_forward_hook(partial(_drop_block_output, p)))
 
     def _set_expert_quantization(self, enabled: bool) -> list[tuple[nn.Module, torch.Tensor, torch.Tensor]]:
         saved = []

@@ -211,6 +211,7 @@ def train(
     shape: ModelConfig = TINY_CONFIG,
     class_dropout: float = CLASS_DROPOUT,
     max_batch_tokens: int = 0,
+    residual_dropout: float = 0.0,
 ) -> Path:
     """`shape` is the model trained from scratch; fine-tuning (`init`: a trainer.pt or an exported
     checkpoint directory) keeps the base's shape."""
@@ -249,6 +250,7 @@ def train(
     else:
         model = TinyTrainer(shape, vocab, seed=seed)
     config = model.config
+    model.set_residual_dropout(residual_dropout)
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=peak_lr, betas=(0.9, 0.95), weight_decay=0.0)
     first_step = 0
@@ -277,6 +279,8 @@ def train(
             corpus, next(stream), vocab, rng, augment >= 2, class_dropout
         )
         batch = [t.to(device) for t in (inputs, targets, attn, loss_mask)]
+        if residual_dropout:  # seeded per step, so a resumed run draws the same masks
+            torch.manual_seed(seed * 1_000_003 + step)
         opt.zero_grad(set_to_none=True)
         loss = backward_in_parts(model, batch, max_batch_tokens)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -330,6 +334,8 @@ def main(argv: list[str] | None = None) -> None:
                         "(same gradient, less memory; 0: whole batches)")
     parser.add_argument("--class-dropout", type=float, default=CLASS_DROPOUT,
                         help="share of prompt tokens fed as their word class (0: no word classes)")
+    parser.add_argument("--dropout", type=float, default=0.0,
+                        help="dropout on each attention and MoE block's output while training (0: none)")
     parser.add_argument("--augment", type=int, default=0, choices=range(11),
                         help="training-only phrasings: 1 extra phrasings and chatty framing (first "
                         "fine-tune), 2 also terse requests, more joiners and copy-protected dropout, "
@@ -358,6 +364,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--init {args.init}: neither a trainer.pt nor an exported checkpoint directory")
     if not 0 <= args.class_dropout < 1:
         parser.error("--class-dropout must be at least 0 and below 1")
+    if not 0 <= args.dropout < 1:
+        parser.error("--dropout must be at least 0 and below 1")
     try:
         shape.validate("model shape")
     except CheckpointError as exc:
@@ -383,6 +391,7 @@ def main(argv: list[str] | None = None) -> None:
         shape,
         args.class_dropout,
         args.max_batch_tokens,
+        args.dropout,
     )
     if not (args.no_export or args.render_only):
         from gossamer.tiny.export import export
