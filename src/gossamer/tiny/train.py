@@ -15,6 +15,7 @@ import math
 import os
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -194,41 +195,46 @@ def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
     return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def train(
-    out: Path,
-    steps: int,
-    batch_size: int,
-    num_episodes: int,
-    seed: int,
-    peak_lr: float,
-    qat_fraction: float,
-    save_every: int,
-    threads: int | None,
-    device: str = "cpu",
-    render_only: bool = False,
-    init: Path | None = None,
-    augment: int = 0,
-    shape: ModelConfig = TINY_CONFIG,
-    class_dropout: float = CLASS_DROPOUT,
-    max_batch_tokens: int = 0,
-    residual_dropout: float = 0.0,
-) -> Path:
-    """`shape` is the model trained from scratch; fine-tuning (`init`: a trainer.pt or an exported
-    checkpoint directory) keeps the base's shape."""
-    if threads:
-        torch.set_num_threads(threads)
-    out.mkdir(parents=True, exist_ok=True)
+@dataclass
+class TrainSettings:
+    """One training run, as the command line gives it."""
+
+    out: Path  # run directory: corpus cache, trainer.pt, exported model
+    steps: int = 6000
+    batch_size: int = 32
+    episodes: int = 32000  # conversations generated for training
+    seed: int = 0
+    lr: float = 3e-3  # peak learning rate
+    qat_fraction: float = 0.25  # final share of steps through MXFP4-rounded experts
+    save_every: int = 100
+    threads: int | None = None
+    device: str = "cpu"
+    render_only: bool = False
+    init: Path | None = None  # fine-tune this trainer.pt or exported checkpoint directory
+    augment: int = 0
+    shape: ModelConfig = TINY_CONFIG  # of a model trained from scratch; a fine-tune keeps its base's
+    class_dropout: float = CLASS_DROPOUT
+    max_batch_tokens: int = 0
+    dropout: float = 0.0  # on each block's output, training only (TinyTrainer.set_residual_dropout)
+
+
+def train(settings: TrainSettings) -> Path:
+    """Train, or fine-tune when `settings.init` names a trainer.pt or an exported checkpoint
+    directory (which keeps the base's shape); returns the trainer.pt written."""
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    settings.out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    corpus_path = out / (f"corpus-augment{augment}.pt" if augment else "corpus.pt")
-    corpus = load_or_generate_corpus(corpus_path, num_episodes, seed, augment)
-    if render_only:
+    corpus_path = settings.out / (f"corpus-augment{settings.augment}.pt" if settings.augment else "corpus.pt")
+    corpus = load_or_generate_corpus(corpus_path, settings.episodes, settings.seed, settings.augment)
+    if settings.render_only:
         return corpus_path
-    base = load_base(init) if init else None
+    base = load_base(settings.init) if settings.init else None
     # Fine-tuning grows the base's vocabulary by the corpus's new ids (tiny.grow.grow_vocab).
     old_ids, old_classes = (base.vocab.used_ids, base.vocab.classes) if base else ([], [])
     # Nonce words (tiny.nonce) stay out of the vocabulary: they read as the unknown row.
     nonce: set[int] = set()
-    if augment >= 6:
+    if settings.augment >= 6:
         from gossamer.tiny.encoding import harmony_encoding
         from gossamer.tiny.nonce import nonce_ids
 
@@ -237,7 +243,7 @@ def train(
     if nonce & (written | set(old_ids)):
         raise ValueError(f"nonce ids {sorted(nonce & (written | set(old_ids)))} are written or known")
     used = sorted(({t for toks, _ in corpus for t in toks} - nonce) | set(old_ids))
-    classes = sorted(set(classes_of(used) if class_dropout > 0 else ()) | set(old_classes))
+    classes = sorted(set(classes_of(used) if settings.class_dropout > 0 else ()) | set(old_classes))
     vocab = VocabMap(used, classes)
     num_tokens = sum(len(t) for t, _ in corpus)
     log.info(
@@ -246,43 +252,43 @@ def train(
     )
     if base:
         model = grow_vocab(base, vocab)  # a grown base (gossamer.tiny.grow) keeps its shape
-        log.info("fine-tuning from %s (%d new ids)", init, len(used) - len(base.vocab.used_ids))
+        log.info("fine-tuning from %s (%d new ids)", settings.init, len(used) - len(base.vocab.used_ids))
     else:
-        model = TinyTrainer(shape, vocab, seed=seed)
+        model = TinyTrainer(settings.shape, vocab, seed=settings.seed)
     config = model.config
-    model.set_residual_dropout(residual_dropout)
-    model.to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=peak_lr, betas=(0.9, 0.95), weight_decay=0.0)
+    model.set_residual_dropout(settings.dropout)
+    model.to(settings.device)
+    opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, betas=(0.9, 0.95), weight_decay=0.0)
     first_step = 0
-    ckpt_path = out / "trainer.pt"
+    ckpt_path = settings.out / "trainer.pt"
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, weights_only=False)
         same_vocab = ckpt["used_ids"] == used and ckpt.get("classes", []) == classes
         if same_vocab and checkpoint_config(ckpt) == config:
             model.load_state_dict(ckpt["model"])
-            model.to(device)
+            model.to(settings.device)
             opt.load_state_dict(ckpt["opt"])
             first_step = ckpt["step"]
             log.info("resumed from step %d", first_step)
-    rng = random.Random(seed + 1)
-    stream = batches(corpus, batch_size, rng)
+    rng = random.Random(settings.seed + 1)
+    stream = batches(corpus, settings.batch_size, rng)
     for _ in range(first_step):  # replay data order and dropout draws: a resumed run matches an unbroken one
-        collate(corpus, next(stream), vocab, rng, augment >= 2, class_dropout)
-    qat_start = int(steps * (1 - qat_fraction))
+        collate(corpus, next(stream), vocab, rng, settings.augment >= 2, settings.class_dropout)
+    qat_start = int(settings.steps * (1 - settings.qat_fraction))
     window: list[float] = []
-    for step in range(first_step, steps):
+    for step in range(first_step, settings.steps):
         model.train()
         model.quantize_experts = step >= qat_start
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, steps, peak_lr, warmup=min(100, steps // 10))
+            group["lr"] = lr_at(step, settings.steps, settings.lr, warmup=min(100, settings.steps // 10))
         inputs, targets, attn, loss_mask = collate(
-            corpus, next(stream), vocab, rng, augment >= 2, class_dropout
+            corpus, next(stream), vocab, rng, settings.augment >= 2, settings.class_dropout
         )
-        batch = [t.to(device) for t in (inputs, targets, attn, loss_mask)]
-        if residual_dropout:  # seeded per step, so a resumed run draws the same masks
-            torch.manual_seed(seed * 1_000_003 + step)
+        batch = [t.to(settings.device) for t in (inputs, targets, attn, loss_mask)]
+        if settings.dropout:  # seeded per step, so a resumed run draws the same masks
+            torch.manual_seed(settings.seed * 1_000_003 + step)
         opt.zero_grad(set_to_none=True)
-        loss = backward_in_parts(model, batch, max_batch_tokens)
+        loss = backward_in_parts(model, batch, settings.max_batch_tokens)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         model.apply_constraints()
@@ -291,18 +297,19 @@ def train(
             log.info(
                 "step %d/%d loss %.4f lr %.2e qat %s (%.0f s)",
                 step + 1,
-                steps,
+                settings.steps,
                 sum(window) / len(window),
                 opt.param_groups[0]["lr"],
                 model.quantize_experts,
                 time.monotonic() - started,
             )
             window.clear()
-        if (step + 1) % save_every == 0 or step + 1 == steps:
+        if (step + 1) % settings.save_every == 0 or step + 1 == settings.steps:
             tmp = ckpt_path.with_suffix(".tmp")
-            torch.save({**trainer_checkpoint(model, seed), "opt": opt.state_dict(), "step": step + 1}, tmp)
+            state = {"opt": opt.state_dict(), "step": step + 1}
+            torch.save({**trainer_checkpoint(model, settings.seed), **state}, tmp)
             tmp.replace(ckpt_path)
-    log.info("trained %d steps in %.0f s", steps, time.monotonic() - started)
+    log.info("trained %d steps in %.0f s", settings.steps, time.monotonic() - started)
     return ckpt_path
 
 
@@ -374,25 +381,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.device.startswith("cuda"):
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
     torch.use_deterministic_algorithms(True, warn_only=True)
-    ckpt = train(
-        args.out,
-        args.steps,
-        args.batch_size,
-        args.episodes,
-        args.seed,
-        args.lr,
-        args.qat_fraction,
-        args.save_every,
-        args.threads,
-        args.device,
-        args.render_only,
-        args.init,
-        args.augment,
-        shape,
-        args.class_dropout,
-        args.max_batch_tokens,
-        args.dropout,
-    )
+    fields = {f.name for f in dataclasses.fields(TrainSettings)} - {"shape"}
+    ckpt = train(TrainSettings(shape=shape, **{k: v for k, v in vars(args).items() if k in fields}))
     if not (args.no_export or args.render_only):
         from gossamer.tiny.export import export
 
