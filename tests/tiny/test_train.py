@@ -3,11 +3,15 @@ resuming, and the guard against reshaping a fine-tune."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
-from gossamer.tiny.model import checkpoint_config
+from gossamer.tiny import train as train_module
+from gossamer.tiny.model import VocabMap, checkpoint_config
 from gossamer.tiny.train import main
+from tests.tiny.trainers import perturbed_trainer
 
 TOY = ["--episodes", "24", "--batch-size", "4", "--threads", "1", "--no-export", "--save-every", "2"]
 SHAPE = ["--layers", "2", "--hidden", "64", "--intermediate", "64", "--heads", "2", "--kv-heads", "1"]
@@ -56,12 +60,6 @@ def test_fine_tunes_an_exported_model_and_grows_its_vocabulary(tmp_path) -> None
 
 
 def test_residual_dropout_trains_only_and_resumes_to_the_same_weights(tmp_path, capsys, monkeypatch) -> None:
-    import itertools
-
-    from gossamer.tiny import train as train_module
-    from gossamer.tiny.model import VocabMap
-    from tests.tiny.trainers import perturbed_trainer
-
     model = perturbed_trainer(VocabMap(list(range(100, 160))))
     rows, mask = torch.randint(1, 60, (2, 12)), torch.ones(2, 12, dtype=torch.long)
     plain = model.hidden(rows, mask)

@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from gossamer.server.responses.events import StreamEvent
 
-TERMINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
-
 if TYPE_CHECKING:
     from gossamer.server.responses.serving import PreparedResponse
     from gossamer.turn import Turn
@@ -34,15 +32,14 @@ class BackgroundRun:
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
 
     def snapshot(self) -> dict[str, Any]:
-        """The response as a `GET` may see it: finished only once its terminal event is out.
+        """The response as a `GET` may see it: finished only once the run is closed.
 
-        The builder marks the response finished before it is stored and joins its conversation;
-        until the terminal event is pushed, a client told `completed` could read a conversation
-        that does not hold the turn yet.
+        The builder marks the response finished before it is stored and joins its conversation,
+        and the run closes after both writes, on every path (done, failed, cancelled); before
+        that, a client told `completed` could read a conversation that does not hold the turn yet.
         """
         response = copy.deepcopy(self.prepared.response)
-        published = bool(self.events) and self.events[-1]["type"] in TERMINAL_EVENTS
-        if response["status"] not in ("queued", "in_progress") and not published:
+        if not self.done and response["status"] not in ("queued", "in_progress"):
             response["status"] = "in_progress"
         return response
 
