@@ -97,5 +97,8 @@ def test_the_grown_shape_reaches_the_exported_checkpoint(trainer: TinyTrainer, t
     assert checkpoint_config(wide).hidden_size == 160 and checkpoint_config(wide).num_layers == 4
     with pytest.raises(SystemExit):  # nothing to grow: argparse's usage error
         main([str(base), "--out", str(tmp_path / "bad.pt")])
-    with pytest.raises(SystemExit, match="not a file"):
+    with pytest.raises(SystemExit, match=r"neither a trainer\.pt nor an exported checkpoint"):
         main([str(tmp_path / "missing.pt"), "--out", str(tmp_path / "bad.pt"), "--add", "2"])
+    # An exported checkpoint (the shipped model's form) grows as well: 6 layers become 8.
+    main([str(tmp_path / "model"), "--out", str(tmp_path / "deeper.pt"), "--add", "2", "--at", "2"])
+    assert checkpoint_config(torch.load(tmp_path / "deeper.pt", weights_only=False)).num_layers == 8

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from gossamer.tiny.model import TinyTrainer, VocabMap, from_checkpoint, trainer_checkpoint
+from gossamer.tiny.model import TinyTrainer, VocabMap, load_base, trainer_checkpoint
 from gossamer.tiny.word_classes import token_classes
 
 log = logging.getLogger("gossamer.tiny.grow")
@@ -165,7 +165,9 @@ def grow_vocab(trainer: TinyTrainer, vocab: VocabMap) -> TinyTrainer:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("trainer", type=Path, help="a trainer.pt from gossamer.tiny.train")
+    parser.add_argument(
+        "trainer", type=Path, help="a trainer.pt from gossamer.tiny.train, or an exported checkpoint"
+    )
     parser.add_argument("--out", type=Path, required=True, help="where to write the grown trainer checkpoint")
     parser.add_argument("--add", type=int, default=0, help="layers to add (an even number)")
     parser.add_argument("--at", type=int, default=2, help="insert before this layer (an even index)")
@@ -179,10 +181,10 @@ def main(argv: list[str] | None = None) -> None:
     if not args.add and not any(widths.values()):
         parser.error("nothing to grow: give --add or a width (--hidden, --intermediate, --heads, --kv-heads)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    if not args.trainer.is_file():
-        raise SystemExit(f"error: {args.trainer} is not a file")
-    ckpt = torch.load(args.trainer, weights_only=False, map_location="cpu")
-    trainer, seed = from_checkpoint(ckpt), ckpt.get("seed", 0)
+    if not (args.trainer.is_file() or (args.trainer / "model.safetensors").is_file()):
+        raise SystemExit(f"error: {args.trainer}: neither a trainer.pt nor an exported checkpoint")
+    trainer = load_base(args.trainer)
+    seed = trainer.seed
     try:
         grown = widen(trainer, **widths, seed=seed) if any(widths.values()) else trainer
         if args.add:

@@ -20,6 +20,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -73,6 +74,16 @@ def from_checkpoint(ckpt: dict) -> TinyTrainer:
     model = TinyTrainer(checkpoint_config(ckpt), vocab, seed=ckpt.get("seed", 0))
     model.load_state_dict(ckpt["model"])
     return model.eval()
+
+
+def load_base(init: Path) -> TinyTrainer:
+    """The model to fine-tune: a trainer.pt, or an exported checkpoint directory (the shipped one
+    included: `python -c "from gossamer.tiny import model_path; print(model_path())"`)."""
+    if init.is_dir():
+        from gossamer.tiny.export import load_exported
+
+        return load_exported(init)
+    return from_checkpoint(torch.load(init, weights_only=False, map_location="cpu"))
 
 
 def hf_config(config: ModelConfig, vocab_size: int | None = None) -> GptOssConfig:
@@ -150,7 +161,7 @@ class TinyTrainer(nn.Module):
     def __init__(self, config: ModelConfig, vocab: VocabMap, seed: int = 0) -> None:
         super().__init__()
         torch.manual_seed(seed)
-        self.config, self.vocab = config, vocab
+        self.config, self.vocab, self.seed = config, vocab, seed  # the seed: grow passes it on
         self.model = GptOssModel(hf_config(config, vocab.input_size))
         # The same softmax as transformers' eager attention, without its [B, H, T, T] maps.
         self.model.config._attn_implementation = register_sdpa_sinks()

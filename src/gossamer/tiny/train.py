@@ -28,7 +28,7 @@ from gossamer.tiny.model import (
     TinyTrainer,
     VocabMap,
     checkpoint_config,
-    from_checkpoint,
+    load_base,
     trainer_checkpoint,
 )
 from gossamer.tiny.word_classes import classes_of
@@ -176,16 +176,6 @@ def backward_in_parts(model: TinyTrainer, batch: list[torch.Tensor], max_tokens:
             loss.backward()
             value += loss.item()
     return value
-
-
-def load_base(init: Path) -> TinyTrainer:
-    """The model to fine-tune: a trainer.pt, or an exported checkpoint directory (the shipped one
-    included: `python -c "from gossamer.tiny import model_path; print(model_path())"`)."""
-    if init.is_dir():
-        from gossamer.tiny.export import load_exported
-
-        return load_exported(init)
-    return from_checkpoint(torch.load(init, weights_only=False, map_location="cpu"))
 
 
 def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
