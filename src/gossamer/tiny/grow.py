@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from gossamer.tiny.model import TinyTrainer, VocabMap, load_base, trainer_checkpoint
+from gossamer.tiny.model import TinyTrainer, VocabMap, is_base, load_base, trainer_checkpoint
 from gossamer.tiny.word_classes import token_classes
 
 log = logging.getLogger("gossamer.tiny.grow")
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.add and not any(widths.values()):
         parser.error("nothing to grow: give --add or a width (--hidden, --intermediate, --heads, --kv-heads)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    if not (args.trainer.is_file() or (args.trainer / "model.safetensors").is_file()):
+    if not is_base(args.trainer):
         raise SystemExit(f"error: {args.trainer}: neither a trainer.pt nor an exported checkpoint")
     trainer = load_base(args.trainer)
     seed = trainer.seed

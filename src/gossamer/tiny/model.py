@@ -76,6 +76,11 @@ def from_checkpoint(ckpt: dict) -> TinyTrainer:
     return model.eval()
 
 
+def is_base(path: Path) -> bool:
+    """Whether `path` is something load_base reads: a trainer.pt or an exported checkpoint."""
+    return path.is_file() or (path / "model.safetensors").is_file()
+
+
 def load_base(init: Path) -> TinyTrainer:
     """The model to fine-tune: a trainer.pt, or an exported checkpoint directory (the shipped one
     included: `python -c "from gossamer.tiny import model_path; print(model_path())"`)."""

@@ -28,6 +28,7 @@ from gossamer.tiny.model import (
     TinyTrainer,
     VocabMap,
     checkpoint_config,
+    is_base,
     load_base,
     trainer_checkpoint,
 )
@@ -357,7 +358,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--episodes ({args.episodes}) must be at least --batch-size ({args.batch_size})")
     if args.init and shape != TINY_CONFIG:
         parser.error("fine-tuning keeps the base model's shape: grow it with gossamer.tiny.grow instead")
-    if args.init and not (args.init.is_file() or (args.init / "model.safetensors").is_file()):
+    if args.init and not is_base(args.init):
         parser.error(f"--init {args.init}: neither a trainer.pt nor an exported checkpoint directory")
     if not 0 <= args.class_dropout < 1:
         parser.error("--class-dropout must be at least 0 and below 1")
