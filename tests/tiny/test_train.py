@@ -95,3 +95,34 @@ def test_residual_dropout_trains_only_and_resumes_to_the_same_weights(tmp_path, 
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path / "bad"), *TOY, "--dropout", "1"])
     assert "--dropout must be at least 0 and below 1" in capsys.readouterr().err
+
+
+def test_decision_weight_raises_each_steps_opening_and_keeps_the_plain_mean_at_1(tmp_path, capsys) -> None:
+    from gossamer.tiny.train import decision_weights
+
+    # Two rows: prompt, a written run of 5, prompt (a tool result), a run of 3; and one long run.
+    mask = torch.tensor([[0, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1], [1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0]])
+    weighted = decision_weights(mask.float(), 4.0, tokens=2)
+    assert weighted.tolist() == [
+        [0, 0, 4, 4, 1, 1, 1, 0, 0, 4, 4, 1],
+        [4, 4, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0],
+    ]
+    assert torch.equal(decision_weights(mask.float(), 1.0, tokens=2), mask.float())
+
+    # The loss is the weighted mean of per-token cross-entropy: all ones give the plain mean.
+    model = perturbed_trainer(VocabMap(list(range(100, 160))))
+    rows, attn = torch.randint(1, 60, (2, 12)), torch.ones(2, 12, dtype=torch.long)
+    hidden = model.hidden(rows, attn)[:, :-1]
+    per_token = torch.nn.functional.cross_entropy(
+        model.logits(hidden).flatten(0, 1), rows[:, 1:].flatten(), reduction="none"
+    ).view(2, 11)
+    sel = mask[:, 1:].bool()
+    assert torch.allclose(model.loss(rows, rows, attn, mask.float()), per_token[sel].mean())
+    w = weighted[:, 1:]
+    assert torch.allclose(model.loss(rows, rows, attn, weighted), (per_token * w).sum() / w.sum())
+
+    main(["--out", str(tmp_path / "run"), "--steps", "1", *TOY, *SHAPE, "--decision-weight", "3"])
+    assert torch.load(tmp_path / "run" / "trainer.pt", weights_only=False)["step"] == 1
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "bad"), *TOY, "--decision-weight", "0"])
+    assert "--decision-weight must be above 0" in capsys.readouterr().err

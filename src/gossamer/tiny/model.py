@@ -247,13 +247,16 @@ class TinyTrainer(nn.Module):
         attention_mask: torch.Tensor,
         loss_mask: torch.Tensor,
     ) -> torch.Tensor:
-        """Mean next-token cross-entropy over the target positions loss_mask marks.
+        """Next-token cross-entropy over the target positions loss_mask marks, averaged with the
+        mask's values as weights (all 1: the plain mean; train.decision_weights raises some).
 
         input_ids are input rows: they differ from target_ids where training fed a prompt token as
         the unseen id or as its word class.
         """
         hidden = self.hidden(input_ids, attention_mask)[:, :-1]  # [B, T-1, d]
         targets = target_ids[:, 1:]  # [B, T-1]
-        sel = loss_mask[:, 1:].bool()
+        weights = loss_mask[:, 1:]  # [B, T-1]
+        sel = weights > 0
         logits = self.logits(hidden[sel])  # [M, V]
-        return nn.functional.cross_entropy(logits, targets[sel])
+        losses = nn.functional.cross_entropy(logits, targets[sel], reduction="none")  # [M]
+        return (losses * weights[sel]).sum() / weights[sel].sum()

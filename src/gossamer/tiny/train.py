@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from gossamer.errors import CheckpointError
 from gossamer.model.config import ModelConfig
@@ -39,6 +40,9 @@ log = logging.getLogger("gossamer.tiny.train")
 SPECIAL_START = 199998  # o200k_harmony special tokens start here; they are never dropped
 TOKEN_DROPOUT = 0.03  # share of prompt tokens replaced by the unseen id, so its row means "unknown word"
 CLASS_DROPOUT = 0.1  # share of prompt tokens fed as their word class, so its row means "this word"
+# A step's opening that decision_weights weights: the channel header and the reasoning up to the
+# tool's name ("The user asks for the current weather in Oslo. Checking the tools: get_weather" is 21).
+DECISION_TOKENS = 24
 
 
 # Command-line flags for the shape of a model trained from scratch -> ModelConfig fields.
@@ -116,6 +120,24 @@ def batches(corpus: list[tuple[list[int], list[int]]], batch_size: int, rng: ran
             yield from groups
 
 
+def decision_weights(loss_mask: torch.Tensor, weight: float, tokens: int = DECISION_TOKENS) -> torch.Tensor:
+    """`loss_mask` with the first `tokens` targets of each run of written tokens weighted `weight`.
+
+    A run is what one sampling step writes: its opening (`<|channel|>analysis<|message|>` and the
+    reasoning's first sentence, "User wants the time in Oslo. Call get_time.") is where the turn is
+    decided: a tool and which one, or none. The rest mostly copies what those tokens chose, and
+    sampled at temperature 1.0 a miss there costs the whole turn (tiny.evaluate).
+    """
+    mask = loss_mask > 0  # [B, T]
+    starts = mask & ~F.pad(mask, (1, 0))[:, :-1]  # [B, T] first token of each run
+    run = torch.cumsum(starts.long(), 1)  # [B, T] index of the run a position belongs to
+    # position within its run: t minus the run's start, found by carrying each start forward
+    start_at = torch.cummax(torch.where(starts, torch.arange(mask.shape[1]), 0), 1).values  # [B, T]
+    within = torch.arange(mask.shape[1]) - start_at  # [B, T]
+    early = mask & (run > 0) & (within < tokens)
+    return torch.where(early, loss_mask * weight, loss_mask)
+
+
 def collate(
     corpus,
     idx: list[int],
@@ -123,11 +145,13 @@ def collate(
     rng: random.Random,
     protect_copies: bool = False,
     class_dropout: float = 0.0,
+    decision_weight: float = 1.0,
 ):
     """Padded batch. `protect_copies` (fine-tuning) never drops a prompt token the assistant
     writes later in the conversation: values it must copy (cities, numbers, codes, tool results)
     stay visible, so dropout teaches ignoring unknown words, not guessing values. `class_dropout`
-    feeds that share of prompt tokens through their word class's row (gossamer.tiny.word_classes)."""
+    feeds that share of prompt tokens through their word class's row (gossamer.tiny.word_classes).
+    `decision_weight` weights each step's opening tokens in the loss (decision_weights)."""
     max_len = max(len(corpus[i][0]) for i in idx)
     ids = torch.zeros(len(idx), max_len, dtype=torch.long)  # [B, T] o200k ids
     attn = torch.zeros(len(idx), max_len, dtype=torch.long)  # [B, T]
@@ -150,6 +174,8 @@ def collate(
     drop = prompt & (noise < TOKEN_DROPOUT)
     as_class = prompt & (noise >= 1 - class_dropout) & (targets > 0)
     inputs = torch.where(as_class, vocab.class_rows[targets], vocab.to_inputs(ids)).masked_fill(drop, 0)
+    if decision_weight != 1.0:
+        loss_mask = decision_weights(loss_mask, decision_weight)
     return inputs, targets, attn, loss_mask
 
 
@@ -207,6 +233,15 @@ class TrainSettings:
     class_dropout: float = CLASS_DROPOUT
     max_batch_tokens: int = 0
     dropout: float = 0.0  # on each block's output, training only (TinyTrainer.set_residual_dropout)
+    decision_weight: float = 1.0  # loss weight of each step's opening tokens (decision_weights)
+
+
+def next_batch(settings: TrainSettings, corpus, stream, vocab: VocabMap, rng: random.Random):
+    """The next padded batch of `stream` (inputs, targets, attention, loss weights), as `settings` says."""
+    protect_copies = settings.augment >= 2
+    return collate(
+        corpus, next(stream), vocab, rng, protect_copies, settings.class_dropout, settings.decision_weight
+    )
 
 
 def train(settings: TrainSettings) -> Path:
@@ -264,7 +299,7 @@ def train(settings: TrainSettings) -> Path:
     rng = random.Random(settings.seed + 1)
     stream = batches(corpus, settings.batch_size, rng)
     for _ in range(first_step):  # replay data order and dropout draws: a resumed run matches an unbroken one
-        collate(corpus, next(stream), vocab, rng, settings.augment >= 2, settings.class_dropout)
+        next_batch(settings, corpus, stream, vocab, rng)
     qat_start = int(settings.steps * (1 - settings.qat_fraction))
     window: list[float] = []
     for step in range(first_step, settings.steps):
@@ -272,10 +307,7 @@ def train(settings: TrainSettings) -> Path:
         model.quantize_experts = step >= qat_start
         for group in opt.param_groups:
             group["lr"] = lr_at(step, settings.steps, settings.lr, warmup=min(100, settings.steps // 10))
-        inputs, targets, attn, loss_mask = collate(
-            corpus, next(stream), vocab, rng, settings.augment >= 2, settings.class_dropout
-        )
-        batch = [t.to(settings.device) for t in (inputs, targets, attn, loss_mask)]
+        batch = [t.to(settings.device) for t in next_batch(settings, corpus, stream, vocab, rng)]
         if settings.dropout:  # seeded per step, so a resumed run draws the same masks
             torch.manual_seed(settings.seed * 1_000_003 + step)
         opt.zero_grad(set_to_none=True)
@@ -334,6 +366,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="share of prompt tokens fed as their word class (0: no word classes)")
     parser.add_argument("--dropout", type=float, default=0.0,
                         help="dropout on each attention and MoE block's output while training (0: none)")
+    parser.add_argument("--decision-weight", type=float, default=1.0,
+                        help="loss weight of the first tokens each sampling step writes, where the turn "
+                        "chooses a tool or none (1: every written token alike)")
     parser.add_argument("--augment", type=int, default=0, choices=range(11),
                         help="training-only phrasings: 1 extra phrasings and chatty framing (first "
                         "fine-tune), 2 also terse requests, more joiners and copy-protected dropout, "
@@ -364,6 +399,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--class-dropout must be at least 0 and below 1")
     if not 0 <= args.dropout < 1:
         parser.error("--dropout must be at least 0 and below 1")
+    if args.decision_weight <= 0:
+        parser.error("--decision-weight must be above 0")
     try:
         shape.validate("model shape")
     except CheckpointError as exc:
