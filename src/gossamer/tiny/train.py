@@ -130,11 +130,10 @@ def decision_weights(loss_mask: torch.Tensor, weight: float, tokens: int = DECIS
     """
     mask = loss_mask > 0  # [B, T]
     starts = mask & ~F.pad(mask, (1, 0))[:, :-1]  # [B, T] first token of each run
-    run = torch.cumsum(starts.long(), 1)  # [B, T] index of the run a position belongs to
     # position within its run: t minus the run's start, found by carrying each start forward
     start_at = torch.cummax(torch.where(starts, torch.arange(mask.shape[1]), 0), 1).values  # [B, T]
     within = torch.arange(mask.shape[1]) - start_at  # [B, T]
-    early = mask & (run > 0) & (within < tokens)
+    early = mask & (within < tokens)
     return torch.where(early, loss_mask * weight, loss_mask)
 
 
