@@ -255,8 +255,8 @@ class TinyTrainer(nn.Module):
         """
         hidden = self.hidden(input_ids, attention_mask)[:, :-1]  # [B, T-1, d]
         targets = target_ids[:, 1:]  # [B, T-1]
-        weights = loss_mask[:, 1:]  # [B, T-1]
-        sel = weights > 0
+        sel = loss_mask[:, 1:] > 0  # [B, T-1]
+        weights = loss_mask[:, 1:][sel]  # [M]
         logits = self.logits(hidden[sel])  # [M, V]
         losses = nn.functional.cross_entropy(logits, targets[sel], reduction="none")  # [M]
-        return (losses * weights[sel]).sum() / weights[sel].sum()
+        return (losses * weights).sum() / weights.sum()

@@ -160,6 +160,8 @@ def collate(
         ids[row, : len(toks)] = torch.tensor(toks)
         attn[row, : len(toks)] = 1
         loss_mask[row, : len(toks)] = torch.tensor(mask, dtype=torch.float32)
+    if decision_weight != 1.0:  # runs as the corpus marks them, before any target is left out below
+        loss_mask = decision_weights(loss_mask, decision_weight)
     targets = vocab.to_compact(ids)
     # A fine-tuning corpus may hold ids the vocabulary lacks; they are never trained as targets.
     loss_mask = loss_mask * (targets != 0)
@@ -173,8 +175,6 @@ def collate(
     drop = prompt & (noise < TOKEN_DROPOUT)
     as_class = prompt & (noise >= 1 - class_dropout) & (targets > 0)
     inputs = torch.where(as_class, vocab.class_rows[targets], vocab.to_inputs(ids)).masked_fill(drop, 0)
-    if decision_weight != 1.0:
-        loss_mask = decision_weights(loss_mask, decision_weight)
     return inputs, targets, attn, loss_mask
 
 
